@@ -1,0 +1,408 @@
+"""Match outcome -> discrepancy items and the matches table.
+
+Every POS and bank row ends in exactly one place: a matched pair (which may also be an item),
+a `voided` pair, or an item of its own (duplicate, orphan, voided-but-settled). Items are built
+per type as frames with the same columns and concatenated; `recon.advice` words them.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from recon.advice import describe
+from recon.config import TYPES, Settings
+from recon.match import MatchOutcome
+from recon.money import format_expr
+
+SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+TYPE_RANK = {t: i for i, t in enumerate(TYPES)}
+
+_ATTRS = [
+    "id",
+    "time",
+    "has_clock",
+    "amount",
+    "currency",
+    "account",
+    "reference",
+    "kind",
+    "terminal",
+    "merchant",
+    "last4",
+    "first6",
+]
+
+ITEM_SCHEMA: dict[str, pl.DataType] = {
+    "type": pl.String(),
+    "pos_ids": pl.List(pl.String()),
+    "bank_ids": pl.List(pl.String()),
+    "pos_amount": pl.Int64(),
+    "bank_amount": pl.Int64(),
+    "currency": pl.String(),
+    "bank_currency": pl.String(),
+    "reference": pl.String(),
+    "pos_time": pl.Datetime("us"),
+    "bank_time": pl.Datetime("us"),
+    "terminal": pl.String(),
+    "merchant": pl.String(),
+    "pos_account": pl.String(),
+    "bank_account": pl.String(),
+    "kind": pl.String(),
+    "at_risk": pl.Int64(),
+    "lag_s": pl.Int64(),
+    "n_settled": pl.Int64(),
+    "how": pl.String(),
+    "pos_last4": pl.String(),
+    "bank_last4": pl.String(),
+}
+
+
+def _items(lf: pl.LazyFrame, **cols: pl.Expr) -> pl.LazyFrame:
+    """Select the item columns, filling the ones a type does not have with null."""
+    return lf.select(
+        [
+            (cols[c] if c in cols else pl.lit(None)).cast(dtype).alias(c)
+            for c, dtype in ITEM_SCHEMA.items()
+        ]
+    )
+
+
+def _first_of(*order: str | pl.Expr) -> list[pl.Expr]:
+    """The descriptive columns of a group's first record in the given order."""
+    cols = ["currency", "reference", "time", "terminal", "merchant", "account", "kind", "dup_how"]
+    return [pl.col(c).sort_by(*order).first() for c in cols]
+
+
+def _lag_seconds() -> pl.Expr:
+    both_clock = pl.col("has_clock").fill_null(True) & pl.col("has_clock_b").fill_null(True)
+    by_time = (pl.col("time_b") - pl.col("time")).dt.total_seconds()
+    by_day = (pl.col("time_b").dt.date() - pl.col("time").dt.date()).dt.total_days() * 86_400
+    return pl.when(both_clock).then(by_time).otherwise(by_day).cast(pl.Int64)
+
+
+def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return (discrepancies, matches) as contract-shaped frames."""
+    pos = m.pos.lazy()
+    bank = m.bank.lazy()
+    late_s = int(settings.match.late_after_days * 86_400)
+
+    pairs = (
+        m.pairs.lazy()
+        .join(pos.select("prow", *_ATTRS), on="prow")
+        .join(bank.select("brow", *_ATTRS), on="brow", suffix="_b")
+        .with_columns(lag_s=_lag_seconds())
+        .collect()
+    )
+    matched_p = pairs["prow"].implode()
+    matched_b = pairs["brow"].implode()
+
+    # Voids: a sale cancelled by a void that never settled is `voided`; settled anyway is an item.
+    voids = m.voids.with_columns(
+        sale_matched=pl.col("sale_row").is_in(matched_p),
+        void_matched=pl.col("void_row").is_in(matched_p),
+    )
+    voided = voids.filter(~pl.col("sale_matched") & ~pl.col("void_matched"))
+    vbs = voids.filter(pl.col("sale_matched") & ~pl.col("void_matched"))
+
+    # --- matched pairs that differ --------------------------------------------------------
+    cur_diff = pl.col("currency") != pl.col("currency_b")
+    amt_diff = pl.col("amount") != pl.col("amount_b")
+
+    def known_differs(c: str) -> pl.Expr:
+        return (
+            pl.col(c).is_not_null()
+            & pl.col(f"{c}_b").is_not_null()
+            & (pl.col(c) != pl.col(f"{c}_b"))
+        )
+
+    acct_diff = known_differs("last4") | known_differs("first6")
+    late = pl.col("lag_s") > late_s
+    pair_type = (
+        pl.when(cur_diff)
+        .then(pl.lit("currency_mismatch"))
+        .when(amt_diff)
+        .then(pl.lit("amount_mismatch"))
+        .when(acct_diff)
+        .then(pl.lit("account_mismatch"))
+        .when(late)
+        .then(pl.lit("late_settlement"))
+    )
+    pair_items = _items(
+        pairs.lazy().with_columns(ptype=pair_type).filter(pl.col("ptype").is_not_null()),
+        type=pl.col("ptype"),
+        pos_ids=pl.concat_list(pl.col("id")),
+        bank_ids=pl.concat_list(pl.col("id_b")),
+        pos_amount=pl.col("amount"),
+        bank_amount=pl.col("amount_b"),
+        currency=pl.col("currency"),
+        bank_currency=pl.col("currency_b"),
+        reference=pl.coalesce("reference", "reference_b"),
+        pos_time=pl.col("time"),
+        bank_time=pl.col("time_b"),
+        terminal=pl.coalesce("terminal", "terminal_b"),
+        merchant=pl.coalesce("merchant", "merchant_b"),
+        pos_account=pl.col("account"),
+        bank_account=pl.col("account_b"),
+        kind=pl.col("kind"),
+        at_risk=pl.when(pl.col("ptype") == "amount_mismatch")
+        .then((pl.col("amount_b") - pl.col("amount")).abs())
+        .when(pl.col("ptype") == "late_settlement")
+        .then(0)
+        .when(pl.col("ptype") == "currency_mismatch")
+        .then(pl.col("amount").abs())
+        .otherwise(pl.col("amount_b").abs()),
+        lag_s=pl.col("lag_s"),
+        pos_last4=pl.col("last4"),
+        bank_last4=pl.col("last4_b"),
+        how=pl.when(late & (pl.col("ptype") != "late_settlement"))
+        .then(pl.lit("late"))
+        .otherwise(None),
+    )
+
+    # --- voided but settled ---------------------------------------------------------------
+    vbs_items = _items(
+        vbs.lazy()
+        .join(pos.select(pl.col("prow").alias("sale_row"), *_ATTRS), on="sale_row")
+        .join(
+            pos.select(pl.col("prow").alias("void_row"), *_ATTRS),
+            on="void_row",
+            suffix="_v",
+        )
+        .join(
+            pairs.lazy().select(sale_row="prow", bid="id_b", bamt="amount_b", btime="time_b"),
+            on="sale_row",
+        ),
+        type=pl.lit("voided_but_settled"),
+        pos_ids=pl.concat_list("id", "id_v"),
+        bank_ids=pl.concat_list("bid"),
+        pos_amount=pl.col("amount") + pl.col("amount_v"),
+        bank_amount=pl.col("bamt"),
+        currency=pl.col("currency"),
+        reference=pl.col("reference"),
+        pos_time=pl.col("time_v"),
+        bank_time=pl.col("btime"),
+        terminal=pl.col("terminal"),
+        merchant=pl.col("merchant"),
+        pos_account=pl.col("account"),
+        kind=pl.col("kind_v"),
+        at_risk=pl.col("bamt").abs(),
+    )
+
+    # --- duplicates -----------------------------------------------------------------------
+    bank_of = pairs.lazy().select("prow", bid="id_b", bamt="amount_b", bcur="currency_b")
+    pos_of = pairs.lazy().select("brow", pid="id", pamt="amount")
+    dup_pos = (
+        pos.filter(pl.col("dup_group").is_not_null())
+        .join(bank_of, on="prow", how="left")
+        .group_by("dup_group")
+        .agg(
+            pos_ids=pl.col("id").sort_by("prow"),
+            bank_ids=pl.col("bid").drop_nulls().sort(),
+            pos_amount=pl.col("amount").sum(),
+            bank_amount=pl.col("bamt").sum(),
+            extra=pl.col("amount").filter(~pl.col("dup_primary")).sum(),
+            n_settled=pl.col("bid").is_not_null().sum(),
+            *_first_of(pl.col("dup_primary").not_(), "time", "prow"),
+        )
+    )
+    dup_pos_items = _items(
+        dup_pos,
+        type=pl.lit("duplicate_pos"),
+        pos_ids=pl.col("pos_ids"),
+        bank_ids=pl.col("bank_ids"),
+        pos_amount=pl.col("pos_amount"),
+        bank_amount=pl.col("bank_amount"),
+        currency=pl.col("currency"),
+        reference=pl.col("reference"),
+        pos_time=pl.col("time"),
+        terminal=pl.col("terminal"),
+        merchant=pl.col("merchant"),
+        pos_account=pl.col("account"),
+        kind=pl.col("kind"),
+        at_risk=pl.col("extra").abs(),
+        n_settled=pl.col("n_settled"),
+        how=pl.col("dup_how"),
+    )
+    dup_bank = (
+        bank.filter(pl.col("dup_group").is_not_null())
+        .join(pos_of, on="brow", how="left")
+        .with_columns(unsettled=pl.col("pid").is_null().sum().over("dup_group"))
+        .filter(pl.col("unsettled") > 0)
+        .group_by("dup_group")
+        .agg(
+            bank_ids=pl.col("id").sort_by("brow"),
+            pos_ids=pl.col("pid").drop_nulls().sort(),
+            bank_amount=pl.col("amount").sum(),
+            pos_amount=pl.col("pamt").sum(),
+            n_settled=pl.len(),
+            *_first_of("time", "brow"),
+        )
+    )
+    dup_bank_items = _items(
+        dup_bank,
+        type=pl.lit("duplicate_bank"),
+        pos_ids=pl.col("pos_ids"),
+        bank_ids=pl.col("bank_ids"),
+        pos_amount=pl.col("pos_amount"),
+        bank_amount=pl.col("bank_amount"),
+        currency=pl.col("currency"),
+        bank_currency=pl.col("currency"),
+        reference=pl.col("reference"),
+        bank_time=pl.col("time"),
+        terminal=pl.col("terminal"),
+        merchant=pl.col("merchant"),
+        bank_account=pl.col("account"),
+        kind=pl.col("kind"),
+        at_risk=(pl.col("bank_amount") - pl.col("pos_amount")).abs(),
+        n_settled=pl.col("n_settled"),
+        how=pl.col("dup_how"),
+    )
+
+    # --- orphans --------------------------------------------------------------------------
+    covered_pos = pl.concat(
+        [
+            voided["sale_row"],
+            voided["void_row"],
+            vbs["void_row"],
+        ]
+    ).implode()
+    orphan_pos_items = _items(
+        pos.filter(
+            ~pl.col("prow").is_in(matched_p)
+            & pl.col("dup_group").is_null()
+            & ~pl.col("prow").is_in(covered_pos)
+        ),
+        type=pl.lit("orphan_pos"),
+        pos_ids=pl.concat_list("id"),
+        bank_ids=pl.lit([], dtype=pl.List(pl.String)),
+        pos_amount=pl.col("amount"),
+        currency=pl.col("currency"),
+        reference=pl.col("reference"),
+        pos_time=pl.col("time"),
+        terminal=pl.col("terminal"),
+        merchant=pl.col("merchant"),
+        pos_account=pl.col("account"),
+        kind=pl.col("kind"),
+        at_risk=pl.col("amount").abs(),
+        how=pl.when(pl.col("kind").is_in(["void", "reversal"])).then(pl.lit("lone_void")),
+    )
+    orphan_bank_items = _items(
+        bank.filter(~pl.col("brow").is_in(matched_b) & pl.col("dup_group").is_null()),
+        type=pl.lit("orphan_bank"),
+        pos_ids=pl.lit([], dtype=pl.List(pl.String)),
+        bank_ids=pl.concat_list("id"),
+        bank_amount=pl.col("amount"),
+        currency=pl.col("currency"),
+        bank_currency=pl.col("currency"),
+        reference=pl.col("reference"),
+        bank_time=pl.col("time"),
+        terminal=pl.col("terminal"),
+        merchant=pl.col("merchant"),
+        bank_account=pl.col("account"),
+        kind=pl.col("kind"),
+        at_risk=pl.col("amount").abs(),
+    )
+
+    items = pl.concat(
+        [
+            pair_items,
+            vbs_items,
+            dup_pos_items,
+            dup_bank_items,
+            orphan_pos_items,
+            orphan_bank_items,
+        ]
+    ).collect()
+    discrepancies = _finish_items(items, settings)
+    matches = _matches(pairs, voided, m.pos)
+    return discrepancies, matches
+
+
+def _severity(settings: Settings) -> pl.Expr:
+    base = pl.col("type").replace_strict(settings.severity, return_dtype=pl.String)
+    escalate = (
+        # A sale recorded twice and settled twice (or never) costs money; once is bookkeeping.
+        ((pl.col("type") == "duplicate_pos") & (pl.col("n_settled") != 1))
+        # Money taken from the account with no POS record.
+        | ((pl.col("type") == "orphan_bank") & (pl.col("bank_amount") < 0))
+    )
+    return pl.when(escalate).then(pl.lit("high")).otherwise(base)
+
+
+def _finish_items(items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    bank_cur = pl.coalesce("bank_currency", "currency")
+    same_cur = pl.col("currency") == bank_cur
+    diff = pl.col("bank_amount").fill_null(0) - pl.col("pos_amount").fill_null(0)
+    df = items.with_columns(
+        severity=_severity(settings),
+        sort_time=pl.coalesce("pos_time", "bank_time"),
+        first_id=pl.coalesce(pl.col("pos_ids").list.first(), pl.col("bank_ids").list.first()),
+    ).sort(
+        pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int8),
+        pl.col("type").replace_strict(TYPE_RANK, return_dtype=pl.Int8),
+        "sort_time",
+        "first_id",
+        nulls_last=True,
+    )
+    df = df.with_columns(
+        item_id=pl.format(
+            "D{}", (pl.int_range(1, pl.len() + 1) + 1_000_000).cast(pl.String).str.slice(1)
+        ),
+        difference_minor=pl.when(same_cur).then(diff),
+    )
+    df = df.with_columns(describe(settings))
+    return df.select(
+        "item_id",
+        "type",
+        "severity",
+        pos_ids=pl.col("pos_ids").list.join(";"),
+        bank_ids=pl.col("bank_ids").list.join(";"),
+        pos_amount=format_expr(pl.col("pos_amount"), pl.col("currency")),
+        bank_amount=format_expr(pl.col("bank_amount"), bank_cur),
+        difference=format_expr(pl.col("difference_minor"), pl.col("currency")),
+        currency=pl.col("currency"),
+        reference=pl.col("reference"),
+        detail=pl.col("detail"),
+        suggested_action=pl.col("suggested_action"),
+        cause=pl.col("cause"),
+        amount_at_risk=format_expr(pl.col("at_risk"), pl.col("currency")),
+        bank_currency=bank_cur,
+        pos_time=pl.col("pos_time"),
+        bank_time=pl.col("bank_time"),
+        terminal=pl.col("terminal"),
+        merchant=pl.col("merchant"),
+        pos_account=pl.col("pos_account"),
+        bank_account=pl.col("bank_account"),
+        at_risk_minor=pl.col("at_risk"),
+    )
+
+
+def _matches(pairs: pl.DataFrame, voided: pl.DataFrame, pos: pl.DataFrame) -> pl.DataFrame:
+    matched = pairs.select(
+        "prow",
+        pos_id="id",
+        bank_id="id_b",
+        rule="rule",
+        pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
+        bank_amount=format_expr(pl.col("amount_b"), pl.col("currency_b")),
+        currency="currency",
+        bank_currency="currency_b",
+        lag_seconds="lag_s",
+        pos_time="time",
+        bank_time="time_b",
+    )
+    vrows = pl.concat([voided["sale_row"], voided["void_row"]]).implode()
+    void_rows = pos.filter(pl.col("prow").is_in(vrows)).select(
+        "prow",
+        pos_id="id",
+        bank_id=pl.lit(None, pl.String),
+        rule=pl.lit("voided"),
+        pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
+        bank_amount=pl.lit(None, pl.String),
+        currency="currency",
+        bank_currency=pl.lit(None, pl.String),
+        lag_seconds=pl.lit(None, pl.Int64),
+        pos_time="time",
+        bank_time=pl.lit(None, pl.Datetime("us")),
+    )
+    return pl.concat([matched, void_rows]).sort("prow").drop("prow")

@@ -1,0 +1,141 @@
+"""The matcher: canonical POS and bank frames in, pairs with the rule that made each out.
+
+It knows only the canonical schema (recon.schema). Passes run in order and each sees only
+what the earlier ones left:
+  reference          same normalised reference and direction (any lag)
+  amount_time        same amount, currency and every key both files carry (merchant,
+                     terminal, card tail), bank within the window after the POS, nearest wins
+  amount_time_loose  the same for what is left, keys compared only where both rows have them
+  card_time          same card and terminal, amounts differ by a keying-error pattern
+Voids paired with their sale only match by reference; duplicate groups are marked here and
+judged by the classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from recon.config import MatchSettings
+from recon.keying import amount_pattern
+from recon.match.passes import reference_pass, sweep
+from recon.match.prepare import derive, duplicate_groups, void_pairs
+
+PAIR_SCHEMA = {"prow": pl.UInt32, "brow": pl.UInt32, "rule": pl.String}
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    pos: pl.DataFrame  # canonical + prow, dir, keys, void_row/sale_row, dup_group, dup_how...
+    bank: pl.DataFrame  # canonical + brow, dir, keys, dup_group, dup_how, dup_primary
+    pairs: pl.DataFrame  # prow, brow, rule
+    voids: pl.DataFrame  # sale_row, void_row
+
+
+def _shared_keys(pos: pl.DataFrame, bank: pl.DataFrame) -> list[str]:
+    """Optional keys that both files actually carry."""
+    return [
+        c
+        for c in ("merchant", "terminal", "last4")
+        if pos[c].null_count() < pos.height and bank[c].null_count() < bank.height
+    ]
+
+
+def _validate(
+    cand: pl.LazyFrame,
+    pos: pl.LazyFrame,
+    bank: pl.LazyFrame,
+    s: MatchSettings,
+    *,
+    refs_differ_ok: bool,
+    amounts: str,
+) -> pl.LazyFrame:
+    """Keep candidate pairs inside the window whose known keys agree."""
+    cols = ["time", "has_clock", "amount", "reference", "terminal", "merchant", "last4", "first6"]
+    j = cand.join(pos.select("prow", *cols), on="prow").join(
+        bank.select("brow", *cols), on="brow", suffix="_b"
+    )
+    both_clock = pl.col("has_clock").fill_null(True) & pl.col("has_clock_b").fill_null(True)
+    lag = pl.col("time_b") - pl.col("time")
+    day_lag = pl.col("time_b").dt.date() - pl.col("time").dt.date()
+    window = pl.duration(microseconds=int(s.window_days * 86_400_000_000))
+    in_window = (
+        pl.when(both_clock)
+        .then((lag >= pl.duration()) & (lag <= window))
+        .otherwise((day_lag >= pl.duration()) & (day_lag <= window))
+    )
+
+    def agree(c: str) -> pl.Expr:
+        return pl.col(c).is_null() | pl.col(f"{c}_b").is_null() | (pl.col(c) == pl.col(f"{c}_b"))
+
+    ok = in_window & agree("terminal") & agree("merchant") & agree("last4") & agree("first6")
+    if not refs_differ_ok:
+        # References are comparable in these files: two different ones are two transactions.
+        ok = ok & ~(
+            pl.col("reference").is_not_null()
+            & pl.col("reference_b").is_not_null()
+            & (pl.col("reference") != pl.col("reference_b"))
+        )
+    if amounts == "keying":
+        ok = ok & amount_pattern(pl.col("amount"), pl.col("amount_b")).is_not_null()
+    return j.filter(ok).select("prow", "brow")
+
+
+def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> MatchOutcome:
+    # Each stage is collected once: later passes read what earlier ones left, and polars would
+    # otherwise re-run the earlier plans for every anti-join.
+    pos = derive(pos_df.lazy(), "prow").collect()
+    bank = derive(bank_df.lazy(), "brow").collect()
+    voids = void_pairs(pos.lazy()).collect()
+    pos_dups = duplicate_groups(
+        pos.lazy(), "prow", s.duplicate_seconds, retry_needs_clock=False
+    ).collect()
+    bank_dups = duplicate_groups(
+        bank.lazy(), "brow", s.duplicate_seconds, retry_needs_clock=True
+    ).collect()
+    pos = pos.join(pos_dups, on="prow", how="left").join(
+        voids.rename({"void_row": "prow", "sale_row": "cancels_row"}), on="prow", how="left"
+    )
+    pos = pos.join(
+        voids.rename({"sale_row": "prow", "void_row": "cancelled_by_row"}), on="prow", how="left"
+    )
+    bank = bank.join(bank_dups, on="brow", how="left")
+
+    found = [
+        reference_pass(pos.lazy(), bank.lazy()).collect().with_columns(rule=pl.lit("reference"))
+    ]
+    refs_comparable = found[0].height > 0
+
+    def leftovers() -> tuple[pl.DataFrame, pl.DataFrame]:
+        done = pl.concat(found)
+        lp = pos.filter(
+            ~pl.col("prow").is_in(done["prow"].implode()) & pl.col("cancels_row").is_null()
+        )
+        lb = bank.filter(~pl.col("brow").is_in(done["brow"].implode()))
+        return lp, lb
+
+    shared = _shared_keys(pos, bank)
+    stages: list[tuple[str, list[str], list[str], str]] = [
+        ("amount_time", ["dir", "amount", "currency", *shared], shared, "equal"),
+        ("amount_time_loose", ["dir", "amount", "currency"], [], "equal"),
+    ]
+    if s.amount_tolerant_pass and "last4" in shared:
+        card_keys = ["dir", "currency", "last4", *[k for k in shared if k != "last4"]]
+        stages.append(("card_time", card_keys, card_keys, "keying"))
+    for rule, keys, required, amounts in stages:
+        lp, lb = leftovers()
+        if lp.height == 0 or lb.height == 0:
+            break
+        lp_l, lb_l = lp.lazy(), lb.lazy()
+        if required:
+            lp_l = lp_l.drop_nulls(required)
+            lb_l = lb_l.drop_nulls(required)
+        cand = sweep(lp_l, lb_l, keys)
+        pairs = _validate(
+            cand, lp.lazy(), lb.lazy(), s, refs_differ_ok=not refs_comparable, amounts=amounts
+        ).collect()
+        found.append(pairs.with_columns(rule=pl.lit(rule)))
+
+    pairs = pl.concat(found).cast(PAIR_SCHEMA).sort("prow")
+    return MatchOutcome(pos=pos, bank=bank, pairs=pairs, voids=voids)

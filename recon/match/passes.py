@@ -1,0 +1,61 @@
+"""The match passes, each a polars plan that returns pairs (prow, brow).
+
+Pass 1 joins on the normalised reference. The time passes pair what is left by a sweep over
+time: within a group of records that agree on the keys, POS rows open and bank rows close, and
+each bank row takes the most recent open POS row before it (a stack). That is exactly "nearest
+in time wins", and a stack walk can be computed without a loop: the stack depth is a running
+sum clamped at zero, and an opening and the closing that pops it share a depth level.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def reference_pass(pos: pl.LazyFrame, bank: pl.LazyFrame) -> pl.LazyFrame:
+    """Pair the n-th POS record of a (reference, direction) with the n-th bank record."""
+
+    def keyed(lf: pl.LazyFrame, row: str) -> pl.LazyFrame:
+        occ = pl.int_range(pl.len()).over(["reference", "dir"], order_by=["time", row])
+        return lf.filter(pl.col("reference").is_not_null()).select(row, "reference", "dir", occ=occ)
+
+    return (
+        keyed(pos, "prow")
+        .join(keyed(bank, "brow"), on=["reference", "dir", "occ"])
+        .select("prow", "brow")
+    )
+
+
+def sweep(pos: pl.LazyFrame, bank: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """Pair POS and bank rows that agree on `keys`, each bank row with the nearest earlier POS.
+
+    Returns candidate pairs (prow, brow); the caller checks the window and other conditions.
+    """
+    events = pl.concat(
+        [
+            pos.select(*keys, t="sweep_time", side=pl.lit(0, pl.Int8), r="prow"),
+            bank.select(*keys, t="sweep_time", side=pl.lit(1, pl.Int8), r="brow"),
+        ]
+    ).sort([*keys, "t", "side", "r"], nulls_last=True)
+    step = pl.when(pl.col("side") == 0).then(1).otherwise(-1).cast(pl.Int32)
+    events = events.with_columns(raw=step.cum_sum().over(keys))
+    # Reflected walk: depth after each event with pops on an empty stack ignored.
+    events = events.with_columns(
+        depth=pl.col("raw") - pl.col("raw").cum_min().over(keys).clip(upper_bound=0)
+    ).with_columns(before=pl.col("depth").shift(1, fill_value=0).over(keys))
+    opens = events.filter(pl.col("side") == 0).with_columns(level=pl.col("depth"))
+    closes = events.filter((pl.col("side") == 1) & (pl.col("before") > 0)).with_columns(
+        level=pl.col("before")
+    )
+    # At one level, opens and closes alternate in time: the k-th open pairs with the k-th close.
+    k = pl.int_range(pl.len()).over([*keys, "level"])
+    return (
+        opens.with_columns(k=k)
+        .select(*keys, "level", "k", prow="r")
+        .join(
+            closes.with_columns(k=k).select(*keys, "level", "k", brow="r"),
+            on=[*keys, "level", "k"],
+            nulls_equal=True,
+        )
+        .select("prow", "brow")
+    )
