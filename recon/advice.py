@@ -158,7 +158,7 @@ def describe(settings: Settings) -> list[pl.Expr]:
         .then(
             pl.concat_str(
                 pl.when(debit).then(pl.lit("Bank debit of ")).otherwise(pl.lit("Bank credit of ")),
-                bank_m,
+                pl.concat_str(format_expr(pl.col("bank_amount").abs(), bcur), pl.lit(" "), bcur),
                 pl.lit(" on "),
                 _ts("bank_time"),
                 pl.when(pl.col("reference").is_not_null())

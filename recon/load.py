@@ -1,0 +1,159 @@
+"""The loading entry point: one input file of one side -> canonical rows + rejected rows.
+
+`load_side` picks a reader (by content), picks a profile (given, or recognised from the header),
+reads the file and normalises it. A file that cannot be used at all raises `InputError` with a
+one-line message naming the file; a bad row is data (it lands in `rejected`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from recon import readers
+from recon.errors import ConfigError, InputError, UsageError
+from recon.normalize import describe_missing, missing_required, normalize
+from recon.profiles import Profile, builtin_profiles, load_profile, parse_profile
+from recon.schema import REJECTED, SIDES, validate
+
+HEAD_BYTES = 64 * 1024
+CANONICAL_PROFILE = "canonical"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    frame: pl.DataFrame  # canonical columns and dtypes (recon.schema.CANONICAL)
+    rejected: pl.DataFrame  # recon.schema.REJECTED: side, line, reason, raw (PANs masked)
+    path: str  # as given
+    sha256: str  # of the file bytes
+    rows: int  # data rows in the file; == frame.height + rejected.height
+    profile: str  # name of the profile used
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _canonical_profile() -> Profile:
+    try:
+        return load_profile(CANONICAL_PROFILE)
+    except ConfigError:  # no configs folder at all: the built-in defaults are the canonical layout
+        return parse_profile({"name": CANONICAL_PROFILE}, "<built-in>")
+
+
+def _check_file(path: Path, where: str) -> bytes:
+    if not path.exists():
+        raise InputError("file not found", where)
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", where)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", where) from None
+    if not head.strip():
+        raise InputError("file is empty", where)
+    return head
+
+
+def _pick_reader(path: Path, head: bytes, profile: Profile | None, where: str) -> readers.Reader:
+    reader = readers.reader_for(path, head)
+    if reader is None:
+        if b"\x00" in head:
+            raise InputError("binary file (contains NUL bytes); expected CSV or Parquet", where)
+        raise InputError("unrecognised file format; expected CSV or Parquet", where)
+    if profile is not None and profile.format != reader.NAME and reader.NAME != "parquet":
+        return readers.reader_named(profile.format)
+    return reader
+
+
+def _recognise_profile(path: Path, head: bytes, reader: readers.Reader, where: str) -> Profile:
+    """Canonical header -> canonical; else the first built-in profile whose headers all fit."""
+    canonical = _canonical_profile()
+    seen = reader.header(path, head, canonical)
+    if not missing_required(seen, canonical) or reader.NAME != "csv":
+        return canonical
+    for name, toml in builtin_profiles().items():
+        if name == CANONICAL_PROFILE:
+            continue
+        try:
+            candidate = load_profile(toml)
+        except ConfigError:
+            continue
+        if candidate.format != reader.NAME or not candidate.columns:
+            continue
+        header = {
+            h.replace("\ufeff", "").strip().casefold() for h in reader.header(path, head, candidate)
+        }
+        fits = all(
+            any(alt.strip().casefold() in header for alt in alts)
+            for alts in candidate.columns.values()
+        )
+        if fits:
+            return candidate
+    message = describe_missing(missing_required(seen, canonical), seen, canonical)
+    raise InputError(f"{message}; pass --pos-profile/--bank-profile", where)
+
+
+def load_side(
+    path: str | Path,
+    side: str,
+    profile: str | Path | Profile | None = None,
+    *,
+    timezone: str | None = None,
+) -> Loaded:
+    """Load one input file of `side` ('pos' or 'bank') into canonical and rejected rows.
+
+    `profile` is a Profile, a built-in profile name or a TOML path; None recognises the layout.
+    `timezone` is the run's zone: zoned stamps, and naive stamps of a profile with a `timezone`,
+    are converted to it; without it zoned stamps become UTC and naive ones stay as they are.
+    """
+    if side not in SIDES:
+        raise UsageError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"unknown time zone {timezone!r}") from None
+    where = str(path)
+    file = Path(path)
+    head = _check_file(file, where)
+    chosen = load_profile(profile) if isinstance(profile, str | Path) else profile
+    reader = _pick_reader(file, head, chosen, where)
+    if chosen is None:
+        chosen = _recognise_profile(file, head, reader, where)
+    try:
+        raw = reader.scan(file, chosen)
+        good_lf, rejected_lf = normalize(
+            raw, chosen, side, file.name, target_tz=timezone, where=where
+        )
+        frame, rejected = pl.collect_all([good_lf, rejected_lf])
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        lines = str(exc).strip().splitlines()
+        raise InputError(
+            f"cannot read: {lines[0] if lines else type(exc).__name__}", where
+        ) from None
+    rejected = rejected.cast(REJECTED)  # type: ignore[arg-type]
+    validate(frame, where)
+    if frame.height + rejected.height != raw.rows:
+        raise InputError(  # a bug, not a user error: say so rather than lose rows silently
+            f"internal error: {raw.rows} rows read but {frame.height} loaded + "
+            f"{rejected.height} rejected",
+            where,
+        )
+    return Loaded(
+        frame=frame,
+        rejected=rejected,
+        path=where,
+        sha256=_sha256(file),
+        rows=raw.rows,
+        profile=chosen.name,
+    )

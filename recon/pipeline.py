@@ -1,0 +1,70 @@
+"""load -> normalise -> match -> classify: one function the CLI (and other tools) call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import polars as pl
+
+from recon.classify import classify
+from recon.config import Settings
+from recon.errors import UsageError
+from recon.load import Loaded, load_side
+from recon.match import match
+from recon.result import RunResult, SideInfo, build_summary
+from recon.schema import REJECTED
+
+Stage = Callable[[str], None]
+
+
+def _info(side: str, loaded: Loaded) -> SideInfo:
+    return SideInfo(
+        side=side,
+        path=str(loaded.path),
+        sha256=loaded.sha256,
+        rows=loaded.rows,
+        loaded=loaded.frame.height,
+        rejected=loaded.rejected.height,
+        profile=loaded.profile,
+    )
+
+
+def reconcile(settings: Settings, on_stage: Stage | None = None) -> RunResult:
+    """Run a whole reconciliation of settings.pos against settings.bank."""
+    if not settings.pos or not settings.bank:
+        raise UsageError("both a POS file (--pos) and a bank file (--bank) are needed")
+    stage = on_stage or (lambda _name: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    stage("load")
+    pos = load_side(settings.pos, "pos", settings.pos_profile, timezone=settings.timezone)
+    bank = load_side(settings.bank, "bank", settings.bank_profile, timezone=settings.timezone)
+    timings["load_s"] = time.perf_counter() - t0
+
+    stage("match")
+    t = time.perf_counter()
+    outcome = match(pos.frame, bank.frame, settings.match)
+    timings["match_s"] = time.perf_counter() - t
+
+    stage("classify")
+    t = time.perf_counter()
+    discrepancies, matches = classify(outcome, settings)
+    rejected = pl.concat([pos.rejected, bank.rejected]).cast(REJECTED).sort("side", "line")
+    timings["classify_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+
+    pos_info, bank_info = _info("pos", pos), _info("bank", bank)
+    summary = build_summary(
+        discrepancies, matches, rejected, pos_info, bank_info, settings, timings
+    )
+    return RunResult(
+        discrepancies=discrepancies,
+        matches=matches,
+        rejected=rejected,
+        pos=pos_info,
+        bank=bank_info,
+        settings=settings,
+        summary=summary,
+    )

@@ -1,0 +1,253 @@
+"""Delimited text (CSV, semicolon, tab): decode to UTF-8 in memory, then read with polars.
+
+The file is read twice by polars, both times as strings: once as one string per physical line
+(for line numbers, raw text and field counts) and once by the CSV parser (for the fields). The
+two are aligned by record; a quoted field spanning lines makes one record of several lines.
+No Python loop touches rows.
+"""
+
+from __future__ import annotations
+
+import csv as stdcsv
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from recon.errors import InputError
+from recon.readers import ERROR, LINE, RAW, RawTable
+
+if TYPE_CHECKING:
+    from recon.profiles import Profile
+
+NAME = "csv"
+_BINARY_SUFFIXES = (".parquet", ".pq", ".xlsx", ".xls", ".zip", ".gz", ".pdf")
+_CHINESE = ("gb2312", "gbk", "gb18030", "hz", "big5", "cp936")
+_LINE_SEP = "\x1f"  # a separator that does not occur in text: one string per physical line
+
+
+def recognise(path: Path, head: bytes) -> bool:
+    """Any text file: no NUL bytes (unless UTF-16) and not a known binary format."""
+    if path.suffix.lower() in _BINARY_SUFFIXES:
+        return False
+    return _is_utf16(head) or b"\x00" not in head
+
+
+def _is_utf16(head: bytes) -> bool:
+    return head.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def _codec(encoding: str) -> str:
+    # GB18030 is a superset of GBK: files declared GBK often hold a few GB18030 characters.
+    return "gb18030" if encoding in ("gbk", "gb2312") else encoding
+
+
+def detect_encoding(data: bytes, declared: str) -> str:
+    """The codec to decode `data` with, for a declared profile encoding (maybe 'auto')."""
+    if declared != "auto":
+        return _codec(declared)
+    if _is_utf16(data):
+        return "utf-16"
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    sample = data[:200_000]
+    cut = sample.rfind(b"\n")
+    best = from_bytes(sample[: cut + 1] if cut > 0 else sample).best()
+    if best is None:
+        raise ValueError("cannot tell the text encoding")
+    name = best.encoding.lower().replace("_", "")
+    return "gb18030" if name in _CHINESE else best.encoding
+
+
+def decode(data: bytes, declared: str, where: str) -> bytes:
+    """The file as UTF-8 bytes, or InputError naming the encoding and the first bad byte."""
+    if not _is_utf16(data) and declared != "utf-16" and b"\x00" in data:
+        offset = data.index(b"\x00")
+        raise InputError(
+            f"binary file (NUL byte at offset {offset}); expected delimited text", where
+        )
+    if declared in ("auto", "utf-8", "utf-8-sig") and not _is_utf16(data):
+        try:
+            data.decode("utf-8")
+            return data.removeprefix(b"\xef\xbb\xbf")
+        except UnicodeDecodeError as exc:
+            if declared != "auto":
+                raise InputError(
+                    f"cannot decode as {declared}: invalid byte at offset {exc.start}", where
+                ) from None
+    try:
+        codec = detect_encoding(data, declared)
+    except ValueError:
+        raise InputError(
+            "cannot tell the text encoding (not UTF-8); set `encoding` in a profile", where
+        ) from None
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as exc:
+        name = declared if declared != "auto" else codec
+        raise InputError(
+            f"cannot decode as {name}: invalid byte at offset {exc.start}", where
+        ) from None
+    except LookupError:
+        raise InputError(f"unknown encoding '{codec}'", where) from None
+    if codec in ("utf-8", "utf-8-sig"):
+        return data.removeprefix(b"\xef\xbb\xbf")  # already valid UTF-8: no re-encoding
+    return text.removeprefix("\ufeff").encode("utf-8")
+
+
+def _split_header(data: bytes, profile: Profile) -> tuple[int, bytes]:
+    """(offset of the header line, bytes from the header to the end minus footer lines)."""
+    start = 0
+    for _ in range(profile.header_row - 1):
+        nl = data.find(b"\n", start)
+        if nl < 0:
+            return len(data), b""
+        start = nl + 1
+    end = len(data)
+    for _ in range(profile.skip_footer_lines):
+        end = start + len(data[start:end].rstrip(b"\r\n \t"))
+        nl = data.rfind(b"\n", start, end)
+        end = start if nl < 0 else nl + 1
+    return start, data[start:end]
+
+
+def _parse_header_line(line: str, profile: Profile) -> list[str]:
+    if not line.strip():
+        return []
+    quote = profile.quote_char or ""
+    reader = stdcsv.reader(
+        [line],
+        delimiter=profile.delimiter,
+        quotechar=quote or None,
+        quoting=stdcsv.QUOTE_MINIMAL if quote else stdcsv.QUOTE_NONE,
+    )
+    return [h.strip() for h in next(reader, [])]
+
+
+def header(path: Path, head: bytes, profile: Profile) -> list[str]:
+    """Column names of the header row, read from the first bytes only (for recognising)."""
+    try:
+        codec = detect_encoding(head, profile.encoding)
+        text = head.decode(codec, errors="replace").removeprefix("\ufeff")
+    except (ValueError, LookupError):
+        return []
+    lines = text.splitlines()
+    if len(lines) < profile.header_row:
+        return []
+    return _parse_header_line(lines[profile.header_row - 1], profile)
+
+
+def scan(path: Path, profile: Profile) -> RawTable:
+    where = str(path)
+    utf8 = decode(path.read_bytes(), profile.encoding, where)
+    offset, data = _split_header(utf8, profile)
+    first_line = utf8.count(b"\n", 0, offset) + 1  # physical line number of the header
+    header_line = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    if not _parse_header_line(header_line, profile):
+        raise InputError(f"no header on line {first_line} (the line is empty)", where)
+    lines = _read_lines(data)
+    records = _records(lines, profile, first_line)
+    fields = pl.read_csv(
+        data,
+        has_header=True,
+        separator=profile.delimiter,
+        quote_char=profile.quote_char,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        raise_if_empty=False,
+    )
+    if fields.height != records.height and profile.quote_char:
+        # A stray quote the parser and the line splitter read differently: read quotes literally.
+        records = _records(lines, profile, first_line, quoted=False)
+        fields = pl.read_csv(
+            data,
+            has_header=True,
+            separator=profile.delimiter,
+            quote_char=None,
+            infer_schema=False,
+            truncate_ragged_lines=True,
+            raise_if_empty=False,
+        )
+    if fields.height != records.height:
+        raise InputError(
+            f"cannot align {fields.height} parsed rows with {records.height} lines "
+            "(unbalanced quotes?)",
+            where,
+        )
+    columns = tuple(fields.columns)
+    expected = len(columns)
+    count = pl.col("fields")
+    error = (
+        pl.when(count != expected)
+        .then(pl.format("expected {} fields, found {}", pl.lit(expected), count))
+        .otherwise(None)
+        .cast(pl.String)
+    )
+    frame = (
+        pl.concat(
+            [fields, records.select(LINE, RAW, "blank", error.alias(ERROR))], how="horizontal"
+        )
+        .filter(~pl.col("blank"))
+        .drop("blank")
+    )
+    return RawTable(frame=frame.lazy(), columns=columns, raw=pl.col(RAW), rows=frame.height)
+
+
+def _read_lines(data: bytes) -> pl.Series:
+    """One string per physical line from the header on (null for an empty line)."""
+    return pl.read_csv(
+        data,
+        has_header=False,
+        separator=_LINE_SEP,
+        quote_char=None,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        new_columns=["raw"],
+        raise_if_empty=False,
+    ).to_series()
+
+
+def _records(
+    lines: pl.Series, profile: Profile, first_line: int, quoted: bool = True
+) -> pl.DataFrame:
+    """Data records after the header: physical LINE, RAW text, field count, blank flag."""
+    quote = profile.quote_char if quoted else None
+    df = pl.DataFrame({"raw": lines}).with_row_index("i").slice(1)
+    raw = pl.col("raw").str.strip_chars_end("\r")
+    line = (pl.col("i").cast(pl.Int64) + first_line).alias(LINE)
+    if quote:
+        odd = (raw.fill_null("").str.count_matches(quote, literal=True) % 2 == 1).cast(pl.Int64)
+        df = df.with_columns(odd=odd).with_columns(
+            start=((pl.col("odd").cum_sum() - pl.col("odd")) % 2 == 0)
+        )
+        if df["start"].all():
+            df = df.select(line, raw.alias(RAW))
+        else:
+            df = (
+                df.with_columns(rec=pl.col("start").cum_sum())
+                .group_by("rec", maintain_order=True)
+                .agg(line.first(), raw.fill_null("").str.join("\n").alias(RAW))
+                .drop("rec")
+            )
+    else:
+        df = df.select(line, raw.alias(RAW))
+    text = pl.col(RAW)
+    if quote:
+        q = _escape(quote)
+        text = text.str.replace_all(f"{q}[^{q}]*{q}", "")
+    delim_count = text.fill_null("").str.count_matches(profile.delimiter, literal=True)
+    return df.with_columns(
+        fields=(delim_count + 1).cast(pl.Int64),
+        blank=pl.col(RAW).is_null() | (pl.col(RAW).str.strip_chars() == ""),
+    )
+
+
+def _escape(char: str) -> str:
+    return "\\" + char if not char.isalnum() else char

@@ -1,0 +1,90 @@
+"""Write the output contract's files from a RunResult.
+
+Each file is written to a temporary name in the output folder and renamed into place, so a
+reader (or a cron job that is killed) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from recon.report.html import render_html
+from recon.result import RunResult
+
+# The contract's columns, in order; evidence columns follow them.
+DISCREPANCY_COLUMNS = (
+    "item_id",
+    "type",
+    "severity",
+    "pos_ids",
+    "bank_ids",
+    "pos_amount",
+    "bank_amount",
+    "difference",
+    "currency",
+    "reference",
+    "detail",
+    "suggested_action",
+    "cause",
+    "amount_at_risk",
+    "bank_currency",
+    "pos_time",
+    "bank_time",
+    "terminal",
+    "merchant",
+    "pos_account",
+    "bank_account",
+)
+
+FILES = (
+    "discrepancies.csv",
+    "discrepancies.parquet",
+    "matches.parquet",
+    "rejected.csv",
+    "summary.json",
+    "report.html",
+)
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def discrepancy_table(result: RunResult) -> pl.DataFrame:
+    return result.discrepancies.select(DISCREPANCY_COLUMNS)
+
+
+def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = discrepancy_table(result)
+    paths = {name: out_dir / name for name in FILES}
+    iso = "%Y-%m-%dT%H:%M:%S"
+    _atomic(
+        paths["discrepancies.csv"],
+        lambda p: table.write_csv(p, datetime_format=iso),
+    )
+    _atomic(paths["discrepancies.parquet"], lambda p: table.write_parquet(p))
+    _atomic(paths["matches.parquet"], lambda p: result.matches.write_parquet(p))
+    _atomic(paths["rejected.csv"], lambda p: result.rejected.write_csv(p))
+    _atomic(
+        paths["summary.json"],
+        lambda p: p.write_text(
+            json.dumps(result.summary, indent=2, ensure_ascii=False, sort_keys=False) + "\n",
+            encoding="utf-8",
+        ),
+    )
+    _atomic(
+        paths["report.html"],
+        lambda p: p.write_text(render_html(result), encoding="utf-8"),
+    )
+    return paths

@@ -1,0 +1,180 @@
+"""The short summary `recon run` prints: counts, the top items, rejected rows, where files went.
+
+Data values are always printed as `Text` (never as markup), so a reference or raw line with
+square brackets is shown as it is. Colour marks severity, but every line reads the same without
+it: the severity is always spelled out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from recon import __version__
+from recon.config import SEVERITIES, TYPES
+from recon.report.files import FILES
+from recon.result import RunResult
+
+SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+_HIGH_FIRST = tuple(reversed(SEVERITIES))
+_REJECTED_SHOWN = 5
+# Like box.SIMPLE_HEAD, but a section break (before the total line) draws a rule, not a blank.
+_BOX = box.Box("    \n    \n ── \n    \n ── \n    \n    \n    \n")
+
+
+def _money(amounts: dict[str, str] | None) -> str:
+    if not amounts:
+        return "0"
+    return ", ".join(f"{v} {c}" for c, v in amounts.items())
+
+
+def _sev(severity: str | None, width: int = 0) -> Text:
+    sev = severity or ""
+    return Text(f"{sev:<{width}}", style=SEVERITY_STYLE.get(sev, ""))
+
+
+def _indented(console: Console, text: Text, indent: int = 4) -> None:
+    """Print `text` wrapped to the console width, every line indented (no trailing padding)."""
+    for line in text.wrap(console, max(20, console.width - indent)):
+        line.rstrip()
+        console.print(Text(" " * indent) + line, soft_wrap=True)
+
+
+def _header(result: RunResult, console: Console) -> None:
+    version = result.summary.get("recon_version", __version__)
+    line = Text.assemble(("recon ", "bold"), (str(version), "bold"), "  ")
+    for label, side in (("POS", result.pos), ("bank", result.bank)):
+        line.append(f"{label} ", style="bold")
+        line.append(f"{Path(side.path).name} ({side.profile})")
+        line.append("   ")
+    line.rstrip()
+    console.print(line)
+
+
+def _inputs(result: RunResult, console: Console) -> None:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("side")
+    for col in ("read", "loaded", "rejected"):
+        table.add_column(col, justify="right")
+    for label, side in (("POS", result.pos), ("bank", result.bank)):
+        table.add_row(label, str(side.rows), str(side.loaded), str(side.rejected))
+    console.print(table)
+    console.print()
+    matched = result.summary.get("matched", {})
+    console.print(
+        Text(
+            f"Matched pairs: {matched.get('pairs', 0)}    "
+            f"voided (cancelled, never settled): {matched.get('voided', 0)}"
+        )
+    )
+
+
+def _severity_mix(df: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """{type: {severity: count}} for display; counts per type come from the summary."""
+    mix: dict[str, dict[str, int]] = {}
+    for typ, sev, n in df.group_by("type", "severity").len().iter_rows():
+        mix.setdefault(typ, {})[sev] = n
+    return mix
+
+
+def _mix_text(counts: dict[str, int]) -> Text:
+    text = Text()
+    for sev in _HIGH_FIRST:
+        if counts.get(sev):
+            if text:
+                text.append(", ")
+            text.append(f"{counts[sev]} {sev}", style=SEVERITY_STYLE[sev])
+    return text
+
+
+def _types(result: RunResult, console: Console) -> None:
+    d = result.summary.get("discrepancies", {})
+    total = d.get("total", result.discrepancies.height)
+    if not total:
+        console.print(Text("No discrepancies.", style="bold green"))
+        return
+    by_type = d.get("by_type", {})
+    mix = _severity_mix(result.discrepancies)
+    table = Table(box=_BOX, pad_edge=False, show_edge=False)
+    table.add_column("discrepancy type")
+    table.add_column("count", justify="right")
+    table.add_column("severity")
+    table.add_column("money at risk", justify="right")
+    for t in TYPES:
+        info = by_type.get(t, {})
+        if info.get("count", 0) > 0:
+            table.add_row(t, str(info["count"]), _mix_text(mix.get(t, {})), _money(info["at_risk"]))
+    if table.rows:
+        table.rows[-1].end_section = True
+    table.add_row(
+        Text("total", style="bold"),
+        Text(str(total), style="bold"),
+        _mix_text(d.get("by_severity", {})),
+        Text(_money(result.summary.get("money_at_risk")), style="bold"),
+    )
+    console.print(table)
+
+
+def _top(result: RunResult, console: Console, top: int) -> None:
+    df = result.discrepancies
+    if df.height == 0 or top <= 0:
+        return
+    shown = min(top, df.height)
+    title = f"Top {shown} of {df.height} items" if shown < df.height else f"All {shown} items"
+    console.print(Text(title, style="bold"))
+    cols = ("item_id", "severity", "type", "pos_ids", "bank_ids", "detail", "suggested_action")
+    for item_id, sev, typ, pos_ids, bank_ids, detail, action in (
+        df.head(top).select(cols).iter_rows()
+    ):
+        line = Text.assemble(f"{item_id}  ", _sev(sev, 6), f"  {typ}  ")
+        ids = [f"POS {pos_ids}" if pos_ids else "", f"bank {bank_ids}" if bank_ids else ""]
+        line.append(" / ".join(i for i in ids if i), style="dim")
+        console.print(line)
+        if detail:
+            _indented(console, Text(detail))
+        if action:
+            _indented(console, Text.assemble(("Do: ", "bold"), action))
+    if shown < df.height:
+        console.print(Text(f"... and {df.height - shown} more in discrepancies.csv", style="dim"))
+
+
+def _rejected(result: RunResult, console: Console) -> None:
+    df = result.rejected
+    if df.height == 0:
+        return
+    counts = result.summary.get("rejected", {})
+    head = f"Rejected rows: {df.height}"
+    if counts:
+        head += f" (POS {counts.get('pos', 0)}, bank {counts.get('bank', 0)})"
+    console.print(Text(head, style="bold red"))
+    for side, line, reason, _raw in df.head(_REJECTED_SHOWN).iter_rows():
+        _indented(console, Text(f"{side} line {line}: {reason}"), 2)
+    if df.height > _REJECTED_SHOWN:
+        rest = df.height - _REJECTED_SHOWN
+        console.print(Text(f"  ... and {rest} more in rejected.csv", style="dim"))
+
+
+def render_summary(
+    result: RunResult, console: Console, out_dir: Path | None, *, top: int = 10
+) -> None:
+    """Print the run summary to `console`; `out_dir` is where the files were written, if any."""
+    _header(result, console)
+    console.print()
+    _inputs(result, console)
+    console.print()
+    _types(result, console)
+    if result.discrepancies.height:
+        console.print()
+        _top(result, console, top)
+    if result.rejected.height:
+        console.print()
+        _rejected(result, console)
+    if out_dir is not None:
+        console.print()
+        console.print(Text.assemble(("Reports written to ", "bold"), str(out_dir)))
+        _indented(console, Text("  ".join(FILES)), 2)

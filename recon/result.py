@@ -1,0 +1,106 @@
+"""The one frozen result of a run that every writer reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from recon import __version__
+from recon.config import SEVERITIES, TYPES, Settings
+from recon.errors import EXIT_FOUND, EXIT_OK
+from recon.money import format_minor
+
+
+@dataclass(frozen=True)
+class SideInfo:
+    side: str
+    path: str
+    sha256: str
+    rows: int  # data rows in the file
+    loaded: int  # rows that parsed
+    rejected: int
+    profile: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    discrepancies: pl.DataFrame  # contract columns first, then evidence columns
+    matches: pl.DataFrame
+    rejected: pl.DataFrame
+    pos: SideInfo
+    bank: SideInfo
+    settings: Settings
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def exit_code(self, fail_on: str | None = None) -> int:
+        """1 when an item at or above `fail_on` exists or any row was rejected, else 0."""
+        threshold = SEVERITIES.index(fail_on or self.settings.fail_on)
+        at_or_above = set(SEVERITIES[threshold:])
+        hit = self.discrepancies.filter(pl.col("severity").is_in(at_or_above)).height > 0
+        return EXIT_FOUND if hit or self.rejected.height > 0 else EXIT_OK
+
+
+def _at_risk_by_currency(df: pl.DataFrame) -> dict[str, str]:
+    sums = (
+        df.group_by("currency")
+        .agg(pl.col("at_risk_minor").sum())
+        .filter(pl.col("currency").is_not_null())
+        .sort("currency")
+    )
+    return {cur: format_minor(v, cur) for cur, v in sums.iter_rows()}
+
+
+def build_summary(
+    discrepancies: pl.DataFrame,
+    matches: pl.DataFrame,
+    rejected: pl.DataFrame,
+    pos: SideInfo,
+    bank: SideInfo,
+    settings: Settings,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """Counts per type and severity, money at risk per currency, inputs and timings."""
+    by_type = {}
+    for t in TYPES:
+        sub = discrepancies.filter(pl.col("type") == t)
+        by_type[t] = {"count": sub.height, "at_risk": _at_risk_by_currency(sub)}
+    by_sev = {s: discrepancies.filter(pl.col("severity") == s).height for s in SEVERITIES}
+    rules = matches.group_by("rule").len().sort("rule")
+    paired = matches.filter(pl.col("bank_id").is_not_null())
+    code = RunResult(discrepancies, matches, rejected, pos, bank, settings).exit_code()
+    return {
+        "recon_version": __version__,
+        "inputs": {
+            s.side: {
+                "path": s.path,
+                "sha256": s.sha256,
+                "rows": s.rows,
+                "loaded": s.loaded,
+                "rejected": s.rejected,
+                "profile": s.profile,
+            }
+            for s in (pos, bank)
+        },
+        "matched": {
+            "pairs": paired.height,
+            "voided": matches.height - paired.height,
+            "by_rule": dict(rules.iter_rows()),
+        },
+        "discrepancies": {
+            "total": discrepancies.height,
+            "by_type": by_type,
+            "by_severity": by_sev,
+        },
+        "money_at_risk": _at_risk_by_currency(discrepancies),
+        "rejected": {"pos": pos.rejected, "bank": bank.rejected, "total": rejected.height},
+        "fail_on": settings.fail_on,
+        "exit_code": code,
+        "settings": {
+            "match": settings.as_dict()["match"],
+            "severity": settings.severity,
+            "config": settings.source,
+        },
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }

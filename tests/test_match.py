@@ -1,0 +1,292 @@
+"""The matcher and classifier on tiny canonical frames, one rule per test."""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+import pytest
+from conftest import DATA, canonical
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon.classify import classify
+from recon.config import MatchSettings, Settings
+from recon.match import match
+from recon.match.passes import sweep
+from recon.match.prepare import derive
+
+
+def run(pos_rows, bank_rows, s: Settings | None = None):
+    s = s or Settings()
+    pos = canonical(pos_rows, "pos")
+    bank = canonical(bank_rows, "bank")
+    outcome = match(pos, bank, s.match)
+    disc, matches = classify(outcome, s)
+    return disc, matches
+
+
+def items(disc: pl.DataFrame) -> set[tuple[str, str, str]]:
+    return {(r["type"], r["pos_ids"], r["bank_ids"]) for r in disc.iter_rows(named=True)}
+
+
+def pairs(matches: pl.DataFrame) -> set[tuple[str, str | None, str]]:
+    return {(r["pos_id"], r["bank_id"], r["rule"]) for r in matches.iter_rows(named=True)}
+
+
+def _csv_frame(path, side):
+    df = pl.read_csv(path, infer_schema=False)
+    return canonical(df.to_dicts(), side)
+
+
+def test_contract_day_gives_exactly_the_expected_items_and_pairs():
+    d = DATA / "contract"
+    outcome = match(_csv_frame(d / "pos.csv", "pos"), _csv_frame(d / "bank.csv", "bank"),
+                    MatchSettings())
+    disc, matches = classify(outcome, Settings())
+    expected = pl.read_csv(d / "expected_discrepancies.csv", infer_schema=False).fill_null("")
+    assert items(disc) == {tuple(r) for r in expected.iter_rows()}
+    exp_m = pl.read_csv(d / "expected_matches.csv", infer_schema=False)
+    assert {(p, b) for p, b, _ in pairs(matches)} == {
+        (r["pos_id"], r["bank_id"]) for r in exp_m.iter_rows(named=True)
+    }
+    voided = matches.filter(pl.col("rule") == "voided")["pos_id"].to_list()
+    assert sorted(voided) == ["P14", "P15"]
+
+
+def test_nearest_in_time_wins_without_references():
+    disc, matches = run(
+        [
+            {"id": "P1", "time": "2026-11-20T15:10:00", "amount": "25.00", "account": "622202******1234", "terminal": "T1"},
+            {"id": "P2", "time": "2026-11-20T15:40:00", "amount": "25.00", "account": "622202******1234", "terminal": "T1"},
+        ],
+        [{"id": "B1", "time": "2026-11-21T02:10:00", "amount": "25.00", "account": "622202******1234", "terminal": "T1"}],
+    )
+    assert pairs(matches) == {("P2", "B1", "amount_time")}
+    assert items(disc) == {("orphan_pos", "P1", "")}
+
+
+def test_bank_row_before_the_sale_or_past_the_window_does_not_pair_by_amount():
+    disc, matches = run(
+        [
+            {"id": "P1", "time": "2026-11-20T10:00:00", "amount": "10.00"},
+            {"id": "P2", "time": "2026-11-20T10:00:00", "amount": "20.00"},
+        ],
+        [
+            {"id": "B1", "time": "2026-11-20T09:00:00", "amount": "10.00"},
+            {"id": "B2", "time": "2026-11-24T10:00:01", "amount": "20.00"},
+        ],
+    )
+    assert matches.height == 0
+    assert {t for t, _, _ in items(disc)} == {"orphan_pos", "orphan_bank"}
+    assert len(items(disc)) == 4
+
+
+def test_a_reference_match_holds_whatever_the_lag_and_is_late():
+    disc, matches = run(
+        [{"id": "P1", "time": "2026-11-20T10:00:00", "amount": "66.00", "reference": "R1"}],
+        [{"id": "B1", "time": "2026-11-30T10:00:00", "amount": "66.00", "reference": "R1"}],
+    )
+    assert pairs(matches) == {("P1", "B1", "reference")}
+    assert matches["lag_seconds"].to_list() == [10 * 86400]
+    assert items(disc) == {("late_settlement", "P1", "B1")}
+    assert disc["severity"].to_list() == ["low"]
+
+
+def test_late_allowance_comes_from_the_settings():
+    s = Settings(match=MatchSettings(late_after_days=14))
+    disc, _ = run(
+        [{"id": "P1", "time": "2026-11-20T10:00:00", "amount": "66.00", "reference": "R1"}],
+        [{"id": "B1", "time": "2026-11-30T10:00:00", "amount": "66.00", "reference": "R1"}],
+        s,
+    )
+    assert disc.height == 0
+
+
+def test_date_only_bank_booking_on_the_sale_day_counts_as_after_it():
+    disc, matches = run(
+        [{"id": "P1", "time": "2026-11-20T18:30:00", "amount": "12.00"}],
+        [{"id": "B1", "time": "2026-11-20T00:00:00", "amount": "12.00", "has_clock": False}],
+    )
+    assert pairs(matches) == {("P1", "B1", "amount_time")}
+    assert disc.height == 0
+
+
+def test_one_bank_row_pays_at_most_one_pos_row():
+    pos = [
+        {"id": f"P{i}", "time": f"2026-11-20T1{i}:00:00", "amount": "9.90", "terminal": "T1"}
+        for i in range(3)
+    ]
+    bank = [
+        {"id": f"B{i}", "time": "2026-11-21T02:00:00", "amount": "9.90", "terminal": "T1"}
+        for i in range(2)
+    ]
+    disc, matches = run(pos, bank)
+    assert matches.height == 2
+    assert matches["bank_id"].n_unique() == 2
+    assert items(disc) == {("orphan_pos", "P0", "")}  # the farthest from the settlement
+
+
+def test_refund_matches_a_debit_not_a_credit():
+    disc, matches = run(
+        [{"id": "P1", "time": "2026-11-20T10:00:00", "amount": "-40.00", "kind": "refund"}],
+        [
+            {"id": "B1", "time": "2026-11-21T02:00:00", "amount": "40.00"},
+            {"id": "B2", "time": "2026-11-21T02:00:00", "amount": "-40.00"},
+        ],
+    )
+    assert pairs(matches) == {("P1", "B2", "amount_time")}
+    assert items(disc) == {("orphan_bank", "", "B1")}
+
+
+def test_repeat_purchase_with_own_references_is_not_a_duplicate():
+    card = "622202******1234"
+    disc, _ = run(
+        [
+            {"id": "P1", "time": "2026-11-20T15:10:00", "amount": "25.00", "account": card, "reference": "R1", "terminal": "T1"},
+            {"id": "P2", "time": "2026-11-20T15:10:20", "amount": "25.00", "account": card, "reference": "R2", "terminal": "T1"},
+        ],
+        [
+            {"id": "B1", "time": "2026-11-21T02:00:00", "amount": "25.00", "account": card, "reference": "R1", "terminal": "T1"},
+            {"id": "B2", "time": "2026-11-21T02:00:00", "amount": "25.00", "account": card, "reference": "R2", "terminal": "T1"},
+        ],
+    )
+    assert disc.height == 0
+
+
+def test_double_charge_settled_twice_is_a_high_duplicate():
+    card = "622202******1234"
+    disc, matches = run(
+        [
+            {"id": "P1", "time": "2026-11-20T15:10:00", "amount": "25.00", "account": card, "reference": "R1", "terminal": "T1"},
+            {"id": "P2", "time": "2026-11-20T15:10:03", "amount": "25.00", "account": card, "terminal": "T1"},
+        ],
+        [
+            {"id": "B1", "time": "2026-11-21T02:00:00", "amount": "25.00", "account": card, "reference": "R1", "terminal": "T1"},
+            {"id": "B2", "time": "2026-11-21T02:00:00", "amount": "25.00", "account": card, "terminal": "T1"},
+        ],
+    )
+    assert items(disc) == {("duplicate_pos", "P1;P2", "B1;B2")}
+    assert disc["severity"].to_list() == ["high"]
+    assert "charged more than once" in disc["suggested_action"][0]
+    assert matches.height == 2
+
+
+def test_void_without_reference_cancels_the_earlier_sale_of_the_same_card():
+    card = "403391******2481"
+    disc, matches = run(
+        [
+            {"id": "P1", "time": "2026-11-20T16:30:00", "amount": "50.00", "account": card, "terminal": "T2"},
+            {"id": "P2", "time": "2026-11-20T16:31:00", "amount": "-50.00", "account": card, "terminal": "T2", "kind": "void"},
+        ],
+        [],
+    )
+    assert disc.height == 0
+    assert pairs(matches) == {("P1", None, "voided"), ("P2", None, "voided")}
+
+
+def test_keying_error_without_references_pairs_by_card_and_names_the_pattern():
+    card = "622588******1902"
+    disc, matches = run(
+        [{"id": "P1", "time": "2026-11-20T09:15:02", "amount": "27.50", "account": card, "terminal": "T1"}],
+        [{"id": "B1", "time": "2026-11-21T02:10:00", "amount": "72.50", "account": card, "terminal": "T1"}],
+    )
+    assert pairs(matches) == {("P1", "B1", "card_time")}
+    row = disc.row(0, named=True)
+    assert (row["type"], row["difference"]) == ("amount_mismatch", "45.00")
+    assert row["cause"] == "keying error: digits transposed"
+
+
+def test_amounts_that_differ_without_a_keying_pattern_are_not_paired_by_card():
+    card = "622588******1902"
+    disc, matches = run(
+        [{"id": "P1", "time": "2026-11-20T09:15:02", "amount": "27.50", "account": card, "terminal": "T1"}],
+        [{"id": "B1", "time": "2026-11-21T02:10:00", "amount": "301.17", "account": card, "terminal": "T1"}],
+    )
+    assert matches.height == 0
+    assert {t for t, _, _ in items(disc)} == {"orphan_pos", "orphan_bank"}
+
+
+@pytest.mark.parametrize(
+    ("pos_amount", "bank_amount", "currency", "cause", "difference"),
+    [
+        ("35.50", "53.50", "CNY", "keying error: digits transposed", "18.00"),
+        ("1250.00", "125.00", "CNY", "keying error: decimal slip", "-1125.00"),
+        ("1234", "124", "JPY", "keying error: digit dropped", "-1110"),
+        ("1.250", "1.205", "KWD", "keying error: digits transposed", "-0.045"),
+        ("40.00", "47.00", "CNY", "keying error: one digit mistyped", "7.00"),
+    ],
+)
+def test_amount_mismatch_wording(pos_amount, bank_amount, currency, cause, difference):
+    disc, _ = run(
+        [{"id": "P1", "time": "2026-11-20T10:00:00", "amount": pos_amount, "currency": currency, "reference": "R"}],
+        [{"id": "B1", "time": "2026-11-21T10:00:00", "amount": bank_amount, "currency": currency, "reference": "R"}],
+    )
+    row = disc.row(0, named=True)
+    assert row["type"] == "amount_mismatch"
+    assert row["cause"] == cause
+    assert row["difference"] == difference
+    assert f"POS {pos_amount} {currency}, bank {bank_amount} {currency}" in row["detail"]
+
+
+def _greedy_nearest(pos, bank, window_s):
+    """Reference implementation: take candidate pairs in order of lag, one use each."""
+    edges = sorted(
+        (b - p, p, b)
+        for p in pos
+        for b in bank
+        if 0 <= b - p <= window_s
+    )
+    used_p, used_b, out = set(), set(), set()
+    for _, p, b in edges:
+        if p not in used_p and b not in used_b:
+            used_p.add(p)
+            used_b.add(b)
+            out.add((p, b))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 5000), min_size=0, max_size=12, unique=True),
+    st.lists(st.integers(0, 5000), min_size=0, max_size=12, unique=True),
+    st.integers(0, 3000),
+)
+def test_sweep_equals_greedy_nearest_in_time(pos_t, bank_t, window_s):
+    # Distinct times on each side and across sides keep the greedy order free of ties.
+    bank_t = [b * 2 + 1 for b in bank_t]
+    pos_t = [p * 2 for p in pos_t]
+    t0 = pl.datetime(2026, 11, 20)
+
+    def frame(ts, side):
+        rows = [{"id": f"{side}{t}", "time": f"2026-11-20T00:00:00", "amount": "1.00"} for t in ts]
+        df = canonical(rows, "pos" if side == "P" else "bank")
+        return df.with_columns(time=t0 + pl.duration(seconds=pl.Series(ts, dtype=pl.Int64)))
+
+    if not pos_t or not bank_t:
+        return
+    p = derive(frame(pos_t, "P").lazy(), "prow").collect()
+    b = derive(frame(bank_t, "B").lazy(), "brow").collect()
+    cand = sweep(p.lazy(), b.lazy(), ["amount"]).collect()
+    got = {
+        (pos_t[r], bank_t[c])
+        for r, c in cand.iter_rows()
+        if 0 <= bank_t[c] - pos_t[r] <= window_s
+    }
+    assert got == _greedy_nearest(pos_t, bank_t, window_s)
+
+
+def test_sweep_handles_many_identical_settlement_times_in_one_pass():
+    rng = random.Random(3)
+    n = 2000
+    pos = [
+        {"id": f"P{i}", "time": f"2026-11-20T{8 + i % 12:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}", "amount": "25.00", "terminal": "T1"}
+        for i in range(n)
+    ]
+    bank = [
+        {"id": f"B{i}", "time": "2026-11-21T02:10:00", "amount": "25.00", "terminal": "T1"}
+        for i in range(n - 5)
+    ]
+    disc, matches = run(pos, bank)
+    assert matches.height == n - 5
+    assert disc["type"].to_list() == ["orphan_pos"] * 5
