@@ -86,13 +86,15 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
     bank = m.bank.lazy()
     late_s = int(settings.match.late_after_days * 86_400)
 
-    pairs = (
-        m.pairs.lazy()
-        .join(pos.select("prow", *_ATTRS), on="prow")
-        .join(bank.select("brow", *_ATTRS), on="brow", suffix="_b")
-        .with_columns(lag_s=_lag_seconds())
-        .collect()
-    )
+    # prow/brow are positions in the side frames: gathering is cheaper than a hash join.
+    pairs = pl.concat(
+        [
+            m.pairs,
+            m.pos.select(pl.col(_ATTRS).gather(m.pairs["prow"])),
+            m.bank.select(pl.col(_ATTRS).gather(m.pairs["brow"]).name.suffix("_b")),
+        ],
+        how="horizontal",
+    ).with_columns(lag_s=_lag_seconds())
     matched_p = pairs["prow"].implode()
     matched_b = pairs["brow"].implode()
 

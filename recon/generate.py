@@ -194,7 +194,6 @@ def generate_day(
             debit[settled].astype(np.int64),
             bank_ref[settled],
             ccy[settled],
-            bad_last4[settled],
         )
     ]
     m = is_("duplicate_bank")  # settled again 30-120 s later under a new id
@@ -206,14 +205,31 @@ def generate_day(
     bank_parts.append(_part(case[m], 2, tb1, amount[m], 0, ref2[m] if with_references else -1))
     bank_raw = _concat(bank_parts)
 
-    card_s = pl.Series("card", card)
-    term_s = pl.Series("terminal", terminal)
-    ref_prefix = f"{day.year % 10}{day.timetuple().tm_yday:03d}"
-    ref_offset = int(rng.integers(0, _REF_SPACE))
-    if n + len(orphan) + int(repeat.sum()) >= _REF_SPACE:
+    # Text of everything that is per case or per reference, built once and gathered per row.
+    n_refs = n + int(repeat.sum())
+    if n_refs >= _REF_SPACE:
         raise ValueError(f"rows={rows} is too large for unique 12-digit references")
-    pos = _finish(pos_raw, "P", card_s, term_s, day, ref_prefix, ref_offset, bank=False)
-    bank = _finish(bank_raw, "B", card_s, term_s, day, ref_prefix, ref_offset, bank=True)
+    ref_prefix = f"{day.year % 10}{day.timetuple().tm_yday:03d}"
+    refnum = (np.arange(n_refs, dtype=np.int64) * _REF_MULT + int(rng.integers(0, _REF_SPACE))) % (
+        _REF_SPACE
+    ) + int(ref_prefix) * _REF_SPACE
+    references = pl.Series(refnum).cast(pl.String)
+    if ref_prefix.startswith("0"):
+        references = references.str.zfill(len(ref_prefix) + 8)
+    last4 = np.where(bad_last4 >= 0, bad_last4, card % 10_000)
+    per_case = pl.DataFrame({"card": card, "last4": last4, "term": terminal}).select(
+        pos_account=pl.col("card").cast(pl.String),
+        bank_account=pl.format(
+            "{}******{}", pl.col("card") // 10**10, pl.col("last4").cast(pl.String).str.zfill(4)
+        ),
+        terminal=_lookup([f"T{i:02d}" for i in range(TERMINALS + 1)], pl.col("term")),
+        merchant=_lookup(
+            [f"M{(i - 1) // TERMINALS_PER_MERCHANT + 1:03d}" for i in range(TERMINALS + 1)],
+            pl.col("term"),
+        ),
+    )
+    pos = _finish(pos_raw, "P", per_case, references, day, bank=False)
+    bank = _finish(bank_raw, "B", per_case, references, day, bank=True)
     faults = _faults(ctype, pos, bank)
     cols = ["id", "time", "amount", "currency", "account", "reference", "kind"]
     cols += ["terminal", "merchant", "fee"]
@@ -240,21 +256,20 @@ def write_day(day: GeneratedDay, out_dir: Path, fmt: str = "parquet") -> dict[st
 # ---- internals -----------------------------------------------------------------------------
 
 
-def _part(case, role, t, amount, kind, ref, ccy=0, last4=-1) -> dict[str, np.ndarray]:
+def _part(case, role, t, amount, kind, ref, ccy=0) -> dict[str, np.ndarray]:
     size = len(case)
 
-    def full(value) -> np.ndarray:
-        return np.broadcast_to(np.asarray(value, dtype=np.int64), (size,))
+    def full(value, dtype=np.int64) -> np.ndarray:
+        return np.broadcast_to(np.asarray(value, dtype=dtype), (size,))
 
     return {
         "case": case.astype(np.int64),
-        "role": full(role),
+        "role": full(role, np.int8),
         "t": full(t),
         "amount": full(amount),
-        "kind": full(kind),
+        "kind": full(kind, np.int8),
         "ref": full(ref),
-        "ccy": full(ccy),
-        "last4": full(last4),
+        "ccy": full(ccy, np.int8),
     }
 
 
@@ -290,13 +305,28 @@ def _cards(rng: np.random.Generator, n: int) -> np.ndarray:
     pool[:4] = [622202, 621700, 622588, 403391]
     payload = pool[rng.integers(0, len(pool), n)] * 10**9 + rng.integers(0, 10**9, n)
     total = np.zeros(n, dtype=np.int64)
-    for j in range(15):  # payload digits from the right; the rightmost is doubled
-        d = (payload // _POW10[j]) % 10
-        if j % 2 == 0:
-            d = d * 2
-            d = np.where(d > 9, d - 9, d)
-        total += d
+    rest = payload
+    for chunk in range(5):  # three digits at a time, by table
+        rest, low = np.divmod(rest, 1000)
+        total += _LUHN3[chunk % 2][low]
     return payload * 10 + (10 - total % 10) % 10
+
+
+def _luhn_table(first_doubled: bool) -> np.ndarray:
+    """Luhn contribution of every 3-digit group, its lowest digit doubled or not."""
+    v = np.arange(1000)
+    out = np.zeros(1000, dtype=np.int64)
+    for j in range(3):
+        d = (v // 10**j) % 10
+        if (j % 2 == 0) == first_doubled:
+            d = np.where(d * 2 > 9, d * 2 - 9, d * 2)
+        out += d
+    return out
+
+
+# Payload digits are numbered from the right; the rightmost (position 0) is doubled. Groups of
+# three start at positions 0, 3, 6, 9, 12: alternately even (doubled) and odd.
+_LUHN3 = (_luhn_table(True), _luhn_table(False))
 
 
 def _swap_adjacent(last4: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -345,91 +375,89 @@ def _settle_time(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
     return np.where(rng.random(n) < SAME_DAY_SHARE, soon, batch)
 
 
+def _lookup(values: list[str], index: pl.Expr) -> pl.Expr:
+    return pl.lit(pl.Series(values, dtype=pl.String)).gather(index)
+
+
+def _format_money(minor: pl.Series) -> pl.Series:
+    """`format_expr` over a column, formatting each distinct value once (amounts repeat)."""
+    lo, hi = minor.min(), minor.max()
+    if lo is None:
+        return pl.Series(minor.name, [None] * len(minor), dtype=pl.String)
+    if hi - lo > 5_000_000:
+        return minor.to_frame("m").select(format_expr(pl.col("m"), pl.lit(CURRENCY))).to_series()
+    table = pl.select(
+        format_expr(pl.int_range(lo, hi + 1, dtype=pl.Int64), pl.lit(CURRENCY))
+    ).to_series()
+    return table.gather(minor - lo)
+
+
 def _finish(
     raw: pl.DataFrame,
     prefix: str,
-    card: pl.Series,
-    terminal: pl.Series,
+    per_case: pl.DataFrame,
+    references: pl.Series,
     day: date,
-    ref_prefix: str,
-    ref_offset: int,
     *,
     bank: bool,
 ) -> pl.DataFrame:
     """Order the rows by time, number them, and render every column as it is written."""
+    # Every currency used has the same minor digits, so one literal formats them all.
+    assert len({minor_digits(c) for c in _CURRENCIES}) == 1
     epoch_us = (day - date(1970, 1, 1)).days * _DAY * 1_000_000
     # One int64 sort key: time (< 2**21 s), then case (< 2**32), then role (< 4).
     key = (raw["t"].to_numpy() << 34) | (raw["case"].to_numpy() << 2) | raw["role"].to_numpy()
-    order = pl.Series(key).arg_sort()
-    raw = raw[order].with_columns(
+    raw = raw[pl.Series(key).arg_sort()]
+    case = raw["case"]
+    ref_index = raw.select(pl.when(pl.col("ref") >= 0).then(pl.col("ref"))).to_series()
+    amount = raw["amount"]
+    if bank:
+        fee = _format_money(
+            raw.select(
+                pl.when(pl.col("amount") > 0).then((pl.col("amount") * FEE_PER_MILLE + 500) // 1000)
+            ).to_series()
+        )
+        account, kinds = per_case["bank_account"], _BANK_KINDS
+    else:
+        fee = pl.Series([None] * raw.height, dtype=pl.String)
+        account, kinds = per_case["pos_account"], _POS_KINDS
+    return raw.select(
+        pl.col("case"),
         seq=pl.int_range(1, raw.height + 1, dtype=pl.Int64),
-        card=card.gather(raw["case"].gather(order)),
-        term=terminal.gather(raw["case"].gather(order)),
-    )
-    if bank:
-        last4 = (
-            pl.when(pl.col("last4") >= 0).then(pl.col("last4")).otherwise(pl.col("card") % 10_000)
-        )
-        account = pl.format(
-            "{}******{}", pl.col("card") // 10**10, last4.cast(pl.String).str.zfill(4)
-        )
-        kinds = _BANK_KINDS
-    else:
-        account, kinds = pl.col("card").cast(pl.String), _POS_KINDS
-    refnum = (pl.col("ref") * _REF_MULT + ref_offset) % _REF_SPACE + int(ref_prefix) * _REF_SPACE
-    ref_text = refnum.cast(pl.String)
-    if ref_prefix.startswith("0"):
-        ref_text = ref_text.str.zfill(len(ref_prefix) + 8)
-    reference = pl.when(pl.col("ref") >= 0).then(ref_text)
-    # Every currency used has the same minor digits, so one literal formats them all.
-    assert len({minor_digits(c) for c in _CURRENCIES}) == 1
-    fmt_ccy = pl.lit(_CURRENCIES[0])
-    if bank:
-        fee_minor = pl.when(pl.col("amount") > 0).then(
-            (pl.col("amount") * FEE_PER_MILLE + 500) // 1000
-        )
-        fee = format_expr(fee_minor, fmt_ccy)
-    else:
-        fee = pl.lit(None, dtype=pl.String)
-
-    def lookup(values: list[str], index: pl.Expr) -> pl.Expr:
-        return pl.lit(pl.Series(values, dtype=pl.String)).gather(index)
-
-    terminals = [f"T{i:02d}" for i in range(TERMINALS + 1)]
-    merchants = [f"M{(i - 1) // TERMINALS_PER_MERCHANT + 1:03d}" for i in range(TERMINALS + 1)]
-    return raw.with_columns(
-        id=pl.format(f"{prefix}{{}}", pl.col("seq")),
+        id=pl.format(f"{prefix}{{}}", pl.int_range(1, raw.height + 1, dtype=pl.Int64)),
         time=(pl.col("t") * 1_000_000 + epoch_us).cast(pl.Datetime("us")),
-        amount=format_expr(pl.col("amount"), fmt_ccy),
-        currency=lookup(list(_CURRENCIES), pl.col("ccy")),
-        account=account,
-        reference=reference,
-        kind=lookup(list(kinds), pl.col("kind")),
-        terminal=lookup(terminals, pl.col("term")),
-        merchant=lookup(merchants, pl.col("term")),
+        amount=_format_money(amount),
+        currency=_lookup(list(_CURRENCIES), pl.col("ccy")),
+        account=account.gather(case),
+        reference=references.gather(ref_index),
+        kind=_lookup(list(kinds), pl.col("kind")),
+        terminal=per_case["terminal"].gather(case),
+        merchant=per_case["merchant"].gather(case),
         fee=fee,
     )
 
 
 def _faults(ctype: np.ndarray, pos: pl.DataFrame, bank: pl.DataFrame) -> pl.DataFrame:
-    special = np.nonzero(ctype != _CODE["clean"])[0]
+    # Cases are laid out clean first, so the special ones are those from the first non-clean.
+    first_special = int(np.searchsorted(ctype, 1))
+    special = np.arange(first_special, len(ctype), dtype=np.int64)
     cases = pl.DataFrame(
         {
-            "case": special.astype(np.int64),
-            "fault": pl.Series(ctype[special]).replace_strict(
+            "case": special,
+            "fault": pl.Series(ctype[first_special:]).replace_strict(
                 dict(enumerate(CASE_TYPES)), return_dtype=pl.String
             ),
         }
     )
 
     def ids(df: pl.DataFrame, name: str) -> pl.DataFrame:
+        # Rows are in `seq` order, and a group keeps the order of its rows.
         return (
-            df.select("case", "seq", "id")
-            .join(cases.select("case"), on="case", how="semi")
+            df.filter(pl.col("case") >= first_special)
             .group_by("case")
             .agg(
-                pl.col("id").sort_by("seq").str.join(";").alias(f"{name}_ids"),
-                pl.col("seq").min().alias(f"{name}_first"),
+                pl.col("id").str.join(";").alias(f"{name}_ids"),
+                pl.col("seq").first().alias(f"{name}_first"),
             )
         )
 

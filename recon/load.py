@@ -132,10 +132,7 @@ def load_side(
         chosen = _recognise_profile(file, head, reader, where)
     try:
         raw = reader.scan(file, chosen)
-        good_lf, rejected_lf = normalize(
-            raw, chosen, side, file.name, target_tz=timezone, where=where
-        )
-        frame, rejected = pl.collect_all([good_lf, rejected_lf])
+        frame, rejected = normalize(raw, chosen, side, file.name, target_tz=timezone, where=where)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         lines = str(exc).strip().splitlines()
         raise InputError(

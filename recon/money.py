@@ -16,9 +16,9 @@ import polars as pl
 # ISO 4217 currencies whose minor unit is not 2 digits. Everything else has 2.
 _MINOR_DIGITS: dict[str, int] = {
     **dict.fromkeys(
-        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+        ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"], 0
     ),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
     "CLF": 4,
     "UYW": 4,
 }
@@ -68,14 +68,30 @@ def format_minor(minor: int | None, currency: str | None) -> str:
 
 def format_expr(minor: pl.Expr, currency: pl.Expr) -> pl.Expr:
     """Vectorised `format_minor`: '1234.50', JPY '1235', KWD '1.250'; null stays null."""
-    digits = digits_expr(currency)
-    scale = pl.lit(10, dtype=pl.Int64).pow(digits)
-    absval = minor.abs()
-    whole = (absval // scale).cast(pl.String)
-    frac = (absval % scale + scale).cast(pl.String).str.slice(1)  # zero-padded to `digits`
-    sign = pl.when(minor < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    body = pl.when(digits > 0).then(pl.concat_str(whole, pl.lit("."), frac)).otherwise(whole)
-    return pl.when(minor.is_null()).then(None).otherwise(pl.concat_str(sign, body))
+    f = pl.field
+    return (
+        pl.struct(m=minor.cast(pl.Int64), c=currency)
+        # Each stage reads the previous one's fields, so no sub-expression is evaluated twice.
+        .struct.with_fields(d=digits_expr(f("c")))
+        .struct.with_fields(scale=pl.lit(10, dtype=pl.Int64).pow(f("d")), a=f("m").abs())
+        .struct.with_fields(
+            whole=(f("a") // f("scale")).cast(pl.String),
+            frac=(f("a") % f("scale") + f("scale")).cast(pl.String).str.slice(1),
+        )
+        .struct.with_fields(
+            out=pl.when(f("m").is_null())
+            .then(None)
+            .otherwise(
+                pl.concat_str(
+                    pl.when(f("m") < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+                    f("whole"),
+                    pl.when(f("d") > 0).then(pl.lit(".")).otherwise(pl.lit("")),
+                    pl.when(f("d") > 0).then(f("frac")).otherwise(pl.lit("")),
+                )
+            )
+        )
+        .struct.field("out")
+    )
 
 
 def parse_expr(
@@ -92,50 +108,84 @@ def parse_expr(
     (`(12.00)`), currency symbols, and the given thousands and decimal marks. `error` is null
     when the value parsed; otherwise it says why, and `minor` is null.
     """
-    s = text.cast(pl.String).str.strip_chars()
-    for sym in sorted(symbols, key=len, reverse=True):
-        s = s.str.replace_all(sym, "", literal=True)
-    s = s.str.replace_all(r"\s", "")
-    paren = s.str.starts_with("(") & s.str.ends_with(")")
-    s = pl.when(paren).then(s.str.slice(1, s.str.len_chars() - 2)).otherwise(s)
-    neg = paren | s.str.starts_with("-") | s.str.ends_with("-")
-    s = s.str.strip_chars("+-")
-    if thousands_mark:
-        s = s.str.replace_all(thousands_mark, "", literal=True)
-    if decimal_mark != ".":
-        s = s.str.replace_all(decimal_mark, ".", literal=True)
-    well_formed = s.str.contains(r"^(\d+(\.\d*)?|\.\d+)$")
-    int_part = s.str.extract(r"^(\d*)", 1).str.strip_chars_start("0")
-    frac_part = s.str.extract(r"\.(\d*)$", 1).fill_null("").str.strip_chars_end("0")
-    digits = digits_expr(currency)
-    too_precise = frac_part.str.len_chars() > digits
-    too_large = int_part.str.len_chars() > MAX_INT_DIGITS
-    scale = pl.lit(10, dtype=pl.Int64).pow(digits)
-    frac_val = pl.when(frac_part == "").then(pl.lit(0, dtype=pl.Int64)).otherwise(
-        frac_part.cast(pl.Int64, strict=False)
-    ) * pl.lit(10, dtype=pl.Int64).pow(digits - frac_part.str.len_chars())
-    int_val = pl.when(int_part == "").then(0).otherwise(int_part.cast(pl.Int64, strict=False))
-    magnitude = int_val * scale + frac_val
-    ok = well_formed & ~too_precise & ~too_large
-    minor = pl.when(ok).then(pl.when(neg).then(-magnitude).otherwise(magnitude))
-    error = (
-        pl.when(text.is_null() | (s == ""))
-        .then(pl.lit("amount is empty"))
-        .when(~well_formed)
-        .then(pl.concat_str(pl.lit("amount is not a number: '"), text.cast(pl.String), pl.lit("'")))
-        .when(too_large)
-        .then(pl.lit("amount is too large"))
-        .when(too_precise)
-        .then(
-            pl.concat_str(
-                pl.lit("amount '"),
-                text.cast(pl.String),
-                pl.lit("' has more decimals than "),
-                currency.fill_null("its currency"),
-                pl.lit(" allows ("),
-                digits.cast(pl.String),
-                pl.lit(")"),
+    f = pl.field
+    noise = "|".join(re.escape(x) for x in sorted(symbols, key=len, reverse=True))
+    noise = rf"{noise}|\s" if noise else r"\s"
+    # A thousands mark must group digits by three ("12,50" is not 1250), so it is checked
+    # before it is removed.
+    tm = re.escape(thousands_mark) if thousands_mark else None
+    dm = re.escape(decimal_mark)
+    grouped = rf"^\d{{1,3}}({tm}\d{{3}})+({dm}\d*)?$" if tm else None
+    i64 = pl.Int64
+    staged = (
+        pl.struct(text=text.cast(pl.String), cur=currency.cast(pl.String))
+        # Each stage reads the previous one's fields, so no sub-expression is evaluated twice.
+        .struct.with_fields(s=f("text").str.replace_all(noise, ""), d=digits_expr(f("cur")))
+        .struct.with_fields(paren=f("s").str.starts_with("(") & f("s").str.ends_with(")"))
+        .struct.with_fields(
+            s=pl.when(f("paren")).then(f("s").str.strip_chars("()")).otherwise(f("s"))
+        )
+        .struct.with_fields(
+            neg=f("paren") | f("s").str.starts_with("-") | f("s").str.ends_with("-"),
+            s=f("s").str.strip_chars("+-"),
+        )
+        .struct.with_fields(
+            grouping_ok=(~f("s").str.contains(tm) | f("s").str.contains(grouped))
+            if tm
+            else pl.lit(True),
+            s=f("s").str.replace_all(thousands_mark, "", literal=True) if tm else f("s"),
+        )
+        .struct.with_fields(
+            s=f("s").str.replace_all(decimal_mark, ".", literal=True)
+            if decimal_mark != "."
+            else f("s")
+        )
+        .struct.with_fields(
+            ok=f("s").str.contains(r"^(\d+(\.\d*)?|\.\d+)$") & f("grouping_ok"),
+            int_part=f("s").str.extract(r"^(\d*)", 1).str.strip_chars_start("0"),
+            frac=f("s").str.extract(r"\.(\d*)$", 1).fill_null("").str.strip_chars_end("0"),
+        )
+        .struct.with_fields(nfrac=f("frac").str.len_chars(), nint=f("int_part").str.len_chars())
+        .struct.with_fields(
+            too_precise=f("nfrac") > f("d"),
+            too_large=f("nint") > MAX_INT_DIGITS,
+        )
+        .struct.with_fields(
+            good=f("ok") & ~f("too_precise") & ~f("too_large"),
+        )
+        .struct.with_fields(
+            magnitude=pl.when(f("good")).then(
+                pl.when(f("nint") == 0)
+                .then(pl.lit(0, i64))
+                .otherwise(f("int_part").cast(i64, strict=False))
+                * pl.lit(10, dtype=i64).pow(f("d"))
+                + pl.when(f("nfrac") == 0)
+                .then(pl.lit(0, i64))
+                .otherwise(f("frac").cast(i64, strict=False))
+                * pl.lit(10, dtype=i64).pow((f("d") - f("nfrac")).clip(lower_bound=0))
             )
         )
     )
-    return pl.struct(minor.cast(pl.Int64).alias("minor"), error.alias("error"))
+    return staged.struct.with_fields(
+        out=pl.struct(
+            minor=pl.when(f("neg")).then(-f("magnitude")).otherwise(f("magnitude")).cast(i64),
+            error=pl.when(f("text").is_null() | (f("s") == ""))
+            .then(pl.lit("amount is empty"))
+            .when(~f("ok"))
+            .then(pl.concat_str(pl.lit("amount is not a number: '"), f("text"), pl.lit("'")))
+            .when(f("too_large"))
+            .then(pl.lit("amount is too large"))
+            .when(f("too_precise"))
+            .then(
+                pl.concat_str(
+                    pl.lit("amount '"),
+                    f("text"),
+                    pl.lit("' has more decimals than "),
+                    f("cur").fill_null("its currency"),
+                    pl.lit(" allows ("),
+                    f("d").cast(pl.String),
+                    pl.lit(")"),
+                )
+            ),
+        )
+    ).struct.field("out")

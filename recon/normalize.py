@@ -7,6 +7,7 @@ frame. Card numbers are masked here, in `account` and in the raw text of rejecte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import polars as pl
@@ -71,6 +72,7 @@ _GROUPED_PANS = (
     (r"(^|\D)(\d{4})[ -](\d{4})[ -](\d{4})[ -](\d{1,7})(\D|$)", "${1}${2}${3}${4}${5}${6}"),
     (r"(^|\D)(\d{4})[ -](\d{6})[ -](\d{4,5})(\D|$)", "${1}${2}${3}${4}${5}"),
 )
+_PAN_HINT = r"\d{13}|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d|\d{4}[ -]\d{6}[ -]\d{4}"
 
 
 def mask_pans(expr: pl.Expr) -> pl.Expr:
@@ -130,49 +132,53 @@ def _from_utc(utc_naive: pl.Expr, target_tz: str | None) -> pl.Expr:
     )
 
 
+Stages = list[list[pl.Expr]]  # with_columns steps; later steps read earlier steps' columns
+TIME, HAS_CLOCK, TIME_ERROR = _P + "time", _P + "has_clock", _P + "time_error"
+
+
 def parse_time(
     expr: pl.Expr, dtype: pl.DataType, profile: Profile, target_tz: str | None
-) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(naive Datetime[us], has_clock, error) for a time column of any supported dtype."""
+) -> Stages:
+    """Stages computing TIME (naive Datetime[us]), HAS_CLOCK and TIME_ERROR for any dtype.
+
+    Work is split into stages of materialised columns so no sub-expression is evaluated twice.
+    """
+    no_error = pl.lit(None, pl.String)
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone:
             dt = expr.dt.convert_time_zone(target_tz or "UTC").dt.replace_time_zone(None)
         else:
             dt = _localise(expr, profile.timezone, target_tz)
-        dt = dt.dt.cast_time_unit("us")
-        return _finish_time(dt, pl.lit(True), pl.lit(None, pl.String), expr, profile)
+        return [_finish_time(dt.dt.cast_time_unit("us"), pl.lit(True), no_error, profile)]
     if dtype == pl.Date:
-        return _finish_time(
-            expr.cast(pl.Datetime("us")), pl.lit(False), pl.lit(None, pl.String), expr, profile
-        )
-    text = clean_text(_to_text(expr, dtype))
+        return [_finish_time(expr.cast(pl.Datetime("us")), pl.lit(False), no_error, profile)]
+    text = pl.col(_P + "ttext")
+    stages: Stages = [[clean_text(_to_text(expr, dtype)).alias(_P + "ttext")]]
     if profile.datetime_format:
-        dt, clock = _parse_formats(text, profile, target_tz)
+        stages += _parse_formats(text, profile, target_tz)
         expected = " or ".join(profile.datetime_format)
         problem = pl.concat_str(pl.lit("time '"), text, pl.lit(f"' does not match {expected}"))
     else:
-        dt, clock = _parse_iso(text, profile, target_tz)
+        stages += _parse_iso(text, profile, target_tz)
         problem = pl.concat_str(
             pl.lit("time '"), text, pl.lit("' is not an ISO 8601 date or date/time")
         )
+    dt, clock = pl.col(_P + "tdt"), pl.col(_P + "tclock")
     error = pl.when(text.is_null()).then(pl.lit("time is empty")).when(dt.is_null()).then(problem)
-    return _finish_time(dt, clock, error, text, profile)
+    stages.append(_finish_time(dt, clock, error, profile))
+    return stages
 
 
-def _finish_time(
-    dt: pl.Expr, clock: pl.Expr, error: pl.Expr, source: pl.Expr, profile: Profile
-) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+def _finish_time(dt: pl.Expr, clock: pl.Expr, error: pl.Expr, profile: Profile) -> list[pl.Expr]:
     if profile.date_only:
-        return dt.dt.truncate("1d"), pl.lit(False), error
-    return dt, clock, error
+        dt, clock = dt.dt.truncate("1d"), pl.lit(False)
+    return [dt.alias(TIME), clock.alias(HAS_CLOCK), error.cast(pl.String).alias(TIME_ERROR)]
 
 
-def _parse_formats(
-    text: pl.Expr, profile: Profile, target_tz: str | None
-) -> tuple[pl.Expr, pl.Expr]:
+def _parse_formats(text: pl.Expr, profile: Profile, target_tz: str | None) -> Stages:
     parsed: list[pl.Expr] = []
     clocks: list[pl.Expr] = []
-    for fmt in profile.datetime_format:
+    for i, fmt in enumerate(profile.datetime_format):
         has_clock = clock_in_format(fmt)
         if not has_clock:
             dt = text.str.strptime(pl.Date, fmt, strict=False).cast(pl.Datetime("us"))
@@ -182,13 +188,17 @@ def _parse_formats(
         else:
             naive = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
             dt = _localise(naive, profile.timezone, target_tz)
-        parsed.append(dt)
-        clocks.append(pl.when(dt.is_not_null()).then(pl.lit(has_clock)))
-    return pl.coalesce(parsed), pl.coalesce(clocks)
+        parsed.append(dt.alias(f"{_P}tf{i}"))
+        clocks.append(pl.when(pl.col(f"{_P}tf{i}").is_not_null()).then(pl.lit(has_clock)))
+    names = [pl.col(e.meta.output_name()) for e in parsed]
+    return [
+        parsed,
+        [pl.coalesce(names).alias(_P + "tdt"), pl.coalesce(clocks).alias(_P + "tclock")],
+    ]
 
 
-def _parse_iso(text: pl.Expr, profile: Profile, target_tz: str | None) -> tuple[pl.Expr, pl.Expr]:
-    g = text.str.extract_groups(_ISO_RE)
+def _parse_iso(text: pl.Expr, profile: Profile, target_tz: str | None) -> Stages:
+    g = pl.col(_P + "tg")
     year, month, day = g.struct.field("1"), g.struct.field("2"), g.struct.field("3")
     hour, minute = g.struct.field("4"), g.struct.field("5")
     second, frac, offset = g.struct.field("6"), g.struct.field("7"), g.struct.field("8")
@@ -208,7 +218,6 @@ def _parse_iso(text: pl.Expr, profile: Profile, target_tz: str | None) -> tuple[
     micros = pl.concat_str(frac.fill_null(""), pl.lit("000000")).str.slice(0, 6).cast(pl.Int64)
     dt = stamp.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
     dt = dt + pl.duration(microseconds=micros)
-    clock = hour.is_not_null()
     off = offset.str.replace(":", "", literal=True)
     off_minutes = (
         pl.when(off == "Z")
@@ -219,12 +228,48 @@ def _parse_iso(text: pl.Expr, profile: Profile, target_tz: str | None) -> tuple[
         )
     )
     off_minutes = pl.when(off.str.starts_with("-")).then(-off_minutes).otherwise(off_minutes)
-    aware = _from_utc(dt - pl.duration(minutes=off_minutes), target_tz)
-    naive = _localise(dt, profile.timezone, target_tz)
-    result = (
-        pl.when(~clock).then(dt).when(offset.is_not_null()).then(aware).otherwise(naive)
-    )  # dates are days, never shifted between zones
-    return result, pl.when(result.is_not_null()).then(clock)
+    local, clock, minutes = pl.col(_P + "tlocal"), pl.col(_P + "tclock"), pl.col(_P + "toff")
+    aware = _from_utc(local - pl.duration(minutes=minutes), target_tz)
+    naive = _localise(local, profile.timezone, target_tz)
+    # dates are days: never shifted between zones
+    result = pl.when(~clock).then(local).when(minutes.is_not_null()).then(aware).otherwise(naive)
+    return [
+        [text.str.extract_groups(_ISO_RE).alias(_P + "tg")],
+        [
+            dt.alias(_P + "tlocal"),
+            hour.is_not_null().alias(_P + "tclock"),
+            off_minutes.alias(_P + "toff"),
+        ],
+        [result.alias(_P + "tdt")],
+    ]
+
+
+def _strip_symbols(text: pl.Expr, symbols: tuple[str, ...]) -> pl.Expr:
+    """Remove currency symbols in one regex pass (parse_expr would take one pass per symbol)."""
+    if not symbols:
+        return text
+    alternatives = "|".join(re.escape(sym) for sym in sorted(symbols, key=len, reverse=True))
+    return text.str.replace_all(alternatives, "")
+
+
+def _fast_mask(account: pl.Expr) -> pl.Expr:
+    """Mask a value that is exactly 13-19 digits with slices (the common case, no regex)."""
+    n = account.str.len_chars()
+    masked = pl.concat_str(
+        account.str.slice(0, 6), pl.lit("*" * 9).str.slice(0, n - 10), account.str.slice(-4, 4)
+    )
+    return pl.when(account.str.contains(r"^\d{13,19}$")).then(masked).otherwise(account)
+
+
+def _mask_remaining(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """Regex-mask the (rare) values that still hold a 13-19 digit run, touching only those."""
+    values = frame[column]
+    need = values.str.contains(_PAN_HINT).fill_null(False)
+    if not need.any():
+        return frame
+    idx = need.arg_true()
+    fixed = values.gather(idx).to_frame().select(mask_pans(pl.col(column))).to_series()
+    return frame.with_columns(values.clone().scatter(idx, fixed))
 
 
 def normalize(
@@ -235,8 +280,8 @@ def normalize(
     *,
     target_tz: str | None = None,
     where: str | None = None,
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Canonical rows (schema.CANONICAL) and rejected rows (schema.REJECTED), both lazy."""
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Canonical rows (schema.CANONICAL) and rejected rows (schema.REJECTED)."""
     cols = resolve_columns(raw.columns, profile)
     missing = [c for c in REQUIRED_INPUT if c not in cols]
     if missing:
@@ -249,15 +294,11 @@ def normalize(
     def dtype(canon: str) -> pl.DataType:
         return schema[cols[canon]] if canon in cols else pl.String()
 
-    symbols = profile.currency_symbols
-    money_opts = {
-        "decimal_mark": profile.decimal_mark,
-        "thousands_mark": profile.thousands_mark,
-        "symbols": symbols,
-    }
-    # Stage 1: currency, money, kind, debit/credit, time.
-    cur_text = clean_text(col("currency")).str.to_uppercase()
-    cur_text = cur_text.replace(CURRENCY_ALIASES)
+    def c(name: str) -> pl.Expr:
+        return pl.col(_P + name)
+
+    # Stage 1: clean text; currency; kind; debit/credit.
+    cur_text = clean_text(col("currency")).str.to_uppercase().replace(CURRENCY_ALIASES)
     currency = cur_text.fill_null(pl.lit(profile.default_currency, dtype=pl.String))
     if profile.default_currency:
         cur_missing = pl.lit(None, dtype=pl.String)
@@ -269,8 +310,9 @@ def normalize(
         .when(~currency.str.contains(r"^[A-Z]{3}$"))
         .then(pl.concat_str(pl.lit("currency '"), cur_text, pl.lit("' is not an ISO 4217 code")))
     )
-    amount_text = _to_text(col("amount"), dtype("amount"))
-    fee_text = clean_text(_to_text(col("fee"), dtype("fee")))
+    symbols = profile.currency_symbols
+    amount_text = _strip_symbols(_to_text(col("amount"), dtype("amount")), symbols)
+    fee_text = _strip_symbols(clean_text(_to_text(col("fee"), dtype("fee"))), symbols)
 
     allowed = POS_KINDS if side == "pos" else BANK_KINDS
     kind_src = clean_text(col("kind"))
@@ -287,41 +329,52 @@ def normalize(
     debit = [v.strip().lower() for v in profile.debit_credit.get("debit", ())]
     credit = [v.strip().lower() for v in profile.debit_credit.get("credit", ())]
     dc = dc_src.str.to_lowercase()
-    dc_sign = (
-        pl.when(dc.is_in(debit)).then(pl.lit(-1)).when(dc.is_in(credit)).then(pl.lit(1))
-        if "debit_credit" in cols
-        else pl.lit(None, dtype=pl.Int32)
-    )
+    if "debit_credit" in cols:
+        dc_sign = pl.when(dc.is_in(debit)).then(pl.lit(-1)).when(dc.is_in(credit)).then(pl.lit(1))
+    else:
+        dc_sign = pl.lit(None, dtype=pl.Int32)
     choices = "/".join(
         [*profile.debit_credit.get("debit", ()), *profile.debit_credit.get("credit", ())]
     )
     dc_error = pl.when(dc_src.is_not_null() & dc_sign.is_null()).then(
         pl.concat_str(pl.lit("debit/credit flag '"), dc_src, pl.lit(f"' is not one of {choices}"))
     )
-    time, has_clock, time_error = parse_time(col("time"), dtype("time"), profile, target_tz)
+    account = clean_text(col("account"))
+    compact = account.str.replace_all(r"[\s-]", "")
+    account = (
+        pl.when(compact.str.contains(r"^[0-9*xX]+$"))
+        .then(compact.str.replace_all("[xX]", "*"))
+        .otherwise(account)
+    )
+    time_stages = parse_time(col("time"), dtype("time"), profile, target_tz)
 
     lf = raw.frame.with_columns(
-        (currency).alias(_P + "currency"),
+        currency.alias(_P + "currency"),
         cur_error.alias(_P + "cur_error"),
         kind.alias(_P + "kind"),
         kind_error.alias(_P + "kind_error"),
         dc_sign.cast(pl.Int32).alias(_P + "dc_sign"),
         dc_error.alias(_P + "dc_error"),
-        time.alias(_P + "time"),
-        has_clock.alias(_P + "has_clock"),
-        time_error.cast(pl.String).alias(_P + "time_error"),
         amount_text.alias(_P + "amount_text"),
         fee_text.alias(_P + "fee_text"),
+        account.alias(_P + "account"),
+        *time_stages[0],
     )
-    cur = pl.col(_P + "currency")
+    for stage in time_stages[1:]:
+        lf = lf.with_columns(stage)
+    # Stage 2: money (exact, one helper), masked account.
+    opts = {"decimal_mark": profile.decimal_mark, "thousands_mark": profile.thousands_mark}
     lf = lf.with_columns(
-        money.parse_expr(pl.col(_P + "amount_text"), cur, **money_opts).alias(_P + "amount"),
-        money.parse_expr(pl.col(_P + "fee_text"), cur, **money_opts).alias(_P + "fee"),
+        money.parse_expr(c("amount_text"), c("currency"), symbols=(), **opts).alias(_P + "amount"),
+        money.parse_expr(c("fee_text"), c("currency"), symbols=(), **opts).alias(_P + "fee"),
+        _fast_mask(c("account")).alias(_P + "account"),
     )
-    # Stage 2: signs, kinds inferred from signs, the reason a row is rejected.
-    minor = pl.col(_P + "amount").struct.field("minor")
-    k = pl.col(_P + "kind")
-    sign = pl.col(_P + "dc_sign")
+    # Stage 3: signs, kinds inferred from signs, the reason a row is rejected.
+    lf = lf.with_columns(
+        c("amount").struct.field("minor").alias(_P + "minor"),
+        c("amount").struct.field("error").alias(_P + "amount_error"),
+    )
+    minor, k, sign = c("minor"), c("kind"), c("dc_sign")
     signed = (
         pl.when(k.is_in(NEGATIVE_KINDS))
         .then(-minor.abs())
@@ -337,52 +390,46 @@ def normalize(
     final_kind = (
         pl.when(k.is_not_null())
         .then(k)
-        .when(signed >= 0)
+        .when(c("signed") >= 0)
         .then(pl.lit(positive_kind))
         .otherwise(pl.lit(negative_kind))
     )
-    fee_error = pl.when(pl.col(_P + "fee_text").is_not_null()).then(
-        _money_error(pl.col(_P + "fee"), "fee")
-    )
+    fee_error = pl.when(c("fee_text").is_not_null()).then(_money_error(c("fee"), "fee"))
+    errors = [
+        pl.col(TIME_ERROR),
+        c("amount_error"),
+        c("cur_error"),
+        c("kind_error"),
+        c("dc_error"),
+        fee_error,
+    ]
     reason = (
         pl.when(pl.col(ERROR).is_not_null())
         .then(pl.col(ERROR))
-        .otherwise(
-            pl.concat_str(
-                [
-                    pl.col(_P + "time_error"),
-                    _money_error(pl.col(_P + "amount"), "amount"),
-                    pl.col(_P + "cur_error"),
-                    pl.col(_P + "kind_error"),
-                    pl.col(_P + "dc_error"),
-                    fee_error,
-                ],
-                separator="; ",
-                ignore_nulls=True,
-            )
-        )
+        .otherwise(pl.concat_str(errors, separator="; ", ignore_nulls=True))
     )
-    lf = lf.with_columns(reason.alias(_P + "reason"))
+    lf = lf.with_columns(signed.alias(_P + "signed"), reason.alias(_P + "reason"))
     line = pl.col(LINE).cast(pl.Int64)
-    good = lf.filter(pl.col(_P + "reason") == "").select(
+    good = lf.filter(c("reason") == "").select(
         clean_text(col("id")).fill_null(pl.format("{}:{}", pl.lit(source), line)).alias("id"),
-        pl.col(_P + "time").alias("time"),
-        pl.col(_P + "has_clock").alias("has_clock"),
-        signed.alias("amount"),
-        cur.alias("currency"),
-        mask_account(col("account")).alias("account"),
+        pl.col(TIME).alias("time"),
+        pl.col(HAS_CLOCK).alias("has_clock"),
+        c("signed").alias("amount"),
+        c("currency").alias("currency"),
+        c("account").alias("account"),
         clean_text(col("reference")).alias("reference"),
         final_kind.alias("kind"),
         clean_text(col("terminal")).alias("terminal"),
         clean_text(col("merchant")).alias("merchant"),
-        pl.col(_P + "fee").struct.field("minor").alias("fee"),
+        c("fee").struct.field("minor").alias("fee"),
         pl.lit(source).alias("source"),
         line.alias("line"),
     )
-    rejected = lf.filter(pl.col(_P + "reason") != "").select(
+    rejected = lf.filter(c("reason") != "").select(
         pl.lit(side).alias("side"),
         line.alias("line"),
-        pl.col(_P + "reason").alias("reason"),
-        mask_pans(raw.raw.cast(pl.String)).alias("raw"),
+        c("reason").alias("reason"),
+        raw.raw.cast(pl.String).alias("raw"),
     )
-    return conform(good), rejected
+    frame, bad = pl.collect_all([conform(good), rejected])
+    return _mask_remaining(frame, "account"), _mask_remaining(bad, "raw")

@@ -41,8 +41,9 @@ def _csv_frame(path, side):
 
 def test_contract_day_gives_exactly_the_expected_items_and_pairs():
     d = DATA / "contract"
-    outcome = match(_csv_frame(d / "pos.csv", "pos"), _csv_frame(d / "bank.csv", "bank"),
-                    MatchSettings())
+    outcome = match(
+        _csv_frame(d / "pos.csv", "pos"), _csv_frame(d / "bank.csv", "bank"), MatchSettings()
+    )
     disc, matches = classify(outcome, Settings())
     expected = pl.read_csv(d / "expected_discrepancies.csv", infer_schema=False).fill_null("")
     assert items(disc) == {tuple(r) for r in expected.iter_rows()}
@@ -57,10 +58,30 @@ def test_contract_day_gives_exactly_the_expected_items_and_pairs():
 def test_nearest_in_time_wins_without_references():
     disc, matches = run(
         [
-            {"id": "P1", "time": "2026-11-20T15:10:00", "amount": "25.00", "account": "622202******1234", "terminal": "T1"},
-            {"id": "P2", "time": "2026-11-20T15:40:00", "amount": "25.00", "account": "622202******1234", "terminal": "T1"},
+            {
+                "id": "P1",
+                "time": "2026-11-20T15:10:00",
+                "amount": "25.00",
+                "account": "622202******1234",
+                "terminal": "T1",
+            },
+            {
+                "id": "P2",
+                "time": "2026-11-20T15:40:00",
+                "amount": "25.00",
+                "account": "622202******1234",
+                "terminal": "T1",
+            },
         ],
-        [{"id": "B1", "time": "2026-11-21T02:10:00", "amount": "25.00", "account": "622202******1234", "terminal": "T1"}],
+        [
+            {
+                "id": "B1",
+                "time": "2026-11-21T02:10:00",
+                "amount": "25.00",
+                "account": "622202******1234",
+                "terminal": "T1",
+            }
+        ],
     )
     assert pairs(matches) == {("P2", "B1", "amount_time")}
     assert items(disc) == {("orphan_pos", "P1", "")}
@@ -143,12 +164,40 @@ def test_repeat_purchase_with_own_references_is_not_a_duplicate():
     card = "622202******1234"
     disc, _ = run(
         [
-            {"id": "P1", "time": "2026-11-20T15:10:00", "amount": "25.00", "account": card, "reference": "R1", "terminal": "T1"},
-            {"id": "P2", "time": "2026-11-20T15:10:20", "amount": "25.00", "account": card, "reference": "R2", "terminal": "T1"},
+            {
+                "id": "P1",
+                "time": "2026-11-20T15:10:00",
+                "amount": "25.00",
+                "account": card,
+                "reference": "R1",
+                "terminal": "T1",
+            },
+            {
+                "id": "P2",
+                "time": "2026-11-20T15:10:20",
+                "amount": "25.00",
+                "account": card,
+                "reference": "R2",
+                "terminal": "T1",
+            },
         ],
         [
-            {"id": "B1", "time": "2026-11-21T02:00:00", "amount": "25.00", "account": card, "reference": "R1", "terminal": "T1"},
-            {"id": "B2", "time": "2026-11-21T02:00:00", "amount": "25.00", "account": card, "reference": "R2", "terminal": "T1"},
+            {
+                "id": "B1",
+                "time": "2026-11-21T02:00:00",
+                "amount": "25.00",
+                "account": card,
+                "reference": "R1",
+                "terminal": "T1",
+            },
+            {
+                "id": "B2",
+                "time": "2026-11-21T02:00:00",
+                "amount": "25.00",
+                "account": card,
+                "reference": "R2",
+                "terminal": "T1",
+            },
         ],
     )
     assert disc.height == 0
@@ -158,12 +207,38 @@ def test_double_charge_settled_twice_is_a_high_duplicate():
     card = "622202******1234"
     disc, matches = run(
         [
-            {"id": "P1", "time": "2026-11-20T15:10:00", "amount": "25.00", "account": card, "reference": "R1", "terminal": "T1"},
-            {"id": "P2", "time": "2026-11-20T15:10:03", "amount": "25.00", "account": card, "terminal": "T1"},
+            {
+                "id": "P1",
+                "time": "2026-11-20T15:10:00",
+                "amount": "25.00",
+                "account": card,
+                "reference": "R1",
+                "terminal": "T1",
+            },
+            {
+                "id": "P2",
+                "time": "2026-11-20T15:10:03",
+                "amount": "25.00",
+                "account": card,
+                "terminal": "T1",
+            },
         ],
         [
-            {"id": "B1", "time": "2026-11-21T02:00:00", "amount": "25.00", "account": card, "reference": "R1", "terminal": "T1"},
-            {"id": "B2", "time": "2026-11-21T02:00:00", "amount": "25.00", "account": card, "terminal": "T1"},
+            {
+                "id": "B1",
+                "time": "2026-11-21T02:00:00",
+                "amount": "25.00",
+                "account": card,
+                "reference": "R1",
+                "terminal": "T1",
+            },
+            {
+                "id": "B2",
+                "time": "2026-11-21T02:00:00",
+                "amount": "25.00",
+                "account": card,
+                "terminal": "T1",
+            },
         ],
     )
     assert items(disc) == {("duplicate_pos", "P1;P2", "B1;B2")}
@@ -176,8 +251,21 @@ def test_void_without_reference_cancels_the_earlier_sale_of_the_same_card():
     card = "403391******2481"
     disc, matches = run(
         [
-            {"id": "P1", "time": "2026-11-20T16:30:00", "amount": "50.00", "account": card, "terminal": "T2"},
-            {"id": "P2", "time": "2026-11-20T16:31:00", "amount": "-50.00", "account": card, "terminal": "T2", "kind": "void"},
+            {
+                "id": "P1",
+                "time": "2026-11-20T16:30:00",
+                "amount": "50.00",
+                "account": card,
+                "terminal": "T2",
+            },
+            {
+                "id": "P2",
+                "time": "2026-11-20T16:31:00",
+                "amount": "-50.00",
+                "account": card,
+                "terminal": "T2",
+                "kind": "void",
+            },
         ],
         [],
     )
@@ -188,8 +276,24 @@ def test_void_without_reference_cancels_the_earlier_sale_of_the_same_card():
 def test_keying_error_without_references_pairs_by_card_and_names_the_pattern():
     card = "622588******1902"
     disc, matches = run(
-        [{"id": "P1", "time": "2026-11-20T09:15:02", "amount": "27.50", "account": card, "terminal": "T1"}],
-        [{"id": "B1", "time": "2026-11-21T02:10:00", "amount": "72.50", "account": card, "terminal": "T1"}],
+        [
+            {
+                "id": "P1",
+                "time": "2026-11-20T09:15:02",
+                "amount": "27.50",
+                "account": card,
+                "terminal": "T1",
+            }
+        ],
+        [
+            {
+                "id": "B1",
+                "time": "2026-11-21T02:10:00",
+                "amount": "72.50",
+                "account": card,
+                "terminal": "T1",
+            }
+        ],
     )
     assert pairs(matches) == {("P1", "B1", "card_time")}
     row = disc.row(0, named=True)
@@ -200,8 +304,24 @@ def test_keying_error_without_references_pairs_by_card_and_names_the_pattern():
 def test_amounts_that_differ_without_a_keying_pattern_are_not_paired_by_card():
     card = "622588******1902"
     disc, matches = run(
-        [{"id": "P1", "time": "2026-11-20T09:15:02", "amount": "27.50", "account": card, "terminal": "T1"}],
-        [{"id": "B1", "time": "2026-11-21T02:10:00", "amount": "301.17", "account": card, "terminal": "T1"}],
+        [
+            {
+                "id": "P1",
+                "time": "2026-11-20T09:15:02",
+                "amount": "27.50",
+                "account": card,
+                "terminal": "T1",
+            }
+        ],
+        [
+            {
+                "id": "B1",
+                "time": "2026-11-21T02:10:00",
+                "amount": "301.17",
+                "account": card,
+                "terminal": "T1",
+            }
+        ],
     )
     assert matches.height == 0
     assert {t for t, _, _ in items(disc)} == {"orphan_pos", "orphan_bank"}
@@ -219,8 +339,24 @@ def test_amounts_that_differ_without_a_keying_pattern_are_not_paired_by_card():
 )
 def test_amount_mismatch_wording(pos_amount, bank_amount, currency, cause, difference):
     disc, _ = run(
-        [{"id": "P1", "time": "2026-11-20T10:00:00", "amount": pos_amount, "currency": currency, "reference": "R"}],
-        [{"id": "B1", "time": "2026-11-21T10:00:00", "amount": bank_amount, "currency": currency, "reference": "R"}],
+        [
+            {
+                "id": "P1",
+                "time": "2026-11-20T10:00:00",
+                "amount": pos_amount,
+                "currency": currency,
+                "reference": "R",
+            }
+        ],
+        [
+            {
+                "id": "B1",
+                "time": "2026-11-21T10:00:00",
+                "amount": bank_amount,
+                "currency": currency,
+                "reference": "R",
+            }
+        ],
     )
     row = disc.row(0, named=True)
     assert row["type"] == "amount_mismatch"
@@ -231,12 +367,7 @@ def test_amount_mismatch_wording(pos_amount, bank_amount, currency, cause, diffe
 
 def _greedy_nearest(pos, bank, window_s):
     """Reference implementation: take candidate pairs in order of lag, one use each."""
-    edges = sorted(
-        (b - p, p, b)
-        for p in pos
-        for b in bank
-        if 0 <= b - p <= window_s
-    )
+    edges = sorted((b - p, p, b) for p in pos for b in bank if 0 <= b - p <= window_s)
     used_p, used_b, out = set(), set(), set()
     for _, p, b in edges:
         if p not in used_p and b not in used_b:
@@ -259,7 +390,7 @@ def test_sweep_equals_greedy_nearest_in_time(pos_t, bank_t, window_s):
     t0 = pl.datetime(2026, 11, 20)
 
     def frame(ts, side):
-        rows = [{"id": f"{side}{t}", "time": f"2026-11-20T00:00:00", "amount": "1.00"} for t in ts]
+        rows = [{"id": f"{side}{t}", "time": "2026-11-20T00:00:00", "amount": "1.00"} for t in ts]
         df = canonical(rows, "pos" if side == "P" else "bank")
         return df.with_columns(time=t0 + pl.duration(seconds=pl.Series(ts, dtype=pl.Int64)))
 
@@ -269,9 +400,7 @@ def test_sweep_equals_greedy_nearest_in_time(pos_t, bank_t, window_s):
     b = derive(frame(bank_t, "B").lazy(), "brow").collect()
     cand = sweep(p.lazy(), b.lazy(), ["amount"]).collect()
     got = {
-        (pos_t[r], bank_t[c])
-        for r, c in cand.iter_rows()
-        if 0 <= bank_t[c] - pos_t[r] <= window_s
+        (pos_t[r], bank_t[c]) for r, c in cand.iter_rows() if 0 <= bank_t[c] - pos_t[r] <= window_s
     }
     assert got == _greedy_nearest(pos_t, bank_t, window_s)
 
@@ -280,7 +409,12 @@ def test_sweep_handles_many_identical_settlement_times_in_one_pass():
     rng = random.Random(3)
     n = 2000
     pos = [
-        {"id": f"P{i}", "time": f"2026-11-20T{8 + i % 12:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}", "amount": "25.00", "terminal": "T1"}
+        {
+            "id": f"P{i}",
+            "time": f"2026-11-20T{8 + i % 12:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}",
+            "amount": "25.00",
+            "terminal": "T1",
+        }
         for i in range(n)
     ]
     bank = [

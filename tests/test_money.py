@@ -100,3 +100,10 @@ def test_minor_digits():
     assert money.minor_digits("KWD") == 3
     assert money.minor_digits("CNY") == 2
     assert money.minor_digits(None) == 2
+
+
+def test_thousands_mark_must_group_by_three():
+    df = pl.DataFrame({"t": ["12,50", "1,234.50", "12,3456"], "c": ["CNY"] * 3})
+    out = df.select(money.parse_expr(pl.col("t"), pl.col("c")).alias("p")).unnest("p")
+    assert out["minor"].to_list() == [None, 123450, None]
+    assert "not a number" in out["error"][0]

@@ -101,6 +101,8 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         voids.rename({"sale_row": "prow", "void_row": "cancelled_by_row"}), on="prow", how="left"
     )
     bank = bank.join(bank_dups, on="brow", how="left")
+    # Row indexes double as positions (the classifier gathers by them), so restore the order.
+    pos, bank = pos.sort("prow"), bank.sort("brow")
 
     found = [
         reference_pass(pos.lazy(), bank.lazy()).collect().with_columns(rule=pl.lit("reference"))

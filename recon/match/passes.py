@@ -16,8 +16,15 @@ def reference_pass(pos: pl.LazyFrame, bank: pl.LazyFrame) -> pl.LazyFrame:
     """Pair the n-th POS record of a (reference, direction) with the n-th bank record."""
 
     def keyed(lf: pl.LazyFrame, row: str) -> pl.LazyFrame:
-        occ = pl.int_range(pl.len()).over(["reference", "dir"], order_by=["time", row])
-        return lf.filter(pl.col("reference").is_not_null()).select(row, "reference", "dir", occ=occ)
+        keys = ["reference", "dir"]
+        lf = lf.filter(pl.col("reference").is_not_null()).select(
+            row, *keys, "time", n=pl.len().over(keys)
+        )
+        # Most references are unique; only the repeated ones need ranking by time.
+        once = lf.filter(pl.col("n") == 1).select(row, *keys, occ=pl.lit(0, pl.Int64))
+        occ = pl.int_range(pl.len(), dtype=pl.Int64).over(keys, order_by=["time", row])
+        repeated = lf.filter(pl.col("n") > 1).select(row, *keys, occ=occ)
+        return pl.concat([once, repeated])
 
     return (
         keyed(pos, "prow")

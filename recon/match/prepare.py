@@ -39,11 +39,12 @@ def void_pairs(pos: pl.LazyFrame) -> pl.LazyFrame:
     cancels = pos.filter(pl.col("kind").is_in(CANCEL_KINDS))
     sales = pos.filter(pl.col("kind") == "sale")
     occ = pl.int_range(pl.len()).over("reference", order_by=["time", "prow"])
+    ref_cancels = cancels.filter(pl.col("reference").is_not_null())
     by_ref = (
-        cancels.filter(pl.col("reference").is_not_null())
-        .select("reference", void_row="prow", occ=occ)
+        ref_cancels.select("reference", void_row="prow", occ=occ)
         .join(
-            sales.filter(pl.col("reference").is_not_null()).select(
+            # Only sales whose reference was cancelled: few, so ranking them is cheap.
+            sales.join(ref_cancels.select("reference").unique(), on="reference", how="semi").select(
                 "reference", sale_row="prow", occ=occ
             ),
             on=["reference", "occ"],
@@ -89,22 +90,25 @@ def duplicate_groups(
     cand = base.filter(pl.col("account").is_not_null())
     if retry_needs_clock:
         cand = cand.filter(pl.col("has_clock").fill_null(True) & pl.col("reference").is_null())
-    gap = pl.col("time").diff().over(retry_keys, order_by=["time", row])
+    # Sorted by card, amount, terminal and time, a cluster starts wherever the keys change or
+    # the gap to the previous record exceeds the window (shift comparisons, no group hashing).
+    same_keys = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(1)) for k in retry_keys])
+    close = (pl.col("time") - pl.col("time").shift(1)) <= pl.duration(seconds=seconds)
     retry = (
         cand.select(row, "time", "reference", *retry_keys)
-        .with_columns(new=(gap.is_null() | (gap > pl.duration(seconds=seconds))))
-        .with_columns(cluster=pl.col("new").cum_sum().over(retry_keys, order_by=["time", row]))
+        .sort([*retry_keys, "time", row], nulls_last=True)
+        .with_columns(cluster=(~(same_keys & close.fill_null(False))).cum_sum())
+        # Clusters are sorted runs: a record is in a group when a neighbour shares its cluster.
+        .filter(
+            (pl.col("cluster") == pl.col("cluster").shift(1))
+            | (pl.col("cluster") == pl.col("cluster").shift(-1))
+        )
         .with_columns(
-            size=pl.len().over([*retry_keys, "cluster"]),
-            refs=pl.col("reference").n_unique().over([*retry_keys, "cluster"])
-            - pl.col("reference").null_count().over([*retry_keys, "cluster"]).clip(0, 1),
-            gid=pl.concat_str(
-                pl.lit("R"),
-                pl.col(row).min().over([*retry_keys, "cluster"]).cast(pl.String),
-            ),
+            refs=pl.col("reference").drop_nulls().n_unique().over("cluster"),
+            gid=pl.concat_str(pl.lit("R"), pl.col(row).min().over("cluster").cast(pl.String)),
         )
         # Records with two different references are two sales, however close in time.
-        .filter((pl.col("size") > 1) & (pl.col("refs") <= 1))
+        .filter(pl.col("refs") <= 1)
         .select(row, retry_gid="gid")
     )
     by_ref = (
@@ -118,10 +122,10 @@ def duplicate_groups(
             ),
         )
     )
+    # Both candidate sets are small; join them first and fetch time and reference after.
     groups = (
-        base.select(row, "time", "reference")
-        .join(retry, on=row, how="left")
-        .join(by_ref, on=row, how="left")
+        retry.join(by_ref, on=row, how="full", coalesce=True)
+        .join(base.select(row, "time", "reference"), on=row, how="inner")
         .with_columns(
             dup_group=pl.coalesce("retry_gid", "ref_gid"),
             dup_how=pl.when(pl.col("retry_gid").is_not_null())
