@@ -198,13 +198,13 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
         .join(bank_of, on="prow", how="left")
         .group_by("dup_group")
         .agg(
+            *_first_of(pl.col("dup_primary").not_(), "time", "prow"),
             pos_ids=pl.col("id").sort_by("prow"),
             bank_ids=pl.col("bid").drop_nulls().sort(),
             pos_amount=pl.col("amount").sum(),
             bank_amount=pl.col("bamt").sum(),
             extra=pl.col("amount").filter(~pl.col("dup_primary")).sum(),
             n_settled=pl.col("bid").is_not_null().sum(),
-            *_first_of(pl.col("dup_primary").not_(), "time", "prow"),
         )
     )
     dup_pos_items = _items(
@@ -232,12 +232,12 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
         .filter(pl.col("unsettled") > 0)
         .group_by("dup_group")
         .agg(
+            *_first_of("time", "brow"),
             bank_ids=pl.col("id").sort_by("brow"),
             pos_ids=pl.col("pid").drop_nulls().sort(),
             bank_amount=pl.col("amount").sum(),
             pos_amount=pl.col("pamt").sum(),
             n_settled=pl.len(),
-            *_first_of("time", "brow"),
         )
     )
     dup_bank_items = _items(
