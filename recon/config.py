@@ -42,6 +42,9 @@ class MatchSettings:
     late_after_days: float = 3.0
     # Records of the same card, amount and terminal this close together are a network retry.
     duplicate_seconds: int = 60
+    # An unmatched bank row this close to a matched one of the same card, amount and terminal
+    # is a second settlement of the same sale (banks re-send batches minutes apart).
+    bank_duplicate_seconds: int = 300
     # Pass 3 pairs leftovers of the same card and terminal whose amounts differ (keying errors).
     amount_tolerant_pass: bool = True
 

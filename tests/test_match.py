@@ -424,3 +424,30 @@ def test_sweep_handles_many_identical_settlement_times_in_one_pass():
     disc, matches = run(pos, bank)
     assert matches.height == n - 5
     assert disc["type"].to_list() == ["orphan_pos"] * 5
+
+
+def test_bank_copy_minutes_later_without_reference_is_a_duplicate_not_an_orphan():
+    card = "538114******0865"
+    row = {"amount": "22.00", "account": card, "terminal": "T45", "merchant": "M9"}
+    disc, matches = run(
+        [{"id": "P1", "time": "2026-11-20T08:18:52", **row}],
+        [
+            {"id": "B1", "time": "2026-11-20T09:27:16", **row},
+            {"id": "B2", "time": "2026-11-20T09:28:21", **row},
+        ],
+    )
+    assert pairs(matches) == {("P1", "B1", "amount_time")}
+    assert items(disc) == {("duplicate_bank", "P1", "B1;B2")}
+
+
+def test_cards_sharing_last_digits_do_not_block_the_right_pair():
+    row = {"amount": "22.00", "terminal": "T40"}
+    disc, matches = run(
+        [{"id": "P1", "time": "2026-11-20T08:14:56", "account": "6200833884572008", **row}],
+        [
+            {"id": "B1", "time": "2026-11-21T03:29:48", "account": "452978******2008", **row},
+            {"id": "B2", "time": "2026-11-21T03:43:59", "account": "620083******2008", **row},
+        ],
+    )
+    assert pairs(matches) == {("P1", "B2", "amount_time")}
+    assert items(disc) == {("orphan_bank", "", "B1")}

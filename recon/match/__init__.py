@@ -37,7 +37,7 @@ def _shared_keys(pos: pl.DataFrame, bank: pl.DataFrame) -> list[str]:
     """Optional keys that both files actually carry."""
     return [
         c
-        for c in ("merchant", "terminal", "last4")
+        for c in ("merchant", "terminal", "first6", "last4")
         if pos[c].null_count() < pos.height and bank[c].null_count() < bank.height
     ]
 
@@ -140,4 +140,49 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         found.append(pairs.with_columns(rule=pl.lit(rule)))
 
     pairs = pl.concat(found).cast(PAIR_SCHEMA).sort("prow")
+    bank = _mark_bank_copies(bank, pairs, s.bank_duplicate_seconds)
     return MatchOutcome(pos=pos, bank=bank, pairs=pairs, voids=voids)
+
+
+def _mark_bank_copies(bank: pl.DataFrame, pairs: pl.DataFrame, seconds: int) -> pl.DataFrame:
+    """Join unmatched bank rows to the matched row they copy (same card, amount, terminal, a few
+    minutes apart) into one duplicate group, so they are reported as a duplicate settlement and
+    not as money of unknown origin. Needed when the bank side carries no references."""
+    keys = ["account", "amount", "currency", "terminal", "merchant", "dir"]
+    matched = bank.join(pairs.select("brow"), on="brow", how="semi")
+    copies = (
+        bank.lazy()
+        .filter(pl.col("dup_group").is_null() & pl.col("account").is_not_null())
+        .join(pairs.lazy().select("brow"), on="brow", how="anti")
+        .select("brow", *keys, "time")
+        .join(
+            matched.lazy().select(*keys, "time", of="brow", of_group="dup_group"),
+            on=keys,
+            nulls_equal=True,
+        )
+        .with_columns(gap=(pl.col("time") - pl.col("time_right")).abs())
+        .filter(pl.col("gap") <= pl.duration(seconds=seconds))
+        .sort("gap", "of")
+        .unique("brow", keep="first")
+        .with_columns(group=pl.coalesce("of_group", pl.format("C{}", pl.col("of"))))
+        .collect()
+    )
+    if copies.height == 0:
+        return bank
+    members = pl.concat(
+        [
+            copies.select("brow", "group", primary=pl.lit(False)),
+            copies.select(brow="of", group="group", primary=pl.lit(True)),
+        ]
+    ).unique("brow", keep="first")
+    return (
+        bank.join(members, on="brow", how="left", maintain_order="left")
+        .with_columns(
+            dup_group=pl.coalesce("dup_group", "group"),
+            dup_how=pl.coalesce(
+                "dup_how", pl.when(pl.col("group").is_not_null()).then(pl.lit("copy"))
+            ),
+            dup_primary=pl.coalesce("dup_primary", "primary"),
+        )
+        .drop("group", "primary")
+    )
