@@ -304,11 +304,13 @@ def normalize(
         cur_missing = pl.lit(None, dtype=pl.String)
     else:
         cur_missing = pl.lit("currency missing and no default_currency in profile")
+    # Errors read the materialised columns of stage 1 (no text is cleaned twice).
+    cur = pl.col(_P + "currency")
     cur_error = (
-        pl.when(currency.is_null())
+        pl.when(cur.is_null())
         .then(cur_missing)
-        .when(~currency.str.contains(r"^[A-Z]{3}$"))
-        .then(pl.concat_str(pl.lit("currency '"), cur_text, pl.lit("' is not an ISO 4217 code")))
+        .when(~cur.str.contains(r"^[A-Z]{3}$"))
+        .then(pl.concat_str(pl.lit("currency '"), cur, pl.lit("' is not an ISO 4217 code")))
     )
     symbols = profile.currency_symbols
     amount_text = _strip_symbols(_to_text(col("amount"), dtype("amount")), symbols)
@@ -320,9 +322,10 @@ def normalize(
     kind = kind_src.str.to_lowercase()
     if kind_map:
         kind = kind.replace(kind_map)
-    kind_error = pl.when(kind.is_not_null() & ~kind.is_in(allowed)).then(
+    kind_col = pl.col(_P + "kind")
+    kind_error = pl.when(kind_col.is_not_null() & ~kind_col.is_in(allowed)).then(
         pl.concat_str(
-            pl.lit("unknown kind '"), kind_src, pl.lit(f"' (expected {'|'.join(allowed)})")
+            pl.lit("unknown kind '"), kind_col, pl.lit(f"' (expected {'|'.join(allowed)})")
         )
     )
     dc_src = clean_text(col("debit_credit"))
@@ -340,25 +343,29 @@ def normalize(
         pl.concat_str(pl.lit("debit/credit flag '"), dc_src, pl.lit(f"' is not one of {choices}"))
     )
     account = clean_text(col("account"))
-    compact = account.str.replace_all(r"[\s-]", "")
-    account = (
+    acc = pl.col(_P + "account")
+    # Card-like values lose spaces and dashes, and x/X masks become '*'.
+    compact = acc.str.replace_all(r"[\s-]", "")
+    account_norm = (
         pl.when(compact.str.contains(r"^[0-9*xX]+$"))
         .then(compact.str.replace_all("[xX]", "*"))
-        .otherwise(account)
+        .otherwise(acc)
     )
     time_stages = parse_time(col("time"), dtype("time"), profile, target_tz)
 
     lf = raw.frame.with_columns(
         currency.alias(_P + "currency"),
-        cur_error.alias(_P + "cur_error"),
         kind.alias(_P + "kind"),
-        kind_error.alias(_P + "kind_error"),
         dc_sign.cast(pl.Int32).alias(_P + "dc_sign"),
         dc_error.alias(_P + "dc_error"),
         amount_text.alias(_P + "amount_text"),
         fee_text.alias(_P + "fee_text"),
         account.alias(_P + "account"),
         *time_stages[0],
+    ).with_columns(
+        cur_error.alias(_P + "cur_error"),
+        kind_error.alias(_P + "kind_error"),
+        account_norm.alias(_P + "account"),
     )
     for stage in time_stages[1:]:
         lf = lf.with_columns(stage)
@@ -410,6 +417,8 @@ def normalize(
     )
     lf = lf.with_columns(signed.alias(_P + "signed"), reason.alias(_P + "reason"))
     line = pl.col(LINE).cast(pl.Int64)
+    # Materialise once: both the good and the rejected rows read these columns.
+    lf = lf.collect().lazy()
     good = lf.filter(c("reason") == "").select(
         clean_text(col("id")).fill_null(pl.format("{}:{}", pl.lit(source), line)).alias("id"),
         pl.col(TIME).alias("time"),

@@ -168,10 +168,26 @@ def _counts(result: RunResult) -> str:
     )
 
 
+# A page with hundreds of thousands of rows is unusable and slow to write; the files hold them all.
+MAX_ROWS = 2000
+
+
+def _cap_note(total: int, what: str, file: str) -> str:
+    if total <= MAX_ROWS:
+        return ""
+    return (
+        f'<p class="muted">Showing the first {MAX_ROWS} of {total} {what} '
+        f"(most severe first); <code>{file}</code> holds them all.</p>\n"
+    )
+
+
 def _items(df: pl.DataFrame) -> str:
     if df.height == 0:
         return "<p>No discrepancies.</p>\n"
-    df = df.with_columns(time=pl.coalesce("pos_time", "bank_time").dt.strftime("%Y-%m-%d %H:%M:%S"))
+    note = _cap_note(df.height, "items", "discrepancies.csv")
+    df = df.head(MAX_ROWS).with_columns(
+        time=pl.coalesce("pos_time", "bank_time").dt.strftime("%Y-%m-%d %H:%M:%S")
+    )
     names = [c for c, _ in _ITEM_COLUMNS]
     head = "".join(f'<th title="sort">{_e(label)}</th>' for _, label in _ITEM_COLUMNS)
     rows = []
@@ -189,7 +205,7 @@ def _items(df: pl.DataFrame) -> str:
             else:
                 cells.append(f"<td>{_e(v)}</td>")
         rows.append(f'<tr class="sev-{_e(r["severity"])}">{"".join(cells)}</tr>\n')
-    return (
+    return note + (
         '<p><input id="filter" type="search" placeholder="Filter items" hidden '
         'aria-label="Filter items"> <span class="muted">Click a column header to sort.</span></p>\n'
         f'<table class="items" id="items"><thead><tr>{head}</tr></thead><tbody>\n'
@@ -200,11 +216,13 @@ def _items(df: pl.DataFrame) -> str:
 def _rejected(df: pl.DataFrame) -> str:
     if df.height == 0:
         return "<p>No rejected rows.</p>\n"
+    note = _cap_note(df.height, "rejected rows", "rejected.csv")
+    df = df.head(MAX_ROWS)
     rows = (
         (_e(side), _e(line), _e(reason), f"<code>{_e(raw)}</code>")
         for side, line, reason, raw in df.select("side", "line", "reason", "raw").iter_rows()
     )
-    return _table(("Side", "Line", "Reason", "Raw"), rows, numeric=(1,))
+    return note + _table(("Side", "Line", "Reason", "Raw"), rows, numeric=(1,))
 
 
 def _inputs(result: RunResult) -> str:
