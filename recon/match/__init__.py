@@ -94,15 +94,10 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     bank_dups = duplicate_groups(
         bank.lazy(), "brow", s.duplicate_seconds, retry_needs_clock=True
     ).collect()
-    pos = pos.join(pos_dups, on="prow", how="left").join(
-        voids.rename({"void_row": "prow", "sale_row": "cancels_row"}), on="prow", how="left"
-    )
-    pos = pos.join(
-        voids.rename({"sale_row": "prow", "void_row": "cancelled_by_row"}), on="prow", how="left"
-    )
-    bank = bank.join(bank_dups, on="brow", how="left")
-    # Row indexes double as positions (the classifier gathers by them), so restore the order.
-    pos, bank = pos.sort("prow"), bank.sort("brow")
+    pos = annotate(pos, "prow", pos_dups)
+    pos = annotate(pos, "prow", voids.select(prow="void_row", cancels_row="sale_row"))
+    pos = annotate(pos, "prow", voids.select(prow="sale_row", cancelled_by_row="void_row"))
+    bank = annotate(bank, "brow", bank_dups)
 
     found = [
         reference_pass(pos.lazy(), bank.lazy()).collect().with_columns(rule=pl.lit("reference"))
@@ -110,11 +105,12 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     refs_comparable = found[0].height > 0
 
     def leftovers() -> tuple[pl.DataFrame, pl.DataFrame]:
+        # Rows are positions, so "already matched" is a mask scattered from the pairs found.
         done = pl.concat(found)
-        lp = pos.filter(
-            ~pl.col("prow").is_in(done["prow"].implode()) & pl.col("cancels_row").is_null()
-        )
-        lb = bank.filter(~pl.col("brow").is_in(done["brow"].implode()))
+        p_taken = pl.zeros(pos.height, pl.Boolean, eager=True).scatter(done["prow"], True)
+        b_taken = pl.zeros(bank.height, pl.Boolean, eager=True).scatter(done["brow"], True)
+        lp = pos.filter(~p_taken & pos["cancels_row"].is_null())
+        lb = bank.filter(~b_taken)
         return lp, lb
 
     shared = _shared_keys(pos, bank)
@@ -175,14 +171,35 @@ def _mark_bank_copies(bank: pl.DataFrame, pairs: pl.DataFrame, seconds: int) -> 
             copies.select(brow="of", group="group", primary=pl.lit(True)),
         ]
     ).unique("brow", keep="first")
-    return (
-        bank.join(members, on="brow", how="left", maintain_order="left")
-        .with_columns(
-            dup_group=pl.coalesce("dup_group", "group"),
-            dup_how=pl.coalesce(
-                "dup_how", pl.when(pl.col("group").is_not_null()).then(pl.lit("copy"))
-            ),
-            dup_primary=pl.coalesce("dup_primary", "primary"),
-        )
-        .drop("group", "primary")
+    members = members.select(
+        "brow", dup_group="group", dup_how=pl.lit("copy"), dup_primary="primary"
     )
+    # A copy may join a reference group its original already had; those rows keep theirs.
+    members = members.join(
+        bank.lazy().filter(pl.col("dup_group").is_not_null()).select("brow").collect(),
+        on="brow",
+        how="anti",
+    )
+    return annotate(bank, "brow", members, overwrite=True)
+
+
+def annotate(
+    frame: pl.DataFrame, row: str, ann: pl.DataFrame, *, overwrite: bool = False
+) -> pl.DataFrame:
+    """Add (or fill in) columns for the few rows listed in `ann`, by position.
+
+    Rows are positions, so scattering into full-length columns avoids a join that would copy
+    every column of a ten-million-row frame.
+    """
+    idx = ann[row].cast(pl.UInt32)
+    cols = []
+    for name in ann.columns:
+        if name == row:
+            continue
+        values = ann[name]
+        if overwrite and name in frame.columns:
+            base = frame[name]
+        else:
+            base = pl.repeat(None, frame.height, dtype=values.dtype, eager=True).alias(name)
+        cols.append(base.scatter(idx, values) if len(idx) else base)
+    return frame.with_columns(cols)
