@@ -19,7 +19,7 @@ import polars as pl
 
 from recon.config import MatchSettings
 from recon.keying import amount_pattern
-from recon.match.passes import reference_pass, sweep
+from recon.match.passes import candidates, nearest_pairs, reference_pass, sweep
 from recon.match.prepare import derive, duplicate_groups, void_pairs
 
 PAIR_SCHEMA = {"prow": pl.UInt32, "brow": pl.UInt32, "rule": pl.String}
@@ -48,8 +48,8 @@ def _validate(
     bank: pl.LazyFrame,
     s: MatchSettings,
     *,
-    refs_differ_ok: bool,
     amounts: str,
+    with_lag: bool = False,
 ) -> pl.LazyFrame:
     """Keep candidate pairs inside the window whose known keys agree."""
     cols = ["time", "has_clock", "amount", "reference", "terminal", "merchant", "last4", "first6"]
@@ -70,16 +70,17 @@ def _validate(
         return pl.col(c).is_null() | pl.col(f"{c}_b").is_null() | (pl.col(c) == pl.col(f"{c}_b"))
 
     ok = in_window & agree("terminal") & agree("merchant") & agree("last4") & agree("first6")
-    if not refs_differ_ok:
-        # References are comparable in these files: two different ones are two transactions.
-        ok = ok & ~(
-            pl.col("reference").is_not_null()
-            & pl.col("reference_b").is_not_null()
-            & (pl.col("reference") != pl.col("reference_b"))
-        )
     if amounts == "keying":
         ok = ok & amount_pattern(pl.col("amount"), pl.col("amount_b")).is_not_null()
-    return j.filter(ok).select("prow", "brow")
+    out = j.filter(ok)
+    if with_lag:
+        by_day = day_lag.dt.total_seconds() * 1_000_000
+        return out.select(
+            "prow",
+            "brow",
+            lag=pl.when(both_clock).then(lag.dt.total_microseconds()).otherwise(by_day),
+        )
+    return out.select("prow", "brow")
 
 
 def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> MatchOutcome:
@@ -121,19 +122,32 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     if s.amount_tolerant_pass and "last4" in shared:
         card_keys = ["dir", "currency", "last4", *[k for k in shared if k != "last4"]]
         stages.append(("card_time", card_keys, card_keys, "keying"))
+    # When references are comparable, two rows that both carry one (and differ) are two
+    # transactions: sweep POS rows without a reference against every bank row, then POS rows
+    # with one against bank rows without, so such a pair never blocks a good one.
+    no_ref = pl.col("reference").is_null()
+    if refs_comparable:
+        populations = [(no_ref, pl.lit(True)), (~no_ref, no_ref)]
+    else:
+        populations = [(pl.lit(True), pl.lit(True))]
     for rule, keys, required, amounts in stages:
-        lp, lb = leftovers()
-        if lp.height == 0 or lb.height == 0:
-            break
-        lp_l, lb_l = lp.lazy(), lb.lazy()
-        if required:
-            lp_l = lp_l.drop_nulls(required)
-            lb_l = lb_l.drop_nulls(required)
-        cand = sweep(lp_l, lb_l, keys)
-        pairs = _validate(
-            cand, lp.lazy(), lb.lazy(), s, refs_differ_ok=not refs_comparable, amounts=amounts
-        ).collect()
-        found.append(pairs.with_columns(rule=pl.lit(rule)))
+        for pos_cond, bank_cond in populations:
+            lp, lb = leftovers()
+            lp, lb = lp.filter(pos_cond), lb.filter(bank_cond)
+            if required:
+                lp, lb = lp.drop_nulls(required), lb.drop_nulls(required)
+            if lp.height == 0 or lb.height == 0:
+                continue
+            if rule == "amount_time":
+                # Exact keys: the sweep scales to millions of rows.
+                cand = sweep(lp.lazy(), lb.lazy(), keys)
+                pairs = _validate(cand, lp.lazy(), lb.lazy(), s, amounts=amounts).collect()
+            else:
+                # Leftovers only: judge every candidate, then pick nearest-first.
+                cand = candidates(lp.lazy(), lb.lazy(), keys)
+                valid = _validate(cand, lp.lazy(), lb.lazy(), s, amounts=amounts, with_lag=True)
+                pairs = nearest_pairs(valid.collect())
+            found.append(pairs.with_columns(rule=pl.lit(rule)))
 
     pairs = pl.concat(found).cast(PAIR_SCHEMA).sort("prow")
     bank = _mark_bank_copies(bank, pairs, s.bank_duplicate_seconds)

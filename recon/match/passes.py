@@ -66,3 +66,35 @@ def sweep(pos: pl.LazyFrame, bank: pl.LazyFrame, keys: list[str]) -> pl.LazyFram
         )
         .select("prow", "brow")
     )
+
+
+def candidates(pos: pl.LazyFrame, bank: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """Every (prow, brow) that agrees on `keys`: for the small leftovers of the later passes,
+    where conditions that are not plain equality (compatible where known) decide a pair."""
+    return (
+        pos.select("prow", *keys).join(bank.select("brow", *keys), on=keys).select("prow", "brow")
+    )
+
+
+def nearest_pairs(cand: pl.DataFrame, max_rounds: int = 64) -> pl.DataFrame:
+    """One-to-one pairs from valid candidates (prow, brow, lag), nearest in time first.
+
+    Each round keeps the pairs that are each other's best (smallest lag, ties by position) and
+    drops their rows from the rest; that is the greedy nearest-first matching, computed a round
+    at a time (rounds, not rows, are the loop).
+    """
+    chosen = []
+    for _ in range(max_rounds):
+        if cand.height == 0:
+            break
+        order = ["lag", "prow", "brow"]
+        best_b = cand.sort(order).unique("prow", keep="first").select("prow", "brow")
+        best_p = cand.sort(["lag", "brow", "prow"]).unique("brow", keep="first")
+        mutual = best_b.join(best_p.select("prow", "brow"), on=["prow", "brow"])
+        chosen.append(mutual)
+        cand = cand.join(mutual.select("prow"), on="prow", how="anti").join(
+            mutual.select("brow"), on="brow", how="anti"
+        )
+    if not chosen:
+        return cand.select("prow", "brow")
+    return pl.concat(chosen).select("prow", "brow")
