@@ -345,3 +345,14 @@ def test_every_command_has_help():
         res = invoke(*cmd, "--help")
         assert res.exit_code == 0
         assert "Usage:" in res.output
+
+
+def test_every_config_in_configs_loads():
+    from recon.config import load_settings
+
+    for path in (REPO / "configs").glob("*.toml"):
+        settings = load_settings(path)
+        assert settings.source == str(path)
+    shop = load_settings(REPO / "configs" / "shop.toml")
+    assert Path(shop.pos).resolve() == (SAMPLES / "pos.csv").resolve()
+    assert shop.match.bank_duplicate_seconds == 300

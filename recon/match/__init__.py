@@ -14,6 +14,7 @@ judged by the classifier.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 
 import polars as pl
 
@@ -31,6 +32,18 @@ class MatchOutcome:
     bank: pl.DataFrame  # canonical + brow, dir, keys, dup_group, dup_how, dup_primary
     pairs: pl.DataFrame  # prow, brow, rule
     voids: pl.DataFrame  # sale_row, void_row
+
+
+# Above this many candidate pairs a later pass falls back to the sweep (bounded memory).
+CANDIDATE_BUDGET = 5_000_000
+
+
+def _join_size(pos: pl.DataFrame, bank: pl.DataFrame, keys: list[str]) -> int:
+    """How many rows joining the two frames on `keys` would produce."""
+    a = pos.group_by(keys).len()
+    b = bank.group_by(keys).len()
+    size = a.join(b, on=keys).select((pl.col("len") * pl.col("len_right")).sum()).item()
+    return int(size or 0)
 
 
 def _shared_keys(pos: pl.DataFrame, bank: pl.DataFrame) -> list[str]:
@@ -130,16 +143,24 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         populations = [(no_ref, pl.lit(True)), (~no_ref, no_ref)]
     else:
         populations = [(pl.lit(True), pl.lit(True))]
+    everything = [(pl.lit(True), pl.lit(True))]
     for rule, keys, required, amounts in stages:
-        for pos_cond, bank_cond in populations:
+        subsets = everything
+        if rule == "amount_time_loose" and shared:
+            # Rows with every key on both sides were judged by the exact pass already: only
+            # pairs where one side misses a key are new here.
+            partial = pl.any_horizontal(pl.col(k).is_null() for k in shared)
+            subsets = [(partial, pl.lit(True)), (~partial, partial)]
+        for (pos_cond, bank_cond), (pos_sub, bank_sub) in product(populations, subsets):
             lp, lb = leftovers()
-            lp, lb = lp.filter(pos_cond), lb.filter(bank_cond)
+            lp = lp.filter(pos_cond & pos_sub)
+            lb = lb.filter(bank_cond & bank_sub)
             if required:
                 lp, lb = lp.drop_nulls(required), lb.drop_nulls(required)
             if lp.height == 0 or lb.height == 0:
                 continue
-            if rule == "amount_time":
-                # Exact keys: the sweep scales to millions of rows.
+            if rule == "amount_time" or _join_size(lp, lb, keys) > CANDIDATE_BUDGET:
+                # Exact keys (or too many candidates): the sweep scales to millions of rows.
                 cand = sweep(lp.lazy(), lb.lazy(), keys)
                 pairs = _validate(cand, lp.lazy(), lb.lazy(), s, amounts=amounts).collect()
             else:
