@@ -52,8 +52,8 @@ ITEM_SCHEMA: dict[str, pl.DataType] = {
     "lag_s": pl.Int64(),
     "n_settled": pl.Int64(),
     "how": pl.String(),
-    "pos_last4": pl.String(),
-    "bank_last4": pl.String(),
+    "pos_last4": pl.Int16(),
+    "bank_last4": pl.Int16(),
 }
 
 
@@ -428,7 +428,9 @@ def _finish_items(items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
 
 
 def _matches(pairs: pl.DataFrame, voided: pl.DataFrame, pos: pl.DataFrame) -> pl.DataFrame:
-    matched = pairs.select(
+    # Lazy, so the default (streaming) engine formats ten million amounts in chunks instead of
+    # materialising every intermediate column at once.
+    matched = pairs.lazy().select(
         "prow",
         pos_id="id",
         bank_id="id_b",
@@ -442,18 +444,23 @@ def _matches(pairs: pl.DataFrame, voided: pl.DataFrame, pos: pl.DataFrame) -> pl
         bank_time="time_b",
     )
     vrows = pl.concat([voided["sale_row"], voided["void_row"]]).implode()
-    void_rows = pos.filter(pl.col("prow").is_in(vrows)).select(
-        "prow",
-        pos_id="id",
-        bank_id=pl.lit(None, pl.String),
-        rule=pl.lit("voided"),
-        pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
-        bank_amount=pl.lit(None, pl.String),
-        currency="currency",
-        bank_currency=pl.lit(None, pl.String),
-        lag_seconds=pl.lit(None, pl.Int64),
-        pos_time="time",
-        bank_time=pl.lit(None, pl.Datetime("us")),
+    void_rows = (
+        pos.lazy()
+        .filter(pl.col("prow").is_in(vrows))
+        .select(
+            "prow",
+            pos_id="id",
+            bank_id=pl.lit(None, pl.String),
+            rule=pl.lit("voided"),
+            pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
+            bank_amount=pl.lit(None, pl.String),
+            currency="currency",
+            bank_currency=pl.lit(None, pl.String),
+            lag_seconds=pl.lit(None, pl.Int64),
+            pos_time="time",
+            bank_time=pl.lit(None, pl.Datetime("us")),
+        )
     )
     # Both are in POS file order already: merge instead of sorting ten million rows again.
-    return matched.merge_sorted(void_rows.cast(matched.schema), key="prow").drop("prow")
+    schema = matched.collect_schema()
+    return matched.merge_sorted(void_rows.cast(schema), key="prow").drop("prow").collect()

@@ -80,12 +80,11 @@ def amount_pattern(pos: pl.Expr, bank: pl.Expr) -> pl.Expr:
 
 
 def digits_pattern(a: pl.Expr, b: pl.Expr) -> pl.Expr:
-    """The pattern between two digit strings of equal length (account tails), or null."""
-    ai = a.cast(pl.Int64, strict=False)
-    bi = b.cast(pl.Int64, strict=False)
-    same_len = a.str.len_chars() == b.str.len_chars()
+    """The pattern between two fixed-width digit groups held as integers (card tails)."""
+    ai = a.cast(pl.Int64)
+    bi = b.cast(pl.Int64)
     return (
-        pl.when(ai.is_null() | bi.is_null() | ~same_len | (ai == bi))
+        pl.when(ai.is_null() | bi.is_null() | (ai == bi))
         .then(None)
         .when(transposed(ai, bi))
         .then(pl.lit("digits transposed"))

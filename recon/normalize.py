@@ -417,8 +417,6 @@ def normalize(
     )
     lf = lf.with_columns(signed.alias(_P + "signed"), reason.alias(_P + "reason"))
     line = pl.col(LINE).cast(pl.Int64)
-    # Materialise once: both the good and the rejected rows read these columns.
-    lf = lf.collect().lazy()
     good = lf.filter(c("reason") == "").select(
         clean_text(col("id")).fill_null(pl.format("{}:{}", pl.lit(source), line)).alias("id"),
         pl.col(TIME).alias("time"),

@@ -43,19 +43,25 @@ def reconcile(settings: Settings, on_stage: Stage | None = None) -> RunResult:
     bank = load_side(settings.bank, "bank", settings.bank_profile, timezone=settings.timezone)
     timings["load_s"] = time.perf_counter() - t0
 
+    pos_info, bank_info = _info("pos", pos), _info("bank", bank)
+    rejected = pl.concat([pos.rejected, bank.rejected]).cast(REJECTED).sort("side", "line")
+    pos_frame, bank_frame = pos.frame, bank.frame
+    # Let the loaded frames go once matched: on a large day they are gigabytes.
+    del pos, bank
+
     stage("match")
     t = time.perf_counter()
-    outcome = match(pos.frame, bank.frame, settings.match)
+    outcome = match(pos_frame, bank_frame, settings.match)
+    del pos_frame, bank_frame
     timings["match_s"] = time.perf_counter() - t
 
     stage("classify")
     t = time.perf_counter()
     discrepancies, matches = classify(outcome, settings)
-    rejected = pl.concat([pos.rejected, bank.rejected]).cast(REJECTED).sort("side", "line")
+    del outcome
     timings["classify_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
 
-    pos_info, bank_info = _info("pos", pos), _info("bank", bank)
     summary = build_summary(
         discrepancies, matches, rejected, pos_info, bank_info, settings, timings
     )

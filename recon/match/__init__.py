@@ -21,7 +21,7 @@ import polars as pl
 from recon.config import MatchSettings
 from recon.keying import amount_pattern
 from recon.match.passes import candidates, nearest_pairs, reference_pass, sweep
-from recon.match.prepare import derive, duplicate_groups, void_pairs
+from recon.match.prepare import COPY_GROUP, derive, duplicate_groups, void_pairs
 
 PAIR_SCHEMA = {"prow": pl.UInt32, "brow": pl.UInt32, "rule": pl.String}
 
@@ -180,14 +180,18 @@ def _mark_bank_copies(bank: pl.DataFrame, pairs: pl.DataFrame, seconds: int) -> 
     minutes apart) into one duplicate group, so they are reported as a duplicate settlement and
     not as money of unknown origin. Needed when the bank side carries no references."""
     keys = ["account", "amount", "currency", "terminal", "merchant", "dir"]
-    matched = bank.join(pairs.select("brow"), on="brow", how="semi")
+    taken = pl.zeros(bank.height, pl.Boolean, eager=True).scatter(pairs["brow"], True)
+    marked = bank.lazy().select("brow", *keys, "time", "dup_group", taken=taken)
+    lone = marked.filter(
+        ~pl.col("taken") & pl.col("dup_group").is_null() & pl.col("account").is_not_null()
+    ).select("brow", *keys, "time")
+    # Only settled rows that share a lone row's keys can be its original.
+    originals = marked.filter(pl.col("taken")).join(
+        lone.select(keys).unique(), on=keys, how="semi", nulls_equal=True
+    )
     copies = (
-        bank.lazy()
-        .filter(pl.col("dup_group").is_null() & pl.col("account").is_not_null())
-        .join(pairs.lazy().select("brow"), on="brow", how="anti")
-        .select("brow", *keys, "time")
-        .join(
-            matched.lazy().select(*keys, "time", of="brow", of_group="dup_group"),
+        lone.join(
+            originals.select(*keys, "time", of="brow", of_group="dup_group"),
             on=keys,
             nulls_equal=True,
         )
@@ -195,7 +199,7 @@ def _mark_bank_copies(bank: pl.DataFrame, pairs: pl.DataFrame, seconds: int) -> 
         .filter(pl.col("gap") <= pl.duration(seconds=seconds))
         .sort("gap", "of")
         .unique("brow", keep="first")
-        .with_columns(group=pl.coalesce("of_group", pl.format("C{}", pl.col("of"))))
+        .with_columns(group=pl.coalesce("of_group", pl.col("of").cast(pl.Int64) + COPY_GROUP))
         .collect()
     )
     if copies.height == 0:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from recon.match.prepare import sweep_time
+
 
 def reference_pass(pos: pl.LazyFrame, bank: pl.LazyFrame) -> pl.LazyFrame:
     """Pair the n-th POS record of a (reference, direction) with the n-th bank record."""
@@ -40,8 +42,8 @@ def sweep(pos: pl.LazyFrame, bank: pl.LazyFrame, keys: list[str]) -> pl.LazyFram
     """
     events = pl.concat(
         [
-            pos.select(*keys, t="sweep_time", side=pl.lit(0, pl.Int8), r="prow"),
-            bank.select(*keys, t="sweep_time", side=pl.lit(1, pl.Int8), r="brow"),
+            pos.select(*keys, t=sweep_time(), side=pl.lit(0, pl.Int8), r="prow"),
+            bank.select(*keys, t=sweep_time(), side=pl.lit(1, pl.Int8), r="brow"),
         ]
     ).sort([*keys, "t", "side", "r"], nulls_last=True)
     step = pl.when(pl.col("side") == 0).then(1).otherwise(-1).cast(pl.Int32)

@@ -13,20 +13,39 @@ import polars as pl
 from recon.schema import CANCEL_KINDS
 
 DAY_US = 86_400_000_000
+# Duplicate group ids are the group's first row plus an offset per kind of group, so groups of
+# different kinds never share an id.
+RETRY_GROUP = 0
+REFERENCE_GROUP = 1 << 33
+COPY_GROUP = 2 << 33
 
 
 def derive(lf: pl.LazyFrame, row: str) -> pl.LazyFrame:
     """Add the row index and the keys the matcher compares on."""
     digits = pl.col("account").str.replace_all(r"[^0-9*]", "")
-    return lf.with_row_index(row).with_columns(
-        dir=pl.when(pl.col("amount") < 0).then(pl.lit(-1, pl.Int8)).otherwise(pl.lit(1, pl.Int8)),
-        last4=digits.str.extract(r"(\d{4})$", 1),
-        first6=digits.str.extract(r"^(\d{6})", 1),
-        # A date-only row sorts at the end of its day, so a booking dated the sale's own day
-        # counts as after the sale.
-        sweep_time=pl.when(pl.col("has_clock").fill_null(True))
+    # Only what matching and classifying read: fee, source and line stay with the loader.
+    keep = ["id", "time", "has_clock", "amount", "currency", "account", "reference", "kind"]
+    return (
+        lf.select(*keep, "terminal", "merchant")
+        .with_row_index(row)
+        .with_columns(
+            dir=pl.when(pl.col("amount") < 0)
+            .then(pl.lit(-1, pl.Int8))
+            .otherwise(pl.lit(1, pl.Int8)),
+            # Card digits as small integers: 2 and 4 bytes a row instead of a string each.
+            last4=digits.str.extract(r"(\d{4})$", 1).cast(pl.Int16),
+            first6=digits.str.extract(r"^(\d{6})", 1).cast(pl.Int32),
+        )
+    )
+
+
+def sweep_time() -> pl.Expr:
+    """The time a row sorts at in the time passes. A date-only row sorts at the end of its
+    day, so a booking dated the sale's own day counts as after the sale."""
+    return (
+        pl.when(pl.col("has_clock").fill_null(True))
         .then(pl.col("time"))
-        .otherwise(pl.col("time").dt.truncate("1d") + pl.duration(microseconds=DAY_US - 1)),
+        .otherwise(pl.col("time").dt.truncate("1d") + pl.duration(microseconds=DAY_US - 1))
     )
 
 
@@ -96,7 +115,10 @@ def duplicate_groups(
     close = (pl.col("time") - pl.col("time").shift(1)) <= pl.duration(seconds=seconds)
     retry = (
         cand.select(row, "time", "reference", *retry_keys)
-        .sort([*retry_keys, "time", row], nulls_last=True)
+        # Sorting by a hash of the keys is much cheaper than by five text columns; equal keys
+        # stay together, and `same_keys` below compares the real values.
+        .with_columns(key_hash=pl.struct(retry_keys).hash(seed=7))
+        .sort(["key_hash", "time", row])
         .with_columns(cluster=(~(same_keys & close.fill_null(False))).cum_sum())
         # Clusters are sorted runs: a record is in a group when a neighbour shares its cluster.
         .filter(
@@ -105,7 +127,7 @@ def duplicate_groups(
         )
         .with_columns(
             refs=pl.col("reference").drop_nulls().n_unique().over("cluster"),
-            gid=pl.concat_str(pl.lit("R"), pl.col(row).min().over("cluster").cast(pl.String)),
+            gid=pl.col(row).min().over("cluster").cast(pl.Int64) + RETRY_GROUP,
         )
         # Records with two different references are two sales, however close in time.
         .filter(pl.col("refs") <= 1)
@@ -117,9 +139,7 @@ def duplicate_groups(
         .filter(pl.col("size") > 1)
         .select(
             row,
-            ref_gid=pl.concat_str(
-                pl.lit("F"), pl.col(row).min().over("reference", "dir").cast(pl.String)
-            ),
+            ref_gid=pl.col(row).min().over("reference", "dir").cast(pl.Int64) + REFERENCE_GROUP,
         )
     )
     # Both candidate sets are small; join them first and fetch time and reference after.
