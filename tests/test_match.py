@@ -451,3 +451,106 @@ def test_cards_sharing_last_digits_do_not_block_the_right_pair():
     )
     assert pairs(matches) == {("P1", "B2", "amount_time")}
     assert items(disc) == {("orphan_bank", "", "B1")}
+
+
+def test_account_mismatch_names_the_transposed_card_digits():
+    disc, _ = run(
+        [
+            {
+                "id": "P1",
+                "time": "2026-11-20T10:00:00",
+                "amount": "560.00",
+                "account": "621700******9931",
+                "reference": "R",
+            }
+        ],
+        [
+            {
+                "id": "B1",
+                "time": "2026-11-21T02:00:00",
+                "amount": "560.00",
+                "account": "******9913",
+                "reference": "R",
+            }
+        ],
+    )
+    row = disc.row(0, named=True)
+    assert (row["type"], row["severity"]) == ("account_mismatch", "medium")
+    assert row["cause"] == "keying error: account digits transposed"
+    assert row["difference"] == "0.00"
+
+
+def test_currency_mismatch_blames_the_terminal_setting_and_has_no_difference():
+    disc, _ = run(
+        [
+            {
+                "id": "P1",
+                "time": "2026-11-20T10:00:00",
+                "amount": "88.00",
+                "currency": "CNY",
+                "reference": "R",
+            }
+        ],
+        [
+            {
+                "id": "B1",
+                "time": "2026-11-21T02:00:00",
+                "amount": "88.00",
+                "currency": "HKD",
+                "reference": "R",
+            }
+        ],
+    )
+    row = disc.row(0, named=True)
+    assert (row["type"], row["currency"], row["bank_currency"]) == (
+        "currency_mismatch",
+        "CNY",
+        "HKD",
+    )
+    assert row["difference"] is None
+    assert row["cause"].startswith("terminal settings")
+
+
+def test_voided_sale_that_settled_anyway_lists_sale_void_and_settlement():
+    disc, matches = run(
+        [
+            {"id": "P1", "time": "2026-11-20T13:00:00", "amount": "300.00", "reference": "R8"},
+            {
+                "id": "P2",
+                "time": "2026-11-20T13:02:30",
+                "amount": "-300.00",
+                "reference": "R8",
+                "kind": "void",
+            },
+        ],
+        [{"id": "B1", "time": "2026-11-21T02:00:00", "amount": "300.00", "reference": "R8"}],
+    )
+    assert items(disc) == {("voided_but_settled", "P1;P2", "B1")}
+    row = disc.row(0, named=True)
+    assert (row["difference"], row["amount_at_risk"], row["severity"]) == (
+        "300.00",
+        "300.00",
+        "high",
+    )
+    assert pairs(matches) == {("P1", "B1", "reference")}
+
+
+def test_same_reference_settled_twice_is_one_duplicate_bank_item():
+    disc, matches = run(
+        [{"id": "P1", "time": "2026-11-20T17:45:00", "amount": "75.00", "reference": "R16"}],
+        [
+            {"id": "B1", "time": "2026-11-21T02:10:00", "amount": "75.00", "reference": "R16"},
+            {"id": "B2", "time": "2026-11-21T02:11:30", "amount": "75.00", "reference": "R16"},
+        ],
+    )
+    assert items(disc) == {("duplicate_bank", "P1", "B1;B2")}
+    assert disc["amount_at_risk"].to_list() == ["75.00"]
+    assert pairs(matches) == {("P1", "B1", "reference")}
+
+
+def test_orphan_bank_debit_is_high_and_suspected_fraud():
+    disc, _ = run([], [{"id": "B1", "time": "2026-11-21T02:14:00", "amount": "-180.00"}])
+    row = disc.row(0, named=True)
+    assert (row["type"], row["severity"]) == ("orphan_bank", "high")
+    assert row["cause"].startswith("suspected fraud")
+    assert "Bank debit of 180.00 CNY" in row["detail"]
