@@ -20,20 +20,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from recon.config import TYPES
 from recon.money import format_expr, minor_digits
 
 # Discrepancy types of the output contract, in the order faults.csv lists them.
-FAULTS = (
-    "amount_mismatch",
-    "account_mismatch",
-    "currency_mismatch",
-    "duplicate_pos",
-    "duplicate_bank",
-    "orphan_pos",
-    "orphan_bank",
-    "voided_but_settled",
-    "late_settlement",
-)
+FAULTS = TYPES
 # Cases that look suspicious but are fine: recon must not report them.
 NEGATIVES = ("voided", "repeat_purchase", "refund")
 # Faults that can only be recognised through a shared reference; not injected without one.
