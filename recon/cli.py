@@ -7,6 +7,7 @@ code; a traceback is shown only with --debug.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +22,7 @@ from recon.config import SEVERITIES, load_settings
 from recon.errors import EXIT_ERROR, EXIT_INTERRUPTED, ReconError
 
 _STAGES = {"load": "Loading files", "match": "Matching", "classify": "Classifying"}
+DEFAULT_STATE = "__default__"
 
 
 def _err_console() -> Console:
@@ -93,6 +95,23 @@ def cli() -> None:
     help="Exit 1 when an item at or above this severity is found (default: low).",
 )
 @click.option("--top", default=10, show_default=True, help="Items to list in the summary.")
+@click.option(
+    "--state",
+    "state",
+    is_flag=False,
+    flag_value=DEFAULT_STATE,
+    default=None,
+    help="Carry open items across runs in this SQLite state file (--state alone: "
+    "the default file in the user's data folder).",
+)
+@click.option("--day", help="The business day of a --state run (default: the latest sale's day).")
+@click.option(
+    "--lock-timeout",
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another run that holds the state file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON summary on stdout.")
 @output_options
 @_boundary
 def run(
@@ -104,12 +123,14 @@ def run(
     out: str | None,
     fail_on: str | None,
     top: int,
+    state: str | None,
+    day: str | None,
+    lock_timeout: float,
+    as_json: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
     """Reconcile a POS export against a bank settlement file and write the report files."""
-    from recon.pipeline import reconcile
-    from recon.report.files import write_outputs
     from recon.report.terminal import render_summary
 
     settings = load_settings(config_path).with_overrides(
@@ -119,21 +140,189 @@ def run(
         bank_profile=bank_profile,
         out=out,
         fail_on=fail_on,
+        state=state,
     )
     out_dir = Path(settings.out or f"recon-{datetime.now():%Y%m%d-%H%M%S}")
     err = _err_console()
-    show_progress = not quiet and err.is_terminal
-    if show_progress:
+    if not quiet and not as_json and err.is_terminal:
         with err.status("Starting…") as status:
-            result = reconcile(settings, on_stage=lambda s: status.update(_STAGES.get(s, s)))
-            status.update("Writing reports")
-            write_outputs(result, out_dir)
+            result = _reconcile(
+                settings, day, lock_timeout, out_dir, lambda s: status.update(_STAGES.get(s, s))
+            )
     else:
-        result = reconcile(settings)
-        write_outputs(result, out_dir)
-    if not quiet:
+        result = _reconcile(settings, day, lock_timeout, out_dir, None)
+    if as_json:
+        click.echo(json.dumps(result.summary, indent=2, ensure_ascii=False))
+    elif not quiet:
         render_summary(result, Console(highlight=False), out_dir, top=top)
+    if settings.notify_command:
+        from recon.notify import notify
+
+        warning = notify(result, settings)
+        if warning:
+            _err_console().print(f"recon: warning: {warning}", markup=False)
     sys.exit(result.exit_code())
+
+
+def _reconcile(settings, day, lock_timeout, out_dir, on_stage):
+    """One run, with or without the state store; report files are written before the store
+    records the run, so a crash in between never marks unreported items as reported."""
+    from recon.pipeline import reconcile
+    from recon.report.files import write_outputs
+
+    if not settings.state:
+        result = reconcile(settings, on_stage=on_stage)
+        write_outputs(result, out_dir)
+        return result
+    from recon.carry import reconcile_with_state
+    from recon.store import Store
+
+    store = Store(_state_path(settings.state))
+    with store.lock(lock_timeout):
+        return reconcile_with_state(
+            settings, store, day, on_stage, write=lambda r: write_outputs(r, out_dir)
+        )
+
+
+def _state_path(value: str | None) -> Path:
+    from recon.store import default_path
+
+    return default_path() if value in (None, DEFAULT_STATE) else Path(value)
+
+
+def state_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--state",
+        "state",
+        default=None,
+        help="The SQLite state file (default: the one in the user's data folder).",
+    )(fn)
+
+
+@cli.command()
+@state_option
+@click.option("--limit", default=20, show_default=True, help="How many runs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@output_options
+@_boundary
+def history(state: str | None, limit: int, as_json: bool, quiet: bool, debug: bool) -> None:
+    """List past scheduled runs recorded in the state file."""
+    from recon.store import Store
+
+    runs = Store(_state_path(state)).history(limit)
+    if as_json:
+        click.echo(json.dumps(runs, indent=2, ensure_ascii=False))
+        return
+    if quiet:
+        return
+    from rich.table import Table
+
+    table = Table("run", "day", "finished", "exit", "new", "carried", "closed", "POS file")
+    for r in runs:
+        st = r["counts"].get("state", {})
+        day = r["day"] + (" (superseded)" if r["superseded_by"] else "")
+        table.add_row(
+            str(r["run_id"]),
+            day,
+            r["finished_at"],
+            str(r["exit_code"]),
+            str(st.get("new", "")),
+            str(st.get("carried", "")),
+            str(st.get("closed", "")),
+            r["pos_path"] or "",
+        )
+    Console(highlight=False).print(table if runs else "No runs recorded yet.")
+
+
+@cli.command("open-items")
+@state_option
+@click.option("--type", "types", multiple=True, help="Only this discrepancy type (repeatable).")
+@click.option("--merchant", help="Only this merchant.")
+@click.option("--min-age", type=int, default=0, help="Only items at least this many days old.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@output_options
+@_boundary
+def open_items(
+    state: str | None,
+    types: tuple[str, ...],
+    merchant: str | None,
+    min_age: int,
+    as_json: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """List the items still open after the latest run (not resolved by hand)."""
+    from recon.store import Store
+
+    store = Store(_state_path(state))
+    rows = store.open_items(store.latest()).drop("rec_keys").to_dicts()
+    rows = [
+        r
+        for r in rows
+        if (not types or r["type"] in types)
+        and (merchant is None or r["merchant"] == merchant)
+        and r["age_days"] >= min_age
+    ]
+    for r in rows:
+        r["item_ref"] = _item_ref(r.pop("item_key"))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if quiet:
+        return
+    from rich.table import Table
+
+    table = Table("item", "type", "severity", "age", "status", "POS", "bank", "difference")
+    for r in rows:
+        table.add_row(
+            r["item_ref"],
+            r["type"],
+            r["severity"],
+            f"{r['age_days']} d",
+            r["status"],
+            r["pos_ids"] or "",
+            r["bank_ids"] or "",
+            f"{r['difference'] or ''} {r['currency'] or ''}".strip(),
+        )
+    Console(highlight=False).print(table if rows else "No open items.")
+
+
+@cli.command()
+@click.argument("item")
+@click.option("--note", required=True, help="Why it is resolved (kept with who and when).")
+@state_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@output_options
+@_boundary
+def resolve(
+    item: str, note: str, state: str | None, as_json: bool, quiet: bool, debug: bool
+) -> None:
+    """Close an open item by hand (ITEM: its item ref, e.g. K1a2b3c4d5e6f)."""
+    from recon.store import Store
+
+    store = Store(_state_path(state))
+    key = _key_for_ref(store, item)
+    with store.lock(0):
+        record = store.resolve(key, note)
+    record["item_ref"] = _item_ref(record.pop("item_key"))
+    if as_json:
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+    elif not quiet:
+        click.echo(f"Resolved {record['item_ref']} ({record['type']}) by {record['resolved_by']}.")
+
+
+def _item_ref(key: str) -> str:
+    from recon.carry import item_ref
+
+    return item_ref(key)
+
+
+def _key_for_ref(store, ref: str) -> str:
+    items = store.open_items(store.latest())
+    for key in items["item_key"].to_list():
+        if _item_ref(key) == ref or key == ref:
+            return key
+    return ref
 
 
 @cli.command()

@@ -50,6 +50,13 @@ class MatchSettings:
 
 
 @dataclass(frozen=True)
+class AgingSettings:
+    # Open items escalate to at least this severity once they are this many days old.
+    medium_after_days: int = 3
+    high_after_days: int = 7
+
+
+@dataclass(frozen=True)
 class Settings:
     match: MatchSettings = field(default_factory=MatchSettings)
     severity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
@@ -61,6 +68,10 @@ class Settings:
     bank_profile: str | None = None
     out: str | None = None
     source: str | None = None  # the config file it came from
+    state: str | None = None  # the state store of scheduled runs
+    aging: AgingSettings = field(default_factory=AgingSettings)
+    notify_command: str | None = None  # receives the JSON summary on stdin
+    notify_min_severity: str = "high"
 
     def with_overrides(self, **kw: Any) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -69,7 +80,18 @@ class Settings:
         return asdict(self)
 
 
-_TOP_KEYS = {"match", "severity", "fail_on", "timezone", "inputs", "profiles", "output"}
+_TOP_KEYS = {
+    "match",
+    "severity",
+    "fail_on",
+    "timezone",
+    "inputs",
+    "profiles",
+    "output",
+    "state",
+    "aging",
+    "notify",
+}
 
 
 def _check_keys(table: dict, allowed: set[str], where: str, path: str) -> None:
@@ -126,6 +148,20 @@ def load_settings(path: str | Path | None) -> Settings:
     output = data.get("output", {})
     _check_keys(output, {"dir"}, "output.", str(p))
 
+    state = data.get("state", {})
+    _check_keys(state, {"path"}, "state.", str(p))
+    aging_tbl = data.get("aging", {})
+    _check_keys(aging_tbl, {f.name for f in fields(AgingSettings)}, "aging.", str(p))
+    for key, value in aging_tbl.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"aging.{key} must be a whole number of days", str(p))
+    aging = AgingSettings(**aging_tbl)
+    notify = data.get("notify", {})
+    _check_keys(notify, {"command", "min_severity"}, "notify.", str(p))
+    notify_sev = notify.get("min_severity", "high")
+    if notify_sev not in SEVERITIES:
+        raise ConfigError(f"notify.min_severity must be one of {', '.join(SEVERITIES)}", str(p))
+
     base = p.parent
 
     def rel(v: str | None) -> str | None:
@@ -148,4 +184,8 @@ def load_settings(path: str | Path | None) -> Settings:
         bank_profile=rel_profile(profiles.get("bank")),
         out=rel(output.get("dir")),
         source=str(p),
+        state=rel(state.get("path")),
+        aging=aging,
+        notify_command=notify.get("command"),
+        notify_min_severity=notify_sev,
     )

@@ -16,6 +16,8 @@ from recon.result import RunResult, SideInfo, build_summary
 from recon.schema import REJECTED
 
 Stage = Callable[[str], None]
+# Changes the loaded frames before matching (the state store adds what is still open).
+BeforeMatch = Callable[[pl.DataFrame, pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]
 
 
 def _info(side: str, loaded: Loaded) -> SideInfo:
@@ -30,7 +32,9 @@ def _info(side: str, loaded: Loaded) -> SideInfo:
     )
 
 
-def reconcile(settings: Settings, on_stage: Stage | None = None) -> RunResult:
+def reconcile(
+    settings: Settings, on_stage: Stage | None = None, before_match: BeforeMatch | None = None
+) -> RunResult:
     """Run a whole reconciliation of settings.pos against settings.bank."""
     if not settings.pos or not settings.bank:
         raise UsageError("both a POS file (--pos) and a bank file (--bank) are needed")
@@ -48,6 +52,8 @@ def reconcile(settings: Settings, on_stage: Stage | None = None) -> RunResult:
     pos_frame, bank_frame = pos.frame, bank.frame
     # Let the loaded frames go once matched: on a large day they are gigabytes.
     del pos, bank
+    if before_match is not None:
+        pos_frame, bank_frame = before_match(pos_frame, bank_frame)
 
     stage("match")
     t = time.perf_counter()

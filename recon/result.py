@@ -38,7 +38,11 @@ class RunResult:
         """1 when an item at or above `fail_on` exists or any row was rejected, else 0."""
         threshold = SEVERITIES.index(fail_on or self.settings.fail_on)
         at_or_above = set(SEVERITIES[threshold:])
-        hit = self.discrepancies.filter(pl.col("severity").is_in(at_or_above)).height > 0
+        items = self.discrepancies
+        if "alert" in items.columns:
+            # A scheduled run alerts on what is new or escalated, not on what it reported before.
+            items = items.filter(pl.col("alert"))
+        hit = items.filter(pl.col("severity").is_in(at_or_above)).height > 0
         return EXIT_FOUND if hit or self.rejected.height > 0 else EXIT_OK
 
 

@@ -60,8 +60,13 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+# Added by scheduled runs with a state store (recon.carry).
+STATE_COLUMNS = ("status", "first_seen", "age_days", "item_ref")
+
+
 def discrepancy_table(result: RunResult) -> pl.DataFrame:
-    return result.discrepancies.select(DISCREPANCY_COLUMNS)
+    extra = [c for c in STATE_COLUMNS if c in result.discrepancies.columns]
+    return result.discrepancies.select(*DISCREPANCY_COLUMNS, *extra)
 
 
 def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:

@@ -1,0 +1,308 @@
+"""Scheduled runs: reconcile today's files together with what is still open in the state store.
+
+A record is identified by its side and content (its source id too, when the source has one), so
+the same file fed twice, or rolling exports that overlap, never count a record twice: records
+an earlier run matched or reported are dropped, and open ones are taken once. Unmatched sales and
+settlements (orphans) stay open and meet later files; an item is `new` the first time, `carried`
+while it stays open, and closed by the run whose files resolve it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from recon.config import SEVERITIES, Settings
+from recon.pipeline import Stage, reconcile
+from recon.result import RunResult, build_summary
+from recon.store import RECORD_COLUMNS, Store, now
+
+CARRIED_TYPES = ("orphan_pos", "orphan_bank")
+_KEY_FIELDS = (
+    "time",
+    "amount",
+    "currency",
+    "account",
+    "reference",
+    "kind",
+    "terminal",
+    "merchant",
+)
+
+
+def record_key(side: str) -> pl.Expr:
+    """A stable text key of a canonical row: its side, its source id (unless the id was made
+    from file and line, which changes between exports) and its content."""
+    derived = pl.col("id") == pl.format("{}:{}", pl.col("source"), pl.col("line"))
+    own_id = pl.when(derived).then(pl.lit("")).otherwise(pl.col("id"))
+    parts = [pl.lit(side), own_id.fill_null("")]
+    parts += [pl.col(c).cast(pl.String).fill_null("") for c in _KEY_FIELDS]
+    return pl.concat_str(parts, separator="|")
+
+
+def item_ref(key: str) -> str:
+    """A short, stable handle of an item for people and scripts."""
+    return "K" + hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def config_hash(settings: Settings) -> str:
+    payload = {k: v for k, v in settings.as_dict().items() if k not in ("pos", "bank", "out")}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def business_day(pos: pl.DataFrame) -> str:
+    """The day a run stands for: the latest sale in the POS file, else today."""
+    latest = pos["time"].max() if pos.height else None
+    return (latest.date() if latest else date.today()).isoformat()
+
+
+def _escalate(sev: pl.Expr, age: pl.Expr, settings: Settings) -> pl.Expr:
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    r = sev.replace_strict(rank, return_dtype=pl.Int8)
+    floor = (
+        pl.when(age >= settings.aging.high_after_days)
+        .then(2)
+        .when(age >= settings.aging.medium_after_days)
+        .then(1)
+        .otherwise(0)
+    )
+    return pl.max_horizontal(r, floor).replace_strict(dict(enumerate(SEVERITIES)))
+
+
+def reconcile_with_state(
+    settings: Settings,
+    store: Store,
+    day: str | None = None,
+    on_stage: Stage | None = None,
+    write: Callable[[RunResult], Any] | None = None,
+) -> RunResult:
+    started = now()
+    ctx: dict[str, Any] = {}
+
+    def before_match(pos: pl.DataFrame, bank: pl.DataFrame):
+        run_day = day or business_day(pos)
+        base = store.base_for(run_day)
+        ctx.update(day=run_day, base=base)
+        consumed = store.consumed_keys(base)
+        prev = store.open_items(base)
+        # Records of items closed by hand are not carried any further.
+        dropped_keys = store.resolved_record_keys(base)
+        ctx["prev_items"] = prev
+        ctx["dropped"] = []
+        frames = []
+        for side, today in (("pos", pos), ("bank", bank)):
+            stored = store.open_records(base, side)
+            gone = pl.col("rec_key").is_in(list(dropped_keys))
+            ctx["dropped"].append(stored.filter(gone).select("side", "rec_key"))
+            carried = stored.filter(~gone)
+            seen = consumed.filter(pl.col("side") == side)["rec_key"].implode()
+            fresh = (
+                today.with_columns(rec_key=record_key(side), first_day=pl.lit(run_day))
+                # Identical rows in one file are distinct records: number them.
+                .with_columns(
+                    rec_key=pl.format("{}#{}", "rec_key", pl.int_range(pl.len()).over("rec_key"))
+                )
+                .filter(~pl.col("rec_key").is_in(seen))
+                .filter(~pl.col("rec_key").is_in(carried["rec_key"].implode()))
+            )
+            old = carried.drop("side").with_columns(
+                time=pl.col("time").str.to_datetime(time_unit="us"),
+                has_clock=pl.col("has_clock").cast(pl.Boolean),
+            )
+            # An old record whose id a new one reuses gets its first day appended.
+            old = old.with_columns(
+                id=pl.when(pl.col("id").is_in(fresh["id"].implode()))
+                .then(pl.format("{}@{}", pl.col("id"), pl.col("first_day")))
+                .otherwise(pl.col("id"))
+            )
+            union = pl.concat([old.select(fresh.columns), fresh], how="vertical_relaxed")
+            ctx[side] = union
+            ctx[f"{side}_carried"] = old.height
+            frames.append(union.drop("rec_key", "first_day"))
+        return frames[0], frames[1]
+
+    result = reconcile(settings, on_stage, before_match=before_match)
+    return _record(settings, store, result, ctx, started, write)
+
+
+def _ids_to_keys(items: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
+    """item_id -> the sorted record keys of its POS and bank ids."""
+    parts = []
+    for side in ("pos", "bank"):
+        lookup = ctx[side].select("id", "rec_key")
+        parts.append(
+            items.select("item_id", id=pl.col(f"{side}_ids").str.split(";"))
+            .explode("id")
+            .filter(pl.col("id").is_not_null() & (pl.col("id") != ""))
+            .join(lookup, on="id", how="inner")
+            .select("item_id", "rec_key")
+        )
+    return (
+        pl.concat(parts).group_by("item_id").agg(rec_keys=pl.col("rec_key").sort().str.join("\n"))
+    )
+
+
+def _record(
+    settings: Settings,
+    store: Store,
+    result: RunResult,
+    ctx: dict[str, Any],
+    started: str,
+    write: Callable[[RunResult], Any] | None,
+) -> RunResult:
+    day = ctx["day"]
+    disc = result.discrepancies
+    keys = _ids_to_keys(disc, ctx)
+    disc = disc.join(keys, on="item_id", how="left").with_columns(
+        item_key=pl.concat_str(pl.col("type"), pl.lit("\n"), pl.col("rec_keys").fill_null(""))
+    )
+    prev = ctx["prev_items"]
+    prev_info = prev.select(
+        "item_key", prev_first="first_day", prev_severity="severity", prev_status="status"
+    )
+    disc = disc.join(prev_info, on="item_key", how="left").with_columns(
+        first_seen=pl.coalesce("prev_first", pl.lit(day))
+    )
+    age = (pl.lit(day).str.to_date() - pl.col("first_seen").str.to_date()).dt.total_days()
+    disc = disc.with_columns(age_days=age.cast(pl.Int64)).with_columns(
+        severity=_escalate(pl.col("severity"), pl.col("age_days"), settings)
+    )
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    escalated = pl.col("prev_severity").is_not_null() & (
+        pl.col("severity").replace_strict(rank, return_dtype=pl.Int8)
+        > pl.col("prev_severity").replace_strict(rank, default=0, return_dtype=pl.Int8)
+    )
+    disc = disc.with_columns(
+        status=pl.when(pl.col("prev_first").is_null())
+        .then(pl.lit("new"))
+        .when(escalated)
+        .then(pl.lit("escalated"))
+        .otherwise(pl.lit("carried")),
+    ).with_columns(
+        alert=pl.col("status").is_in(["new", "escalated"]),
+        item_ref=pl.col("item_key").map_elements(item_ref, return_dtype=pl.String),
+    )
+
+    # Earlier items: orphans whose records this run took up are closed; others stay open.
+    this_keys = disc["item_key"].implode()
+    earlier = prev.filter(~pl.col("item_key").is_in(this_keys))
+    closed = earlier.filter(pl.col("type").is_in(CARRIED_TYPES))
+    still_open = earlier.filter(~pl.col("type").is_in(CARRIED_TYPES))
+    still_open = still_open.with_columns(
+        age_days=(pl.lit(day).str.to_date() - pl.col("first_day").str.to_date())
+        .dt.total_days()
+        .cast(pl.Int64),
+        status=pl.lit("open"),
+    )
+    still_open = still_open.with_columns(
+        severity=_escalate(pl.col("severity"), pl.col("age_days"), settings)
+    )
+
+    # Records that stay open: those of this run's orphan items. Everything else is consumed.
+    orphan_ids = {
+        side: set(
+            i
+            for v in disc.filter(pl.col("type") == f"orphan_{side}")[f"{side}_ids"].to_list()
+            for i in (v or "").split(";")
+            if i
+        )
+        for side in ("pos", "bank")
+    }
+    records, consumed = [], []
+    for side in ("pos", "bank"):
+        union = ctx[side]
+        is_open = pl.col("id").is_in(list(orphan_ids[side]))
+        records.append(
+            union.filter(is_open).with_columns(
+                side=pl.lit(side),
+                time=pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.f"),
+                has_clock=pl.col("has_clock").cast(pl.Int64),
+            )
+        )
+        consumed.append(union.filter(~is_open).select(side=pl.lit(side), rec_key="rec_key"))
+    records_df = pl.concat(records).select(RECORD_COLUMNS)
+
+    items_now = disc.select(
+        "item_key",
+        "item_id",
+        "type",
+        "severity",
+        "status",
+        first_day="first_seen",
+        age_days="age_days",
+        pos_ids="pos_ids",
+        bank_ids="bank_ids",
+        pos_amount="pos_amount",
+        bank_amount="bank_amount",
+        difference="difference",
+        currency="currency",
+        reference="reference",
+        terminal="terminal",
+        merchant="merchant",
+        detail="detail",
+        suggested_action="suggested_action",
+        rec_keys="rec_keys",
+    )
+    carried_forward = still_open.select(items_now.columns).with_columns(item_id=pl.lit(None))
+    closed_now = closed.with_columns(status=pl.lit("closed")).select(items_now.columns)
+    all_items = pl.concat([items_now, carried_forward, closed_now], how="vertical_relaxed").unique(
+        "item_key", keep="first", maintain_order=True
+    )
+
+    out_disc = disc.drop("prev_first", "prev_severity", "prev_status", "rec_keys", "item_key")
+    state = {
+        "store": str(store.path),
+        "day": day,
+        "based_on_run": ctx["base"].run_id,
+        "carried_in": {"pos": ctx["pos_carried"], "bank": ctx["bank_carried"]},
+        "new": int(disc.filter(pl.col("status") == "new").height),
+        "escalated": int(disc.filter(pl.col("status") == "escalated").height),
+        "carried": int(disc.filter(pl.col("status") == "carried").height),
+        "closed": closed.height,
+        "still_open_from_before": still_open.height,
+        "open_total": int(disc.filter(pl.col("type").is_not_null()).height + still_open.height),
+    }
+    staged = replace(result, discrepancies=out_disc)
+    summary = build_summary(
+        out_disc,
+        result.matches,
+        result.rejected,
+        result.pos,
+        result.bank,
+        settings,
+        result.summary["timings"],
+    )
+    summary["state"] = state
+    code = staged.exit_code()
+    summary["exit_code"] = code
+    final = replace(staged, summary=summary)
+    if write is not None:
+        write(final)
+    run_id = store.write_run(
+        {
+            "day": day,
+            "started_at": started,
+            "pos_path": result.pos.path,
+            "pos_sha256": result.pos.sha256,
+            "bank_path": result.bank.path,
+            "bank_sha256": result.bank.sha256,
+            "config_hash": config_hash(settings),
+            "counts": {
+                "discrepancies": summary["discrepancies"]["by_type"],
+                "state": state,
+                "rejected": summary["rejected"],
+            },
+            "exit_code": code,
+        },
+        records_df,
+        pl.concat([*consumed, *ctx["dropped"]]),
+        all_items,
+    )
+    state["run_id"] = run_id
+    return final

@@ -1,0 +1,398 @@
+"""The state store: run history, open records and open items in one SQLite file.
+
+A scheduled run reads the state left by the last run of an earlier day, reconciles today's files
+plus what is still open, and writes its own state in one transaction, so a run that crashes or
+is killed leaves the store as it was. Every run's state is kept (history); a re-run of a day
+supersedes that day's earlier run instead of adding to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recon.errors import ReconError, UsageError
+
+SCHEMA_VERSION = 1
+EXIT_BUSY = 3
+
+# Columns of a stored open record: the canonical row plus the day it was first seen.
+RECORD_COLUMNS = (
+    "side",
+    "rec_key",
+    "first_day",
+    "id",
+    "time",
+    "has_clock",
+    "amount",
+    "currency",
+    "account",
+    "reference",
+    "kind",
+    "terminal",
+    "merchant",
+    "fee",
+    "source",
+    "line",
+)
+ITEM_COLUMNS = (
+    "item_key",
+    "item_id",
+    "type",
+    "severity",
+    "status",
+    "first_day",
+    "age_days",
+    "pos_ids",
+    "bank_ids",
+    "pos_amount",
+    "bank_amount",
+    "difference",
+    "currency",
+    "reference",
+    "terminal",
+    "merchant",
+    "detail",
+    "suggested_action",
+    "rec_keys",
+)
+
+# Migrations: index i upgrades a store at version i to version i + 1.
+_MIGRATIONS = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        user TEXT NOT NULL,
+        pos_path TEXT, pos_sha256 TEXT,
+        bank_path TEXT, bank_sha256 TEXT,
+        config_hash TEXT NOT NULL,
+        counts TEXT NOT NULL,
+        exit_code INTEGER NOT NULL,
+        superseded_by INTEGER REFERENCES runs(run_id)
+    );
+    CREATE TABLE records (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id),
+        side TEXT NOT NULL, rec_key TEXT NOT NULL, first_day TEXT NOT NULL,
+        id TEXT, time TEXT, has_clock INTEGER, amount INTEGER, currency TEXT, account TEXT,
+        reference TEXT, kind TEXT, terminal TEXT, merchant TEXT, fee INTEGER, source TEXT,
+        line INTEGER,
+        PRIMARY KEY (run_id, side, rec_key)
+    );
+    CREATE TABLE consumed (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id),
+        side TEXT NOT NULL, rec_key TEXT NOT NULL,
+        PRIMARY KEY (run_id, side, rec_key)
+    );
+    CREATE INDEX consumed_key ON consumed (side, rec_key);
+    CREATE TABLE items (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id),
+        item_key TEXT NOT NULL, item_id TEXT, type TEXT NOT NULL, severity TEXT NOT NULL,
+        status TEXT NOT NULL, first_day TEXT NOT NULL, age_days INTEGER NOT NULL,
+        pos_ids TEXT, bank_ids TEXT, pos_amount TEXT, bank_amount TEXT, difference TEXT,
+        currency TEXT, reference TEXT, terminal TEXT, merchant TEXT, detail TEXT,
+        suggested_action TEXT, rec_keys TEXT,
+        PRIMARY KEY (run_id, item_key)
+    );
+    CREATE TABLE resolutions (
+        item_key TEXT PRIMARY KEY,
+        resolved_at TEXT NOT NULL, resolved_by TEXT NOT NULL, note TEXT NOT NULL,
+        after_run INTEGER REFERENCES runs(run_id)
+    );
+    """,
+]
+
+
+class StoreError(ReconError):
+    """A state file that cannot be used (corrupt, newer schema, unwritable)."""
+
+
+class StoreBusy(ReconError):
+    """Another run holds the state lock."""
+
+    exit_code = EXIT_BUSY
+
+
+def default_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "recon" / "state.db"
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Base:
+    """What a run starts from: the latest run of an earlier day (None for the first run)."""
+
+    run_id: int | None
+    day: str | None
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._create_private()
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable recon state file ({exc})") from None
+
+    def _create_private(self) -> None:
+        """Create the file (and its folder) readable by its owner only: it holds card tails,
+        amounts and references."""
+        if self.path.exists():
+            if self.path.is_dir():
+                raise StoreError(f"{self.path}: is a directory, expected a state file")
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+    def _version(self) -> int:
+        has_meta = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if not has_meta:
+            tables = self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables:
+                raise StoreError(f"{self.path}: an SQLite file, but not a recon state file")
+            return 0
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: state schema version {version} is newer than this recon "
+                f"understands ({SCHEMA_VERSION}); upgrade recon or use another --state file"
+            )
+        for target in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(target + 1),)
+                )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float = 0.0) -> Iterator[None]:
+        """One run at a time per state file; wait up to `timeout` seconds for the other."""
+        fd = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreBusy(
+                            f"{self.path}: another recon run is using this state file; "
+                            "try again when it has finished (or pass --lock-timeout SECONDS)"
+                        ) from None
+                    time.sleep(0.2)
+            yield
+        finally:
+            os.close(fd)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def base_for(self, day: str) -> Base:
+        later = self.db.execute(
+            "SELECT max(day) FROM runs WHERE superseded_by IS NULL AND day > ?", (day,)
+        ).fetchone()[0]
+        if later:
+            raise UsageError(
+                f"the state already holds a run for {later}, after {day}: re-running an "
+                "earlier day would rewrite later history (use another --state file)"
+            )
+        row = self.db.execute(
+            "SELECT run_id, day FROM runs WHERE superseded_by IS NULL AND day < ? "
+            "ORDER BY day DESC, run_id DESC LIMIT 1",
+            (day,),
+        ).fetchone()
+        return Base(*row) if row else Base(None, None)
+
+    def open_records(self, base: Base, side: str) -> pl.DataFrame:
+        """Records still open after the base run."""
+        rows = self.db.execute(
+            f"SELECT {', '.join(RECORD_COLUMNS)} FROM records WHERE run_id = ? AND side = ?",
+            (base.run_id, side),
+        ).fetchall()
+        return pl.DataFrame(rows, schema=_record_schema(), orient="row")
+
+    def consumed_keys(self, base: Base) -> pl.DataFrame:
+        """Every record already matched or reported by a live run up to the base run."""
+        rows = self.db.execute(
+            "SELECT c.side, c.rec_key FROM consumed c JOIN runs r ON r.run_id = c.run_id "
+            "WHERE r.superseded_by IS NULL AND r.day <= ?",
+            (base.day or "",),
+        ).fetchall()
+        return pl.DataFrame(rows, schema={"side": pl.String, "rec_key": pl.String}, orient="row")
+
+    def open_items(self, base: Base) -> pl.DataFrame:
+        rows = self.db.execute(
+            f"SELECT {', '.join(ITEM_COLUMNS)} FROM items WHERE run_id = ? AND status != 'closed' "
+            "AND item_key NOT IN (SELECT item_key FROM resolutions)",
+            (base.run_id,),
+        ).fetchall()
+        return pl.DataFrame(rows, schema=_item_schema(), orient="row")
+
+    def resolved_record_keys(self, base: Base) -> set[str]:
+        """Record keys of the base run's items that were resolved by hand."""
+        rows = self.db.execute(
+            "SELECT rec_keys FROM items WHERE run_id = ? "
+            "AND item_key IN (SELECT item_key FROM resolutions)",
+            (base.run_id,),
+        ).fetchall()
+        return {k for (v,) in rows for k in (v or "").split("\n") if k}
+
+    def latest(self) -> Base:
+        row = self.db.execute(
+            "SELECT run_id, day FROM runs WHERE superseded_by IS NULL "
+            "ORDER BY day DESC, run_id DESC LIMIT 1"
+        ).fetchone()
+        return Base(*row) if row else Base(None, None)
+
+    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT run_id, day, started_at, finished_at, user, pos_path, pos_sha256, "
+            "bank_path, bank_sha256, config_hash, counts, exit_code, superseded_by "
+            "FROM runs ORDER BY run_id DESC LIMIT ?",
+            (limit,),
+        )
+        names = [d[0] for d in cur.description]
+        out = []
+        for row in cur.fetchall():
+            rec = dict(zip(names, row, strict=True))
+            rec["counts"] = json.loads(rec["counts"])
+            out.append(rec)
+        return out
+
+    # --- writing ------------------------------------------------------------------------
+
+    def resolve(self, item: str, note: str) -> dict[str, Any]:
+        """Close an open item by hand (by item_key or by the item_id of the latest run)."""
+        latest = self.latest()
+        row = self.db.execute(
+            "SELECT item_key, item_id, type FROM items WHERE run_id = ? AND status != 'closed' "
+            "AND (item_key = ? OR item_id = ?)",
+            (latest.run_id, item, item),
+        ).fetchone()
+        if row is None:
+            raise UsageError(f"no open item '{item}' in the latest run ({latest.day})")
+        done = self.db.execute(
+            "SELECT resolved_at, resolved_by FROM resolutions WHERE item_key = ?", (row[0],)
+        ).fetchone()
+        if done:
+            raise UsageError(f"item '{item}' was already resolved by {done[1]} at {done[0]}")
+        record = {
+            "item_key": row[0],
+            "item_id": row[1],
+            "type": row[2],
+            "resolved_at": now(),
+            "resolved_by": getpass.getuser(),
+            "note": note,
+            "after_run": latest.run_id,
+        }
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO resolutions VALUES (?, ?, ?, ?, ?)",
+                (row[0], record["resolved_at"], record["resolved_by"], note, latest.run_id),
+            )
+        return record
+
+    def resolved_keys(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT item_key FROM resolutions")}
+
+    def write_run(
+        self,
+        run: dict[str, Any],
+        records: pl.DataFrame,
+        consumed: pl.DataFrame,
+        items: pl.DataFrame,
+    ) -> int:
+        """Record a run and its state in one transaction; supersede an earlier run of its day."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO runs (day, started_at, finished_at, user, pos_path, pos_sha256, "
+                "bank_path, bank_sha256, config_hash, counts, exit_code) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run["day"],
+                    run["started_at"],
+                    now(),
+                    getpass.getuser(),
+                    run["pos_path"],
+                    run["pos_sha256"],
+                    run["bank_path"],
+                    run["bank_sha256"],
+                    run["config_hash"],
+                    json.dumps(run["counts"], sort_keys=True),
+                    run["exit_code"],
+                ),
+            )
+            run_id = cur.lastrowid
+            db.execute(
+                "UPDATE runs SET superseded_by = ? WHERE day = ? AND run_id != ? "
+                "AND superseded_by IS NULL",
+                (run_id, run["day"], run_id),
+            )
+            _insert(db, "records", run_id, records.select(RECORD_COLUMNS))
+            _insert(db, "consumed", run_id, consumed.select("side", "rec_key"))
+            _insert(db, "items", run_id, items.select(ITEM_COLUMNS))
+            if os.environ.get("RECON_FAULT") == "before-commit":
+                # Test hook: die inside the transaction, as a killed run would.
+                os._exit(137)
+        return run_id
+
+
+def _insert(db: sqlite3.Connection, table: str, run_id: int, frame: pl.DataFrame) -> None:
+    if frame.height == 0:
+        return
+    marks = ", ".join("?" * (frame.width + 1))
+    db.executemany(
+        f"INSERT INTO {table} VALUES ({marks})",
+        ((run_id, *row) for row in frame.iter_rows()),
+    )
+
+
+def _record_schema() -> dict[str, pl.DataType]:
+    ints = {"amount", "fee", "line", "has_clock"}
+    return {c: (pl.Int64() if c in ints else pl.String()) for c in RECORD_COLUMNS}
+
+
+def _item_schema() -> dict[str, pl.DataType]:
+    return {c: (pl.Int64() if c == "age_days" else pl.String()) for c in ITEM_COLUMNS}

@@ -1,0 +1,263 @@
+"""Scheduled runs with a state store: carry, close, age, idempotency, locking, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from recon.cli import cli
+from recon.store import EXIT_BUSY, Store
+
+HEADER = "id,time,amount,currency,account,reference,kind,terminal,merchant\n"
+
+
+def _csv(path: Path, rows: list[str]) -> Path:
+    path.write_text(HEADER + "".join(r + "\n" for r in rows))
+    return path
+
+
+def _day(tmp: Path, n: int) -> tuple[Path, Path]:
+    """Three shop days. P2 settles a day late (within the window), P3 six days late (a late
+    settlement), B9 is a bank credit nobody recognises (it ages), B1 reappears in the day-2
+    export (a rolling file that overlaps)."""
+    card = "622202******1234"
+    pos = {
+        1: [
+            f"P1,2026-11-20T09:00:00,10.00,CNY,{card},R1,sale,T1,M1",
+            f"P2,2026-11-20T10:00:00,20.00,CNY,{card},R2,sale,T1,M1",
+            f"P3,2026-11-20T11:00:00,30.00,CNY,{card},R3,sale,T1,M1",
+        ],
+        2: [f"P4,2026-11-21T09:00:00,40.00,CNY,{card},R4,sale,T1,M1"],
+        3: [f"P5,2026-11-26T09:00:00,50.00,CNY,{card},R5,sale,T1,M1"],
+    }[n]
+    bank = {
+        1: [
+            f"B1,2026-11-20T23:00:00,10.00,CNY,{card},R1,credit,T1,M1",
+            f"B9,2026-11-20T23:30:00,99.00,CNY,{card},R9,credit,T1,M1",
+        ],
+        2: [
+            f"B1,2026-11-20T23:00:00,10.00,CNY,{card},R1,credit,T1,M1",
+            f"B2,2026-11-21T02:00:00,20.00,CNY,{card},R2,credit,T1,M1",
+            f"B4,2026-11-21T23:00:00,40.00,CNY,{card},R4,credit,T1,M1",
+        ],
+        3: [
+            f"B3,2026-11-26T02:00:00,30.00,CNY,{card},R3,credit,T1,M1",
+            f"B5,2026-11-26T23:00:00,50.00,CNY,{card},R5,credit,T1,M1",
+        ],
+    }[n]
+    return _csv(tmp / f"pos{n}.csv", pos), _csv(tmp / f"bank{n}.csv", bank)
+
+
+@pytest.fixture
+def env(tmp_path):
+    cfg = tmp_path / "cron.toml"
+    cfg.write_text("[aging]\nmedium_after_days = 1\nhigh_after_days = 3\n")
+    return tmp_path, tmp_path / "state.db", cfg
+
+
+def _run(tmp: Path, state: Path, cfg: Path, n: int, *extra: str):
+    pos, bank = _day(tmp, n)
+    res = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--pos",
+            str(pos),
+            "--bank",
+            str(bank),
+            "--config",
+            str(cfg),
+            "--state",
+            str(state),
+            "--out",
+            str(tmp / f"out{n}"),
+            "--json",
+            *extra,
+        ],
+    )
+    assert res.exit_code in (0, 1), res.output
+    return res.exit_code, json.loads(res.output)
+
+
+def _open(state: Path) -> dict[str, dict]:
+    res = CliRunner().invoke(cli, ["open-items", "--state", str(state), "--json"])
+    assert res.exit_code == 0, res.output
+    return {(r["type"], r["pos_ids"] or r["bank_ids"]): r for r in json.loads(res.output)}
+
+
+def test_three_days_items_open_carry_close_late_and_age(env):
+    tmp, state, cfg = env
+    code, s1 = _run(tmp, state, cfg, 1)
+    assert code == 1
+    assert s1["state"]["day"] == "2026-11-20"
+    assert s1["state"]["new"] == 3  # P2, P3 unsettled; B9 unknown
+    assert set(_open(state)) == {("orphan_pos", "P2"), ("orphan_pos", "P3"), ("orphan_bank", "B9")}
+
+    code, s2 = _run(tmp, state, cfg, 2)
+    st = s2["state"]
+    assert st["day"] == "2026-11-21"
+    assert st["carried_in"] == {"pos": 2, "bank": 1}
+    # P2 settled within the window: its item closes, with no new item. B1 (already matched on
+    # day 1, sent again in the overlapping export) is not counted twice.
+    assert st["closed"] == 1
+    assert s2["discrepancies"]["total"] == 2
+    assert s2["discrepancies"]["by_type"]["orphan_bank"]["count"] == 1
+    items = _open(state)
+    assert set(items) == {("orphan_pos", "P3"), ("orphan_bank", "B9")}
+    # B9 has aged a day: it escalates (medium after 1 day) only if it was low; orphan_bank is
+    # medium already, so it is carried, not escalated, and does not alert again.
+    assert items[("orphan_bank", "B9")]["status"] == "carried"
+    assert items[("orphan_bank", "B9")]["age_days"] == 1
+    assert code == 0  # nothing new or escalated at or above 'low'
+
+    code, s3 = _run(tmp, state, cfg, 3)
+    st = s3["state"]
+    assert st["day"] == "2026-11-26"
+    disc = pl.read_csv(tmp / "out3" / "discrepancies.csv", infer_schema=False)
+    late = disc.filter(pl.col("type") == "late_settlement")
+    assert late.select("pos_ids", "bank_ids", "status").rows() == [("P3", "B3", "new")]
+    b9 = disc.filter(pl.col("type") == "orphan_bank").row(0, named=True)
+    assert (b9["severity"], b9["status"], b9["age_days"]) == ("high", "escalated", "6")
+    assert code == 1  # an escalated item alerts again
+    assert set(_open(state)) == {("orphan_bank", "B9"), ("late_settlement", "P3")}
+
+
+def test_same_file_twice_replaces_the_day_and_never_double_counts(env):
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)
+    _, again = _run(tmp, state, cfg, 1)
+    assert again["state"]["new"] == 3
+    assert again["state"]["based_on_run"] is None
+    runs = json.loads(CliRunner().invoke(cli, ["history", "--state", str(state), "--json"]).output)
+    assert [r["superseded_by"] is not None for r in runs] == [False, True]
+    assert len(_open(state)) == 3
+    # The day-2 run then builds on the replacing run, not on both.
+    _, s2 = _run(tmp, state, cfg, 2)
+    assert s2["state"]["carried_in"] == {"pos": 2, "bank": 1}
+
+
+def test_resolve_closes_an_item_by_hand_and_stops_carrying_it(env):
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)
+    ref = _open(state)[("orphan_bank", "B9")]["item_ref"]
+    res = CliRunner().invoke(
+        cli, ["resolve", ref, "--note", "owner's own transfer", "--state", str(state), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    done = json.loads(res.output)
+    assert done["note"] == "owner's own transfer" and done["resolved_by"]
+    assert ("orphan_bank", "B9") not in _open(state)
+    _, s2 = _run(tmp, state, cfg, 2)
+    assert s2["state"]["carried_in"]["bank"] == 0
+    res = CliRunner().invoke(cli, ["resolve", "Knope", "--note", "x", "--state", str(state)])
+    assert res.exit_code == 2
+    assert "no open item" in res.output
+
+
+def test_second_run_on_a_locked_state_exits_with_its_own_code(env):
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)
+    store = Store(state)
+    with store.lock():
+        pos, bank = _day(tmp, 2)
+        res = CliRunner().invoke(
+            cli,
+            ["run", "--pos", str(pos), "--bank", str(bank), "--state", str(state), "--quiet"],
+        )
+    assert res.exit_code == EXIT_BUSY == 3
+    assert "another recon run" in res.output
+    assert len(Store(state).history()) == 1
+
+
+def test_a_run_killed_inside_its_transaction_leaves_the_store_unchanged(env):
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)
+    before = Store(state).history()
+    open_before = _open(state)
+    pos, bank = _day(tmp, 2)
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "recon.cli", "run", "--pos", str(pos), "--bank", str(bank)),
+            *("--state", str(state), "--quiet", "--out", str(tmp / "killed")),
+        ],
+        env={**os.environ, "RECON_FAULT": "before-commit"},
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 137
+    assert Store(state).history() == before
+    assert _open(state) == open_before
+    # And the next run works from the same state.
+    _, s2 = _run(tmp, state, cfg, 2)
+    assert s2["state"]["carried_in"] == {"pos": 2, "bank": 1}
+
+
+def test_state_file_is_private(env):
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("damage", ["garbage", "newer", "foreign"])
+def test_unusable_state_file_is_a_clear_error(tmp_path, damage):
+    state = tmp_path / "state.db"
+    if damage == "garbage":
+        state.write_bytes(b"this is not sqlite" * 100)
+        expect = "not a usable recon state file"
+    elif damage == "newer":
+        Store(state)
+        with sqlite3.connect(state) as db:
+            db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+        expect = "newer than this recon"
+    else:
+        with sqlite3.connect(state) as db:
+            db.execute("CREATE TABLE other (x)")
+        expect = "not a recon state file"
+    res = CliRunner().invoke(cli, ["history", "--state", str(state)])
+    assert res.exit_code == 2
+    assert expect in res.output
+    assert "Traceback" not in res.output
+
+
+def test_notify_command_gets_the_json_summary_when_something_new_is_found(env):
+    tmp, state, _ = env
+    sink = tmp / "notified.json"
+    script = tmp / "hook.py"
+    script.write_text(
+        f"import sys, pathlib\npathlib.Path({str(sink)!r}).write_text(sys.stdin.read())\n"
+    )
+    cfg = tmp / "notify.toml"
+    cfg.write_text(f'[notify]\ncommand = "{sys.executable} {script}"\nmin_severity = "high"\n')
+    _run(tmp, state, cfg, 1)
+    got = json.loads(sink.read_text())
+    assert got["state"]["new"] == 3
+    sink.unlink()
+    # Day 2 finds nothing new at 'high': no notification.
+    _run(tmp, state, cfg, 2)
+    assert not sink.exists()
+
+
+def test_identical_rows_of_one_file_are_two_records(env):
+    tmp, state, _ = env
+    row = "2026-11-20T10:00:00,20.00,CNY,622202******1234,,sale,T1,M1"
+    pos = _csv(tmp / "pos.csv", [f",{row}", f",{row}"])
+    bank = _csv(tmp / "bank.csv", [])
+    res = CliRunner().invoke(
+        cli,
+        [
+            *("run", "--pos", str(pos), "--bank", str(bank)),
+            *("--state", str(state), "--json", "--out", str(tmp / "o")),
+        ],
+    )
+    summary = json.loads(res.output)
+    assert summary["inputs"]["pos"]["loaded"] == 2
+    assert summary["discrepancies"]["by_type"]["duplicate_pos"]["count"] == 1
