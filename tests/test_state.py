@@ -261,3 +261,55 @@ def test_identical_rows_of_one_file_are_two_records(env):
     summary = json.loads(res.output)
     assert summary["inputs"]["pos"]["loaded"] == 2
     assert summary["discrepancies"]["by_type"]["duplicate_pos"]["count"] == 1
+
+
+def test_yesterdays_files_fed_again_as_a_new_day_add_nothing_new(env):
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)
+    code, again = _run(tmp, state, cfg, 1, "--day", "2026-11-21")
+    st = again["state"]
+    assert (st["new"], st["carried"], st["closed"]) == (0, 3, 0)
+    assert again["matched"]["pairs"] == 0  # B1/P1 were matched yesterday: not counted again
+    assert code == 0
+
+
+def test_two_concurrent_runs_never_interleave(env):
+    tmp, state, _cfg = env
+    pos, bank = _day(tmp, 1)
+    args = [sys.executable, "-m", "recon.cli", "run", "--pos", str(pos), "--bank", str(bank)]
+    procs = [
+        subprocess.Popen(
+            [
+                *args,
+                "--state",
+                str(state),
+                "--quiet",
+                "--lock-timeout",
+                "60",
+                "--out",
+                str(tmp / f"c{i}"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(2)
+    ]
+    codes = [p.wait(timeout=120) for p in procs]
+    assert codes == [1, 1], [p.stderr.read() for p in procs]
+    runs = sorted(Store(state).history(), key=lambda r: r["run_id"])
+    assert len(runs) == 2
+    assert runs[1]["started_at"] >= runs[0]["finished_at"]
+    assert runs[0]["superseded_by"] == runs[1]["run_id"]
+
+
+def test_terminal_summary_of_a_scheduled_run_says_what_is_new(env):
+    tmp, state, _cfg = env
+    pos, bank = _day(tmp, 1)
+    res = CliRunner().invoke(
+        cli,
+        [
+            *("run", "--pos", str(pos), "--bank", str(bank), "--state", str(state)),
+            *("--out", str(tmp / "o")),
+        ],
+    )
+    assert "Day 2026-11-20: 3 new, 0 escalated, 0 still open" in res.output

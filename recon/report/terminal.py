@@ -72,6 +72,17 @@ def _inputs(result: RunResult, console: Console) -> None:
             f"voided (cancelled, never settled): {matched.get('voided', 0)}"
         )
     )
+    state = result.summary.get("state")
+    if state:
+        carried = state.get("carried_in", {})
+        console.print(
+            Text(
+                f"Day {state.get('day')}: {state.get('new', 0)} new, "
+                f"{state.get('escalated', 0)} escalated, {state.get('carried', 0)} still open "
+                f"(carried in: {carried.get('pos', 0)} POS, {carried.get('bank', 0)} bank), "
+                f"{state.get('closed', 0)} closed; open in total: {state.get('open_total', 0)}"
+            )
+        )
 
 
 def _severity_mix(df: pl.DataFrame) -> dict[str, dict[str, int]]:
