@@ -181,14 +181,16 @@ class Store:
         return int(row[0]) if row else 0
 
     def _migrate(self) -> None:
-        version = self._version()
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: state schema version {version} is newer than this recon "
-                f"understands ({SCHEMA_VERSION}); upgrade recon or use another --state file"
-            )
-        for target in range(version, SCHEMA_VERSION):
-            with self.transaction():
+        # The version is read inside the write transaction, so two processes opening a new
+        # file at once migrate it once.
+        with self.transaction():
+            version = self._version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: state schema version {version} is newer than this recon "
+                    f"understands ({SCHEMA_VERSION}); upgrade recon or use another --state file"
+                )
+            for target in range(version, SCHEMA_VERSION):
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
                         self.db.execute(statement)
