@@ -27,6 +27,8 @@ from recon.errors import ReconError, UsageError
 
 SCHEMA_VERSION = 1
 EXIT_BUSY = 3
+# How far back a run looks for records it has already seen (overlapping rolling exports).
+IDEMPOTENCY_DAYS = 31
 
 # Columns of a stored open record: the canonical row plus the day it was first seen.
 RECORD_COLUMNS = (
@@ -256,11 +258,12 @@ class Store:
         return pl.DataFrame(rows, schema=_record_schema(), orient="row")
 
     def consumed_keys(self, base: Base) -> pl.DataFrame:
-        """Every record already matched or reported by a live run up to the base run."""
+        """Records already matched or reported by a live run of the last IDEMPOTENCY_DAYS days
+        up to the base run (older exports are not expected to come back)."""
         rows = self.db.execute(
             "SELECT c.side, c.rec_key FROM consumed c JOIN runs r ON r.run_id = c.run_id "
-            "WHERE r.superseded_by IS NULL AND r.day <= ?",
-            (base.day or "",),
+            "WHERE r.superseded_by IS NULL AND r.day <= ? AND r.day >= date(?, ?)",
+            (base.day or "", base.day or "", f"-{IDEMPOTENCY_DAYS} days"),
         ).fetchall()
         return pl.DataFrame(rows, schema={"side": pl.String, "rec_key": pl.String}, orient="row")
 
@@ -371,6 +374,13 @@ class Store:
                 "UPDATE runs SET superseded_by = ? WHERE day = ? AND run_id != ? "
                 "AND superseded_by IS NULL",
                 (run_id, run["day"], run_id),
+            )
+            # Keys older than the idempotency horizon are never read again: drop them so the
+            # file stops growing.
+            db.execute(
+                "DELETE FROM consumed WHERE run_id IN "
+                "(SELECT run_id FROM runs WHERE day < date(?, ?))",
+                (run["day"], f"-{IDEMPOTENCY_DAYS} days"),
             )
             _insert(db, "records", run_id, records.select(RECORD_COLUMNS))
             _insert(db, "consumed", run_id, consumed.select("side", "rec_key"))
