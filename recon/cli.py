@@ -19,7 +19,7 @@ from rich.console import Console
 
 from recon import __version__
 from recon.config import SEVERITIES, load_settings
-from recon.errors import EXIT_ERROR, EXIT_INTERRUPTED, ReconError
+from recon.errors import EXIT_ERROR, EXIT_FOUND, EXIT_INTERRUPTED, ReconError, UsageError
 
 _STAGES = {"load": "Loading files", "match": "Matching", "classify": "Classifying"}
 DEFAULT_STATE = "__default__"
@@ -349,6 +349,99 @@ def sample(
         con = Console(highlight=False)
         for name, path in paths.items():
             con.print(f"{name}: {path}")
+
+
+@cli.command()
+@click.option("--pos", "pos", type=click.Path(dir_okay=False), help="POS export to search.")
+@click.option("--bank", "bank", type=click.Path(dir_okay=False), help="Bank file to search.")
+@click.option("--pos-profile", help="Profile NAME or PATH.toml for the POS file's layout.")
+@click.option("--bank-profile", help="Profile NAME or PATH.toml for the bank file's layout.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Run config TOML.")
+@click.option(
+    "--results",
+    type=click.Path(file_okay=False, exists=True),
+    help="Output folder of the day's run: use its decisions instead of reconciling again.",
+)
+@click.option("--state", help="A state file: add the items' history (open, carried, resolved).")
+@click.option("--reference", help="The transfer's reference (RRN / transaction code).")
+@click.option("--id", "record_id", help="A record id in either file.")
+@click.option("--amount", help="The amount (with --date), e.g. 42.00.")
+@click.option("--date", "day", help="The day of the sale, YYYY-MM-DD (with --amount).")
+@click.option("--last4", help="The card's last 4 digits.")
+@click.option("--terminal", help="The terminal id.")
+@click.option("--time", "at", help="About when, HH:MM (within 30 minutes).")
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False),
+    help="Write an evidence file: case.md, case.html or case.json.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the case as JSON on stdout.")
+@output_options
+@_boundary
+def investigate(
+    pos: str | None,
+    bank: str | None,
+    pos_profile: str | None,
+    bank_profile: str | None,
+    config_path: str | None,
+    results: str | None,
+    state: str | None,
+    reference: str | None,
+    record_id: str | None,
+    amount: str | None,
+    day: str | None,
+    last4: str | None,
+    terminal: str | None,
+    at: str | None,
+    export_path: str | None,
+    as_json: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Find every record of one disputed transfer and what recon decided about each."""
+    from recon.investigate import Query, find_case
+    from recon.report.case import case_dict, export, render_terminal
+
+    settings = load_settings(config_path).with_overrides(
+        pos=pos, bank=bank, pos_profile=pos_profile, bank_profile=bank_profile
+    )
+    query = Query(
+        reference=reference,
+        record_id=record_id,
+        amount=amount,
+        day=_parse(day, "%Y-%m-%d", "--date").date() if day else None,
+        last4=last4,
+        terminal=terminal,
+        at=_parse(at, "%H:%M", "--time").time() if at else None,
+    )
+    case = find_case(
+        settings,
+        query,
+        Path(results) if results else None,
+        _state_path(state) if state else None,
+    )
+    if case is None:
+        if not quiet:
+            _err_console().print(
+                f"recon: no record matches {query.describe()} in the given files", markup=False
+            )
+        sys.exit(EXIT_FOUND)
+    if export_path:
+        export(case, Path(export_path))
+    if as_json:
+        click.echo(json.dumps(case_dict(case), indent=2, ensure_ascii=False, default=str))
+    elif not quiet:
+        render_terminal(case, Console(highlight=False))
+        if export_path:
+            Console(highlight=False).print(f"Evidence written to {export_path}")
+
+
+def _parse(value: str, fmt: str, flag: str) -> datetime:
+    try:
+        return datetime.strptime(value, fmt)
+    except ValueError:
+        raise UsageError(f"{flag} {value!r}: expected {fmt.replace('%', '')}") from None
 
 
 def main() -> None:

@@ -72,6 +72,8 @@ class Settings:
     aging: AgingSettings = field(default_factory=AgingSettings)
     notify_command: str | None = None  # receives the JSON summary on stdin
     notify_min_severity: str = "high"
+    # Who to call, named in evidence files: acquirer, pos_vendor, responsible, ...
+    contacts: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **kw: Any) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -91,6 +93,7 @@ _TOP_KEYS = {
     "state",
     "aging",
     "notify",
+    "contacts",
 }
 
 
@@ -162,6 +165,10 @@ def load_settings(path: str | Path | None) -> Settings:
     if notify_sev not in SEVERITIES:
         raise ConfigError(f"notify.min_severity must be one of {', '.join(SEVERITIES)}", str(p))
 
+    contacts = data.get("contacts", {})
+    if not all(isinstance(v, str) for v in contacts.values()):
+        raise ConfigError("contacts values must be text (a name, phone or address)", str(p))
+
     base = p.parent
 
     def rel(v: str | None) -> str | None:
@@ -188,4 +195,5 @@ def load_settings(path: str | Path | None) -> Settings:
         aging=aging,
         notify_command=notify.get("command"),
         notify_min_severity=notify_sev,
+        contacts=dict(contacts),
     )

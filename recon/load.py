@@ -8,7 +8,8 @@ one-line message naming the file; a bad row is data (it lands in `rejected`).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,11 +17,13 @@ import polars as pl
 
 from recon import readers
 from recon.errors import ConfigError, InputError, UsageError
-from recon.normalize import describe_missing, missing_required, normalize
+from recon.normalize import describe_missing, missing_required, normalize, resolve_columns
 from recon.profiles import Profile, builtin_profiles, load_profile, parse_profile
 from recon.schema import REJECTED, SIDES, validate
 
 HEAD_BYTES = 64 * 1024
+# (canonical name -> the file's column, the file's schema) -> a filter on the raw rows, or None.
+Prefilter = Callable[[dict[str, str], pl.Schema], pl.Expr | None]
 CANONICAL_PROFILE = "canonical"
 
 
@@ -109,12 +112,16 @@ def load_side(
     profile: str | Path | Profile | None = None,
     *,
     timezone: str | None = None,
+    prefilter: Prefilter | None = None,
 ) -> Loaded:
     """Load one input file of `side` ('pos' or 'bank') into canonical and rejected rows.
 
     `profile` is a Profile, a built-in profile name or a TOML path; None recognises the layout.
     `timezone` is the run's zone: zoned stamps, and naive stamps of a profile with a `timezone`,
     are converted to it; without it zoned stamps become UTC and naive ones stay as they are.
+    `prefilter` narrows the rows before they are normalised (a lookup, not a reconciliation):
+    given the file's column for each canonical name and its schema, it returns a filter on the
+    raw columns, which polars pushes down into a Parquet scan. Rows it drops are not counted.
     """
     if side not in SIDES:
         raise UsageError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
@@ -132,6 +139,10 @@ def load_side(
         chosen = _recognise_profile(file, head, reader, where)
     try:
         raw = reader.scan(file, chosen)
+        if prefilter is not None:
+            cond = prefilter(resolve_columns(raw.columns, chosen), raw.frame.collect_schema())
+            if cond is not None:
+                raw = replace(raw, frame=raw.frame.filter(cond))
         frame, rejected = normalize(raw, chosen, side, file.name, target_tz=timezone, where=where)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         lines = str(exc).strip().splitlines()
@@ -140,7 +151,7 @@ def load_side(
         ) from None
     rejected = rejected.cast(REJECTED)  # type: ignore[arg-type]
     validate(frame, where)
-    if frame.height + rejected.height != raw.rows:
+    if prefilter is None and frame.height + rejected.height != raw.rows:
         raise InputError(  # a bug, not a user error: say so rather than lose rows silently
             f"internal error: {raw.rows} rows read but {frame.height} loaded + "
             f"{rejected.height} rejected",

@@ -1,0 +1,387 @@
+"""One disputed transfer: find its records on both sides, what recon decided about each, and
+why the nearest candidates of an unmatched record did not match.
+
+The lookup reads only what it needs: a filter on the raw columns is pushed into the scan (for
+Parquet, polars skips row groups), and the decisions come from a previous run's output folder
+when one is given (`--results`), so a large day is not reconciled again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recon.classify import classify
+from recon.config import Settings
+from recon.errors import UsageError
+from recon.load import load_side
+from recon.match import match
+from recon.money import digits_expr, format_minor, parse_amount
+
+_TIME_SLACK = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Query:
+    reference: str | None = None
+    record_id: str | None = None
+    amount: str | None = None
+    day: date | None = None
+    last4: str | None = None
+    terminal: str | None = None
+    at: time | None = None
+
+    def describe(self) -> str:
+        parts = []
+        for label, value in (
+            ("reference", self.reference),
+            ("id", self.record_id),
+            ("amount", self.amount),
+            ("date", self.day),
+            ("card ending", self.last4),
+            ("terminal", self.terminal),
+            ("time", self.at),
+        ):
+            if value is not None:
+                parts.append(f"{label} {value}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Case:
+    query: Query
+    records: list[dict[str, Any]]  # the timeline, oldest first, with recon's decision
+    candidates: list[dict[str, Any]]  # nearest other-side records of unmatched ones, and why not
+    sources: list[dict[str, Any]]  # input files with their sha256
+    decided_by: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    contacts: dict[str, str] = field(default_factory=dict)
+
+
+def _validate(q: Query) -> None:
+    if not (q.reference or q.record_id or q.amount):
+        raise UsageError("say what to look for: --reference, --id, or --amount with --date")
+    if q.amount and not q.day:
+        raise UsageError("--amount needs --date (the day of the sale)")
+
+
+def _seed_prefilter(q: Query, window: timedelta):
+    """A cheap filter on the raw columns that keeps every row the query could mean."""
+
+    def build(cols: dict[str, str], schema: pl.Schema) -> pl.Expr | None:
+        if q.reference and "reference" in cols:
+            return pl.col(cols["reference"]).cast(pl.String).str.contains(q.reference, literal=True)
+        if q.record_id and "id" in cols:
+            return pl.col(cols["id"]).cast(pl.String).str.contains(q.record_id, literal=True)
+        if q.day and "time" in cols and isinstance(schema[cols["time"]], pl.Datetime | pl.Date):
+            lo = datetime.combine(q.day, time()) - timedelta(days=1)
+            hi = datetime.combine(q.day, time()) + window + timedelta(days=2)
+            t = pl.col(cols["time"])
+            if isinstance(schema[cols["time"]], pl.Datetime) and schema[cols["time"]].time_zone:
+                t = t.dt.replace_time_zone(None)
+            return t.cast(pl.Datetime("us")).is_between(lo, hi)
+        return None
+
+    return build
+
+
+def _related_prefilter(refs: list[str], lo: datetime, hi: datetime):
+    def build(cols: dict[str, str], schema: pl.Schema) -> pl.Expr | None:
+        conds = []
+        if refs and "reference" in cols:
+            ref = pl.col(cols["reference"]).cast(pl.String).str.strip_chars().str.strip_chars("`'")
+            conds.append(ref.is_in(refs))
+        if "time" in cols and isinstance(schema[cols["time"]], pl.Datetime | pl.Date):
+            t = pl.col(cols["time"])
+            if isinstance(schema[cols["time"]], pl.Datetime) and schema[cols["time"]].time_zone:
+                t = t.dt.replace_time_zone(None)
+            conds.append(t.cast(pl.Datetime("us")).is_between(lo, hi))
+        else:
+            return None  # text times: every row must be read
+        return pl.any_horizontal(conds)
+
+    return build
+
+
+def _seed_filter(q: Query, side: str, window: timedelta) -> pl.Expr:
+    cond = pl.lit(True)
+    if q.reference:
+        cond &= pl.col("reference") == q.reference
+    if q.record_id:
+        cond &= pl.col("id") == q.record_id
+    if q.amount:
+        # The same text is a different number of minor units per currency (JPY 1235, CNY 123500).
+        by_digits = {}
+        for digits, cur in ((0, "JPY"), (2, "CNY"), (3, "KWD"), (4, "CLF")):
+            try:
+                by_digits[digits] = abs(parse_amount(q.amount, cur))
+            except ValueError:
+                continue
+        wanted = digits_expr(pl.col("currency")).replace_strict(
+            by_digits, default=None, return_dtype=pl.Int64
+        )
+        cond &= pl.col("amount").abs() == wanted
+        start = datetime.combine(q.day, time())  # type: ignore[arg-type]
+        end = start + timedelta(days=1) + (window if side == "bank" else timedelta())
+        cond &= pl.col("time").is_between(start, end, closed="left")
+    if q.last4:
+        cond &= pl.col("account").str.ends_with(q.last4)
+    if q.terminal:
+        cond &= pl.col("terminal") == q.terminal
+    if q.at and side == "pos":
+        at = datetime.combine(q.day or date.today(), q.at)  # type: ignore[arg-type]
+        cond &= pl.col("time").is_between(at - _TIME_SLACK, at + _TIME_SLACK)
+    return cond
+
+
+def find_case(
+    settings: Settings,
+    q: Query,
+    results: Path | None = None,
+    state: Path | None = None,
+) -> Case | None:
+    """The case file of one transfer, or None when nothing in the files matches the query."""
+    _validate(q)
+    window = timedelta(days=max(settings.match.window_days, settings.match.late_after_days))
+    sides = [
+        (s, p, prof)
+        for s, p, prof in (
+            ("pos", settings.pos, settings.pos_profile),
+            ("bank", settings.bank, settings.bank_profile),
+        )
+        if p
+    ]
+    if not sides:
+        raise UsageError("give the files to search: --pos and/or --bank")
+    seeds = []
+    for side, path, prof in sides:
+        loaded = load_side(
+            path, side, prof, timezone=settings.timezone, prefilter=_seed_prefilter(q, window)
+        )
+        seeds.append(
+            loaded.frame.filter(_seed_filter(q, side, window)).with_columns(side=pl.lit(side))
+        )
+    seed = pl.concat(seeds)
+    if seed.height == 0:
+        return None
+
+    # The neighbourhood: the seeds' references, and everything within the settlement window of
+    # them (retries, voids, refunds and settlements that carry no reference).
+    refs = [r for r in seed["reference"].drop_nulls().unique().to_list()]
+    lo = seed["time"].min() - 2 * window - timedelta(days=1)  # type: ignore[operator]
+    hi = seed["time"].max() + 2 * window + timedelta(days=1)  # type: ignore[operator]
+    last4 = set(seed["account"].drop_nulls().str.slice(-4).to_list())
+    amounts = set(seed["amount"].abs().to_list())
+    frames, sources = {}, []
+    for side, path, prof in sides:
+        loaded = load_side(
+            path, side, prof, timezone=settings.timezone, prefilter=_related_prefilter(refs, lo, hi)
+        )
+        # Same amount on any card, or any amount on the same card, in the time range.
+        same_card = pl.col("account").str.slice(-4).is_in(list(last4)).fill_null(False)
+        near = pl.col("time").is_between(lo, hi) & (
+            pl.col("amount").abs().is_in(list(amounts)) | same_card
+        )
+        frames[side] = loaded.frame.filter(pl.col("reference").is_in(refs) | near)
+        sources.append(
+            {"side": side, "path": loaded.path, "sha256": loaded.sha256, "profile": loaded.profile}
+        )
+    empty = seeds[0].clear().drop("side")
+    pos = frames.get("pos", empty)
+    bank = frames.get("bank", empty)
+
+    if results is not None:
+        matches, items, decided_by = _stored_decisions(results, pos, bank)
+    else:
+        outcome = match(pos, bank, settings.match)
+        items, matches = classify(outcome, settings)
+        decided_by = (
+            "recomputed on these records only (pass --results DIR for the decisions "
+            "of the day's full run)"
+        )
+    records = _timeline(pos, bank, matches, items)
+    candidates = _candidates(records, pos, bank, settings)
+    history = _history(state, [r["id"] for r in records]) if state else []
+    return Case(q, records, candidates, sources, decided_by, history, dict(settings.contacts))
+
+
+def _stored_decisions(results: Path, pos: pl.DataFrame, bank: pl.DataFrame):
+    mpath, dpath = results / "matches.parquet", results / "discrepancies.parquet"
+    for p in (mpath, dpath):
+        if not p.exists():
+            raise UsageError(f"{p}: not found; --results must be the output folder of a run")
+    pids, bids = pos["id"].to_list(), bank["id"].to_list()
+    matches = (
+        pl.scan_parquet(mpath)
+        .filter(pl.col("pos_id").is_in(pids) | pl.col("bank_id").is_in(bids))
+        .collect()
+    )
+    ids = pids + bids
+    items = (
+        pl.scan_parquet(dpath)
+        .filter(
+            pl.concat_str("pos_ids", "bank_ids", separator=";", ignore_nulls=True)
+            .str.split(";")
+            .list.eval(pl.element().is_in(ids))
+            .list.any()
+        )
+        .collect()
+    )
+    return matches, items, f"the run whose results are in {results}"
+
+
+def _fmt(minor: int | None, currency: str | None) -> str:
+    return "" if minor is None else f"{format_minor(minor, currency)} {currency or ''}".strip()
+
+
+def _timeline(pos, bank, matches, items) -> list[dict[str, Any]]:
+    by_pos = {r["pos_id"]: r for r in matches.iter_rows(named=True)}
+    by_bank = {r["bank_id"]: r for r in matches.iter_rows(named=True) if r["bank_id"]}
+    flagged: dict[str, list[dict]] = {}
+    for it in items.iter_rows(named=True):
+        for col in ("pos_ids", "bank_ids"):
+            for i in (it[col] or "").split(";"):
+                if i:
+                    flagged.setdefault(i, []).append(it)
+    out = []
+    for side, frame in (("pos", pos), ("bank", bank)):
+        for r in frame.iter_rows(named=True):
+            m = by_pos.get(r["id"]) if side == "pos" else by_bank.get(r["id"])
+            decisions = []
+            partner = None
+            if m and m["rule"] == "voided":
+                decisions.append("cancelled by its void and never settled (voided)")
+            elif m:
+                partner = m["bank_id"] if side == "pos" else m["pos_id"]
+                lag = m["lag_seconds"]
+                when = f", {lag / 86400:.1f} days after the sale" if lag is not None else ""
+                decisions.append(f"matched to {partner} by rule {m['rule']}{when}")
+            for it in flagged.get(r["id"], []):
+                decisions.append(f"flagged {it['type']} ({it['severity']}) as {it['item_id']}")
+            out.append(
+                {
+                    "side": side,
+                    "id": r["id"],
+                    "time": r["time"].isoformat(sep=" ") if r["time"] else None,
+                    "kind": r["kind"],
+                    "amount": _fmt(r["amount"], r["currency"]),
+                    "amount_minor": r["amount"],
+                    "currency": r["currency"],
+                    "reference": r["reference"],
+                    "account": r["account"],
+                    "terminal": r["terminal"],
+                    "merchant": r["merchant"],
+                    "source": r["source"],
+                    "line": r["line"],
+                    "matched_to": partner,
+                    "decision": "; ".join(decisions) or "not matched and not flagged",
+                    "items": [
+                        {
+                            k: it.get(k)
+                            for k in (
+                                "item_id",
+                                "type",
+                                "severity",
+                                "detail",
+                                "cause",
+                                "suggested_action",
+                            )
+                        }
+                        for it in flagged.get(r["id"], [])
+                    ],
+                }
+            )
+    out.sort(key=lambda r: (r["time"] or "", r["side"], r["id"]))
+    return out
+
+
+def _card_diff(a: str | None, b: str | None) -> str | None:
+    if not a or not b:
+        return None
+    ta, tb = a[-4:], b[-4:]
+    if not (ta.isdigit() and tb.isdigit()) or ta == tb:
+        return None
+    positions = [i + 1 for i, (x, y) in enumerate(zip(ta, tb, strict=True)) if x != y]
+    return f"card's last 4 digits differ at digit {', '.join(map(str, positions))} ({ta} vs {tb})"
+
+
+def _candidates(records, pos, bank, settings: Settings) -> list[dict[str, Any]]:
+    """For each record nothing paid, the nearest records of the other side, and why not."""
+    window = settings.match.window_days * 86400
+    matched = {r["id"] for r in records if r["matched_to"]} | {
+        r["matched_to"] for r in records if r["matched_to"]
+    }
+    by_side = {"pos": pos.to_dicts(), "bank": bank.to_dicts()}
+    out = []
+    for r in records:
+        if r["matched_to"] or "voided" in r["decision"]:
+            continue
+        other = "bank" if r["side"] == "pos" else "pos"
+        mine = next(x for x in by_side[r["side"]] if x["id"] == r["id"])
+        found = []
+        for c in by_side[other]:
+            if (c["amount"] < 0) != (mine["amount"] < 0):
+                continue
+            reasons = []
+            if c["currency"] != mine["currency"]:
+                reasons.append(f"currency {c['currency']} vs {mine['currency']}")
+            elif c["amount"] != mine["amount"]:
+                diff = (
+                    c["amount"] - mine["amount"]
+                    if other == "bank"
+                    else mine["amount"] - c["amount"]
+                )
+                reasons.append(f"amount off by {_fmt(diff, mine['currency'])} (bank minus POS)")
+            sale, settle = (mine, c) if other == "bank" else (c, mine)
+            lag = (settle["time"] - sale["time"]).total_seconds()
+            if lag < 0:
+                reasons.append(f"settled {-lag / 3600:.1f} h before the sale")
+            elif lag > window:
+                reasons.append(
+                    f"outside the {settings.match.window_days:g}-day window by "
+                    f"{(lag - window) / 86400:.1f} days"
+                )
+            card = _card_diff(mine["account"], c["account"])
+            if card:
+                reasons.append(card)
+            if mine["reference"] and c["reference"] and mine["reference"] != c["reference"]:
+                reasons.append(f"reference {c['reference']} vs {mine['reference']}")
+            if c["id"] in matched:
+                reasons.append("already matched to another record")
+            found.append((len(reasons), abs(lag), c["id"], reasons or ["no difference found"]))
+        for _, _, cid, reasons in sorted(found)[:3]:
+            out.append({"record": r["id"], "candidate": cid, "side": other, "why_not": reasons})
+    return out
+
+
+def _history(state: Path, ids: list[str]) -> list[dict[str, Any]]:
+    from recon.store import Store
+
+    store = Store(state)
+    rows = store.db.execute(
+        "SELECT r.day, r.run_id, i.type, i.severity, i.status, i.pos_ids, i.bank_ids, "
+        "s.resolved_at, s.resolved_by, s.note FROM items i JOIN runs r ON r.run_id = i.run_id "
+        "LEFT JOIN resolutions s ON s.item_key = i.item_key "
+        "WHERE r.superseded_by IS NULL ORDER BY r.day, r.run_id"
+    ).fetchall()
+    wanted = set(ids)
+    out = []
+    for day, run_id, typ, sev, status, pids, bids, at, by, note in rows:
+        if wanted & set(f"{pids or ''};{bids or ''}".split(";")):
+            out.append(
+                {
+                    "day": day,
+                    "run_id": run_id,
+                    "type": typ,
+                    "severity": sev,
+                    "status": status,
+                    "pos_ids": pids,
+                    "bank_ids": bids,
+                    "resolved": {"at": at, "by": by, "note": note} if at else None,
+                }
+            )
+    return out
