@@ -89,19 +89,29 @@ def _seed_prefilter(q: Query, window: timedelta):
     return build
 
 
-def _related_prefilter(refs: list[str], lo: datetime, hi: datetime):
+def _card(account: pl.Expr) -> pl.Expr:
+    """The digits a masked and a full card number both show: first 6 and last 4."""
+    digits = account.cast(pl.String).str.replace_all(r"[\s-]", "")
+    return pl.concat_str(digits.str.slice(0, 6), pl.lit("/"), digits.str.slice(-4))
+
+
+def _related_prefilter(refs: list[str], cards: list[str], lo: datetime, hi: datetime):
+    """Rows sharing a reference with the seeds, or of the same card in the time range."""
+
     def build(cols: dict[str, str], schema: pl.Schema) -> pl.Expr | None:
         conds = []
         if refs and "reference" in cols:
             ref = pl.col(cols["reference"]).cast(pl.String).str.strip_chars().str.strip_chars("`'")
             conds.append(ref.is_in(refs))
-        if "time" in cols and isinstance(schema[cols["time"]], pl.Datetime | pl.Date):
-            t = pl.col(cols["time"])
-            if isinstance(schema[cols["time"]], pl.Datetime) and schema[cols["time"]].time_zone:
-                t = t.dt.replace_time_zone(None)
-            conds.append(t.cast(pl.Datetime("us")).is_between(lo, hi))
-        else:
+        if "time" not in cols or not isinstance(schema[cols["time"]], pl.Datetime | pl.Date):
             return None  # text times: every row must be read
+        t = pl.col(cols["time"])
+        if isinstance(schema[cols["time"]], pl.Datetime) and schema[cols["time"]].time_zone:
+            t = t.dt.replace_time_zone(None)
+        in_range = t.cast(pl.Datetime("us")).is_between(lo, hi)
+        if "account" in cols and cards:
+            in_range = in_range & _card(pl.col(cols["account"])).is_in(cards)
+        conds.append(in_range)
         return pl.any_horizontal(conds)
 
     return build
@@ -174,17 +184,22 @@ def find_case(
     refs = [r for r in seed["reference"].drop_nulls().unique().to_list()]
     lo = seed["time"].min() - 2 * window - timedelta(days=1)  # type: ignore[operator]
     hi = seed["time"].max() + 2 * window + timedelta(days=1)  # type: ignore[operator]
-    last4 = set(seed["account"].drop_nulls().str.slice(-4).to_list())
-    amounts = set(seed["amount"].abs().to_list())
+    cards = sorted(set(seed.select(_card(pl.col("account"))).to_series().drop_nulls()))
+    amounts = sorted(set(seed["amount"].abs().to_list()))
     frames, sources = {}, []
     for side, path, prof in sides:
         loaded = load_side(
-            path, side, prof, timezone=settings.timezone, prefilter=_related_prefilter(refs, lo, hi)
+            path,
+            side,
+            prof,
+            timezone=settings.timezone,
+            prefilter=_related_prefilter(refs, cards, lo, hi),
         )
-        # Same amount on any card, or any amount on the same card, in the time range.
-        same_card = pl.col("account").str.slice(-4).is_in(list(last4)).fill_null(False)
+        # Any amount on the same card; without a card, the same amount.
+        card = _card(pl.col("account"))
         near = pl.col("time").is_between(lo, hi) & (
-            pl.col("amount").abs().is_in(list(amounts)) | same_card
+            card.is_in(cards).fill_null(False)
+            | ((card.is_null() | pl.lit(not cards)) & pl.col("amount").abs().is_in(amounts))
         )
         frames[side] = loaded.frame.filter(pl.col("reference").is_in(refs) | near)
         sources.append(
