@@ -444,6 +444,119 @@ def _parse(value: str, fmt: str, flag: str) -> datetime:
         raise UsageError(f"{flag} {value!r}: expected {fmt.replace('%', '')}") from None
 
 
+@cli.command("inspect")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--side", type=click.Choice(["pos", "bank"]), default="pos", show_default=True)
+@click.option("--profile", help="Profile NAME or PATH.toml (default: recognised by headers).")
+@click.option("--rows", default=5, show_default=True, help="Normalised rows to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@output_options
+@_boundary
+def inspect_cmd(
+    file: str,
+    side: str,
+    profile: str | None,
+    rows: int,
+    as_json: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Show how recon reads FILE: format, profile, column mapping, counts, totals, rows."""
+    from recon.inspect import inspect_file, render_inspection
+
+    info = inspect_file(file, side, profile, rows=rows)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False, default=str))
+    elif not quiet:
+        render_inspection(info, Console(highlight=False))
+
+
+@cli.command("profiles")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@output_options
+@_boundary
+def profiles_cmd(as_json: bool, quiet: bool, debug: bool) -> None:
+    """List the built-in profiles and the headers each recognises."""
+    from recon.inspect import list_profiles
+
+    found = list_profiles()
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    if quiet:
+        return
+    from rich.table import Table
+
+    table = Table("name", "format", "encoding", "description", "headers")
+    for p in found:
+        if "error" in p:
+            table.add_row(p["name"], "", "", f"error: {p['error']}", "")
+            continue
+        headers = "\n".join(f"{c}: {' | '.join(h)}" for c, h in p["headers"].items())
+        table.add_row(p["name"], p["format"], p["encoding"], p["description"], headers)
+    Console(highlight=False).print(table if found else "No built-in profiles found.")
+
+
+@cli.group("profile")
+def profile_group() -> None:
+    """Work with profiles (the layout of an input file)."""
+
+
+@profile_group.command("new")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "-o", "--out", "out", required=True, type=click.Path(dir_okay=False), help="TOML to write."
+)
+@click.option("--side", type=click.Choice(["pos", "bank"]), default="bank", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@output_options
+@_boundary
+def profile_new(
+    file: str, out: str, side: str, force: bool, as_json: bool, quiet: bool, debug: bool
+) -> None:
+    """Write a starter profile TOML guessed from a sample CSV FILE (check every guess)."""
+    from recon.inspect import new_profile
+
+    made = new_profile(file, out, side, force=force)
+    g = made.guess
+    if as_json:
+        info = {
+            "path": made.path,
+            "encoding": g.encoding,
+            "delimiter": g.delimiter,
+            "header_row": g.header_row,
+            "columns": g.columns,
+            "unmapped": g.unmapped,
+            "datetime_format": g.datetime_format,
+            "decimal_mark": g.decimal_mark,
+            "thousands_mark": g.thousands_mark,
+            "default_currency": g.default_currency,
+            "check": made.check,
+        }
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False, default=str))
+        return
+    if quiet:
+        return
+    con = Console(highlight=False)
+    con.print(f"Wrote {made.path} (guessed: check every key before use)", markup=False)
+    for canon, header in g.columns.items():
+        con.print(f"  {canon:<12} <- {header}", markup=False)
+    if g.unmapped:
+        con.print(f"  unmapped: {', '.join(g.unmapped)}", markup=False)
+    check = made.check
+    if "error" in check:
+        con.print(f"Check on {file}: does not load yet: {check['error']}", markup=False)
+    else:
+        con.print(
+            f"Check on {file}: {check['read']} rows read, {check['loaded']} loaded, "
+            f"{check['rejected']} rejected",
+            markup=False,
+        )
+        for r in check["first_rejected"]:
+            con.print(f"  line {r['line']}: {r['reason']}", markup=False)
+
+
 def main() -> None:
     cli()
 

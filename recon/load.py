@@ -25,6 +25,7 @@ HEAD_BYTES = 64 * 1024
 # (canonical name -> the file's column, the file's schema) -> a filter on the raw rows, or None.
 Prefilter = Callable[[dict[str, str], pl.Schema], pl.Expr | None]
 CANONICAL_PROFILE = "canonical"
+_BINARY = ("parquet", "excel")  # readers chosen by content even when a profile says otherwise
 
 
 @dataclass(frozen=True)
@@ -71,19 +72,34 @@ def _pick_reader(path: Path, head: bytes, profile: Profile | None, where: str) -
     reader = readers.reader_for(path, head)
     if reader is None:
         if b"\x00" in head:
-            raise InputError("binary file (contains NUL bytes); expected CSV or Parquet", where)
-        raise InputError("unrecognised file format; expected CSV or Parquet", where)
-    if profile is not None and profile.format != reader.NAME and reader.NAME != "parquet":
+            raise InputError(
+                "binary file (contains NUL bytes); expected CSV, Parquet or a spreadsheet", where
+            )
+        raise InputError("unrecognised file format; expected CSV, Parquet or a spreadsheet", where)
+    # Binary formats are known by their content; a text file is read as the profile says.
+    if profile is not None and profile.format != reader.NAME and reader.NAME not in _BINARY:
         return readers.reader_named(profile.format)
     return reader
 
 
+def _usable_with(candidate: Profile, reader: readers.Reader) -> bool:
+    """A spreadsheet holds the same layouts as a CSV export: csv profiles read it too."""
+    if candidate.format == reader.NAME:
+        return True
+    return reader.NAME == "excel" and candidate.format == "csv"
+
+
 def _recognise_profile(path: Path, head: bytes, reader: readers.Reader, where: str) -> Profile:
-    """Canonical header -> canonical; else the first built-in profile whose headers all fit."""
+    """Canonical header -> canonical; else the first built-in profile whose headers all fit.
+
+    Built-in profiles are tried by `priority` (higher first), then by name; the synonym
+    profile (`auto-synonyms`, lowest priority) comes last.
+    """
     canonical = _canonical_profile()
     seen = reader.header(path, head, canonical)
-    if not missing_required(seen, canonical) or reader.NAME != "csv":
+    if not missing_required(seen, canonical) or reader.NAME not in ("csv", "excel"):
         return canonical
+    candidates: list[Profile] = []
     for name, toml in builtin_profiles().items():
         if name == CANONICAL_PROFILE:
             continue
@@ -91,17 +107,14 @@ def _recognise_profile(path: Path, head: bytes, reader: readers.Reader, where: s
             candidate = load_profile(toml)
         except ConfigError:
             continue
-        if candidate.format != reader.NAME or not candidate.columns:
-            continue
-        header = {
-            h.replace("\ufeff", "").strip().casefold() for h in reader.header(path, head, candidate)
-        }
-        fits = all(
-            any(alt.strip().casefold() in header for alt in alts)
-            for alts in candidate.columns.values()
-        )
-        if fits:
+        if _usable_with(candidate, reader) and candidate.columns:
+            candidates.append(candidate)
+    candidates.sort(key=lambda p: (-p.priority, p.name))
+    for candidate in candidates:
+        if candidate.fits(reader.header(path, head, candidate)):
             return candidate
+    if reader.NAME == "excel":
+        seen = reader.header(path, head, canonical)
     message = describe_missing(missing_required(seen, canonical), seen, canonical)
     raise InputError(f"{message}; pass --pos-profile/--bank-profile", where)
 

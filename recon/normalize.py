@@ -14,7 +14,7 @@ import polars as pl
 
 from recon import money
 from recon.errors import InputError
-from recon.profiles import MAPPABLE, Profile, clock_in_format
+from recon.profiles import EXTRA_COLUMNS, MAPPABLE, Profile, clock_in_format
 from recon.readers import ERROR, LINE, RawTable
 from recon.schema import BANK_KINDS, POS_KINDS, REQUIRED_INPUT, conform
 
@@ -39,7 +39,14 @@ def resolve_columns(available: Sequence[str], profile: Profile) -> dict[str, str
     for name in available:
         by_key.setdefault(header_key(name), name)
     found: dict[str, str] = {}
+    # A date column stands for time, income/expense columns for amount: the canonical names
+    # are then not looked for (a PayPal "Time" column is the clock, not the time).
+    superseded = {"time": "date", "amount": "amount_in"}
     for canon in MAPPABLE:
+        if canon not in profile.columns and superseded.get(canon) in profile.columns:
+            continue
+        if canon in EXTRA_COLUMNS and canon not in profile.columns:
+            continue
         for alt in profile.headers_for(canon):
             if header_key(alt) in by_key:
                 found[canon] = by_key[header_key(alt)]
@@ -47,9 +54,22 @@ def resolve_columns(available: Sequence[str], profile: Profile) -> dict[str, str
     return found
 
 
+def required_columns(profile: Profile) -> list[str]:
+    """The canonical columns a file must have: time (or date) and amount (or amount_in/out)."""
+    out = []
+    for canon in REQUIRED_INPUT:
+        if canon == "time" and "date" in profile.columns:
+            out.append("date")
+        elif canon == "amount" and "amount_in" in profile.columns:
+            out += ["amount_in", "amount_out"]
+        else:
+            out.append(canon)
+    return out
+
+
 def missing_required(available: Sequence[str], profile: Profile) -> list[str]:
     found = resolve_columns(available, profile)
-    return [c for c in REQUIRED_INPUT if c not in found]
+    return [c for c in required_columns(profile) if c not in found]
 
 
 def describe_missing(missing: list[str], available: Sequence[str], profile: Profile) -> str:
@@ -57,8 +77,14 @@ def describe_missing(missing: list[str], available: Sequence[str], profile: Prof
     for canon in missing:
         headers = profile.headers_for(canon)
         wanted.append(canon if headers == (canon,) else f"{canon} ({' or '.join(headers)})")
-    seen = ", ".join(h.strip() for h in available) or "nothing"
+    seen = ", ".join(h.strip() for h in available if h.strip()) or "nothing"
     return f"no recognisable header: expected columns {', '.join(wanted)} (found: {seen})"
+
+
+def blank_values(expr: pl.Expr, empty: Sequence[str]) -> pl.Expr:
+    """clean_text, and the profile's `empty_values` (`-`, `/` ...) become null too."""
+    s = clean_text(expr)
+    return pl.when(s.is_in(list(empty))).then(None).otherwise(s) if empty else s
 
 
 def clean_text(expr: pl.Expr) -> pl.Expr:
@@ -272,6 +298,57 @@ def _mask_remaining(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     return frame.with_columns(values.clone().scatter(idx, fixed))
 
 
+def _prepare(
+    frame: pl.LazyFrame, cols: dict[str, str], profile: Profile
+) -> tuple[pl.LazyFrame, dict[str, str]]:
+    """Clean the mapped text columns (padding, quote marks, empty markers) and join date+clock.
+
+    Returns the frame with cleaned copies of the mapped columns and the canonical -> column map
+    pointing at them; the source columns themselves are left as they are.
+    """
+    schema = frame.collect_schema()
+    out: dict[str, str] = {}
+    exprs: list[pl.Expr] = []
+    for canon, src in cols.items():
+        if schema[src] == pl.String:
+            name = f"{_P}src_{canon}"
+            exprs.append(blank_values(pl.col(src), profile.empty_values).alias(name))
+            out[canon] = name
+        else:
+            out[canon] = src
+    frame = frame.with_columns(exprs) if exprs else frame
+    if "date" in out and "time" not in out:
+        out["time"] = out.pop("date")
+    if "time_of_day" in out and "time" in out:
+        day, clock = pl.col(out["time"]), pl.col(out.pop("time_of_day")).cast(pl.String)
+        joined = pl.when(clock.is_null()).then(day.cast(pl.String))
+        joined = joined.otherwise(pl.concat_str(day.cast(pl.String), pl.lit(" "), clock))
+        frame = frame.with_columns(joined.alias(_P + "src_time"))
+        out["time"] = _P + "src_time"
+    return frame, out
+
+
+def _split_amount(
+    cols: dict[str, str], ain: pl.Expr, aout: pl.Expr, in_text: pl.Expr, out_text: pl.Expr
+) -> list[pl.Expr]:
+    """minor = income - expense; an empty side counts as zero, both empty is an error."""
+    zero = pl.lit(0, pl.Int64)
+    in_minor = pl.when(in_text.is_null()).then(zero).otherwise(ain.struct.field("minor"))
+    out_minor = pl.when(out_text.is_null()).then(zero).otherwise(aout.struct.field("minor"))
+    in_err = ain.struct.field("error").str.replace(r"^amount", "income amount")
+    out_err = aout.struct.field("error").str.replace(r"^amount", "expense amount")
+    error = (
+        pl.when(in_text.is_null() & out_text.is_null())
+        .then(pl.lit("amount is empty (both income and expense columns are empty)"))
+        .when(in_text.is_not_null() & in_err.is_not_null())
+        .then(in_err)
+        .when(out_text.is_not_null() & out_err.is_not_null())
+        .then(out_err)
+    )
+    minor = pl.when(error.is_null()).then(in_minor - out_minor)
+    return [minor.alias(_P + "minor"), error.cast(pl.String).alias(_P + "amount_error")]
+
+
 def normalize(
     raw: RawTable,
     profile: Profile,
@@ -283,10 +360,13 @@ def normalize(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Canonical rows (schema.CANONICAL) and rejected rows (schema.REJECTED)."""
     cols = resolve_columns(raw.columns, profile)
-    missing = [c for c in REQUIRED_INPUT if c not in cols]
+    missing = [c for c in required_columns(profile) if c not in cols]
     if missing:
         raise InputError(describe_missing(missing, raw.columns, profile), where)
+    frame, cols = _prepare(raw.frame, cols, profile)
+    raw = RawTable(frame=frame, columns=raw.columns, raw=raw.raw, rows=raw.rows)
     schema = raw.frame.collect_schema()
+    split_amount = "amount_in" in cols
 
     def col(canon: str) -> pl.Expr:
         return pl.col(cols[canon]) if canon in cols else pl.lit(None, dtype=pl.String)
@@ -314,6 +394,8 @@ def normalize(
     )
     symbols = profile.currency_symbols
     amount_text = _strip_symbols(_to_text(col("amount"), dtype("amount")), symbols)
+    in_text = _strip_symbols(_to_text(col("amount_in"), dtype("amount_in")), symbols)
+    out_text = _strip_symbols(_to_text(col("amount_out"), dtype("amount_out")), symbols)
     fee_text = _strip_symbols(clean_text(_to_text(col("fee"), dtype("fee"))), symbols)
 
     allowed = POS_KINDS if side == "pos" else BANK_KINDS
@@ -331,13 +413,25 @@ def normalize(
     dc_src = clean_text(col("debit_credit"))
     debit = [v.strip().lower() for v in profile.debit_credit.get("debit", ())]
     credit = [v.strip().lower() for v in profile.debit_credit.get("credit", ())]
+    neutral = [v.strip().lower() for v in profile.debit_credit.get("neutral", ())]
     dc = dc_src.str.to_lowercase()
     if "debit_credit" in cols:
-        dc_sign = pl.when(dc.is_in(debit)).then(pl.lit(-1)).when(dc.is_in(credit)).then(pl.lit(1))
+        dc_sign = (
+            pl.when(dc.is_in(debit))
+            .then(pl.lit(-1))
+            .when(dc.is_in(credit))
+            .then(pl.lit(1))
+            .when(dc.is_in(neutral))
+            .then(pl.lit(0))
+        )
     else:
         dc_sign = pl.lit(None, dtype=pl.Int32)
     choices = "/".join(
-        [*profile.debit_credit.get("debit", ()), *profile.debit_credit.get("credit", ())]
+        [
+            *profile.debit_credit.get("debit", ()),
+            *profile.debit_credit.get("credit", ()),
+            *profile.debit_credit.get("neutral", ()),
+        ]
     )
     dc_error = pl.when(dc_src.is_not_null() & dc_sign.is_null()).then(
         pl.concat_str(pl.lit("debit/credit flag '"), dc_src, pl.lit(f"' is not one of {choices}"))
@@ -359,6 +453,8 @@ def normalize(
         dc_sign.cast(pl.Int32).alias(_P + "dc_sign"),
         dc_error.alias(_P + "dc_error"),
         amount_text.alias(_P + "amount_text"),
+        in_text.alias(_P + "in_text"),
+        out_text.alias(_P + "out_text"),
         fee_text.alias(_P + "fee_text"),
         account.alias(_P + "account"),
         *time_stages[0],
@@ -373,14 +469,19 @@ def normalize(
     opts = {"decimal_mark": profile.decimal_mark, "thousands_mark": profile.thousands_mark}
     lf = lf.with_columns(
         money.parse_expr(c("amount_text"), c("currency"), symbols=(), **opts).alias(_P + "amount"),
+        money.parse_expr(c("in_text"), c("currency"), symbols=(), **opts).alias(_P + "ain"),
+        money.parse_expr(c("out_text"), c("currency"), symbols=(), **opts).alias(_P + "aout"),
         money.parse_expr(c("fee_text"), c("currency"), symbols=(), **opts).alias(_P + "fee"),
         _fast_mask(c("account")).alias(_P + "account"),
     )
     # Stage 3: signs, kinds inferred from signs, the reason a row is rejected.
-    lf = lf.with_columns(
-        c("amount").struct.field("minor").alias(_P + "minor"),
-        c("amount").struct.field("error").alias(_P + "amount_error"),
-    )
+    if split_amount:
+        lf = lf.with_columns(_split_amount(cols, c("ain"), c("aout"), c("in_text"), c("out_text")))
+    else:
+        lf = lf.with_columns(
+            c("amount").struct.field("minor").alias(_P + "minor"),
+            c("amount").struct.field("error").alias(_P + "amount_error"),
+        )
     minor, k, sign = c("minor"), c("kind"), c("dc_sign")
     signed = (
         pl.when(k.is_in(NEGATIVE_KINDS))

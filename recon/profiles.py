@@ -4,10 +4,29 @@ A profile is a TOML file (see `configs/profiles/`). It names the format, the enc
 header is, how columns map onto the canonical schema, and how dates and amounts are written.
 Every key is checked when the file is loaded; a mistake is a `ConfigError` naming the file, the
 key and what is wrong with it.
+
+Keys for real-world exports (all optional):
+
+* `header_row = "auto"`: the header is the first of the first `HEADER_SCAN_LINES` lines whose
+  cells hold every mapped header (see `Profile.fits`); preamble lines above it are skipped.
+* `footer_pattern`: a regex searched in each trailing line; trailing lines that match it (or
+  are blank) are a summary/footer, not data: they are skipped and not counted as rows.
+* `sheet`: for spreadsheets, the sheet name or 1-based index (default: the first sheet).
+* `empty_values`: cell values that mean "empty" after trimming (default `-`, `--`, `/`).
+* `pad_short_rows = true`: rows with fewer fields than the header are read with the missing
+  trailing fields empty (rows with more fields are still rejected).
+* `require_headers`: headers that must be present for the layout to be recognised, beyond the
+  mapped ones (to tell apart layouts that map the same columns).
+* `optional_columns`: mapped canonical columns a file need not have to be recognised.
+* `priority`: recognition order among built-in profiles (higher first; default 0).
+* `[columns] amount_in` / `amount_out`: separate income/expense columns; amount = in - out.
+* `[columns] date` + `time_of_day`: a date column and a clock column, joined into `time`.
+* `[debit_credit] neutral`: direction values that leave the amount as written (e.g. 不计收支).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +37,15 @@ from recon.errors import ConfigError
 from recon.money import CURRENCY_RE, DEFAULT_SYMBOLS
 from recon.schema import BANK_KINDS, INPUT_COLUMNS, POS_KINDS
 
-FORMATS = ("csv", "parquet")
+FORMATS = ("csv", "parquet", "excel")
+HEADER_SCAN_LINES = 30  # header_row = "auto" looks at this many lines from the top
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "gbk", "gb18030", "utf-16", "latin-1", "cp1252")
 # Canonical names a [columns] table may map, beyond the input columns of the schema.
-EXTRA_COLUMNS = ("debit_credit",)
+EXTRA_COLUMNS = ("debit_credit", "amount_in", "amount_out", "date", "time_of_day")
 MAPPABLE = (*INPUT_COLUMNS, *EXTRA_COLUMNS)
 ALL_KINDS = (*POS_KINDS, *BANK_KINDS)
 # Directives that mean a datetime format carries a clock time.
+DEFAULT_EMPTY = ("-", "--", "/")
 _CLOCK_DIRECTIVES = ("%H", "%I", "%M", "%S", "%T", "%R", "%X", "%c", "%s", "%r")
 
 
@@ -39,6 +60,14 @@ class Profile:
     delimiter: str = ","
     quote_char: str | None = '"'
     header_row: int = 1
+    header_auto: bool = False  # header_row = "auto"
+    footer_pattern: str | None = None
+    sheet: str | int | None = None
+    empty_values: tuple[str, ...] = DEFAULT_EMPTY
+    pad_short_rows: bool = False
+    require_headers: tuple[str, ...] = ()
+    optional_columns: tuple[str, ...] = ()
+    priority: int = 0
     datetime_format: tuple[str, ...] = ()  # empty: ISO 8601 date/time or plain date
     date_only: bool = False
     timezone: str | None = None
@@ -58,6 +87,23 @@ class Profile:
     def headers_for(self, canonical: str) -> tuple[str, ...]:
         """Source headers accepted for a canonical column (the canonical name when unmapped)."""
         return self.columns.get(canonical, (canonical,))
+
+    def needed_columns(self) -> list[str]:
+        """Canonical columns a file must have for this profile (mapped and not optional)."""
+        needed = [c for c in self.columns if c not in self.optional_columns]
+        if not any(c in self.columns for c in ("time", "date")):
+            needed.append("time")
+        if not any(c in self.columns for c in ("amount", "amount_in", "amount_out")):
+            needed.append("amount")
+        return needed
+
+    def fits(self, headers: list[str] | tuple[str, ...]) -> bool:
+        """True when `headers` hold every needed column (any alternative) and require_headers."""
+        keys = {h.replace("\ufeff", "").strip().casefold() for h in headers}
+        for canon in self.needed_columns():
+            if not any(alt.strip().casefold() in keys for alt in self.headers_for(canon)):
+                return False
+        return all(h.strip().casefold() in keys for h in self.require_headers)
 
 
 def clock_in_format(fmt: str) -> bool:
@@ -123,7 +169,26 @@ def parse_profile(data: dict[str, Any], where: str, *, default_name: str = "prof
     quote = v.string("quote_char", '"')
     if len(quote) > 1:
         v.fail("quote_char", f"must be one character or empty, got {quote!r}")
-    header_row = v.integer("header_row", 1, minimum=1)
+    header_auto = v.data.get("header_row") == "auto"
+    if isinstance(v.data.get("header_row"), str) and not header_auto:
+        v.fail("header_row", f'must be an integer >= 1 or "auto", got {v.data["header_row"]!r}')
+    header_row = 1 if header_auto else v.integer("header_row", 1, minimum=1)
+    v.seen.add("header_row")
+    footer = v.string("footer_pattern", "") or None
+    if footer:
+        try:
+            re.compile(footer)
+        except re.error as exc:
+            v.fail("footer_pattern", f"invalid regex: {exc}")
+    sheet = v.sheet()
+    empty_values = v.string_list("empty_values", list(DEFAULT_EMPTY), allow_empty=True)
+    pad_short = v.boolean("pad_short_rows", False)
+    require_headers = v.string_list("require_headers", [])
+    optional = v.string_list("optional_columns", [])
+    for canon in optional:
+        if canon not in MAPPABLE:
+            v.fail("optional_columns", f"unknown canonical column {canon!r}")
+    priority = v.integer("priority", 0, minimum=-1000)
     formats = v.string_list("datetime_format", [])
     for fmt_text in formats:
         if "%" not in fmt_text:
@@ -155,6 +220,14 @@ def parse_profile(data: dict[str, Any], where: str, *, default_name: str = "prof
         v.fail(
             "debit_credit", "columns.debit_credit is set but the [debit_credit] table is missing"
         )
+    if "time_of_day" in columns and not ("date" in columns or "time" in columns):
+        v.fail("columns.time_of_day", "needs columns.date (or columns.time) for the date")
+    if "date" in columns and "time" in columns:
+        v.fail("columns.date", "map either columns.date or columns.time, not both")
+    if "amount" in columns and ("amount_in" in columns or "amount_out" in columns):
+        v.fail("columns.amount", "map either columns.amount or amount_in/amount_out, not both")
+    if ("amount_in" in columns) != ("amount_out" in columns):
+        v.fail("columns.amount_in", "amount_in and amount_out go together")
     kinds = v.kinds()
     description = v.string("description", "")
     v.finish()
@@ -166,6 +239,14 @@ def parse_profile(data: dict[str, Any], where: str, *, default_name: str = "prof
         delimiter=delimiter,
         quote_char=quote or None,
         header_row=header_row,
+        header_auto=header_auto,
+        footer_pattern=footer,
+        sheet=sheet,
+        empty_values=tuple(empty_values),
+        pad_short_rows=pad_short,
+        require_headers=tuple(require_headers),
+        optional_columns=tuple(optional),
+        priority=priority,
         datetime_format=tuple(formats),
         date_only=date_only,
         timezone=timezone,
@@ -222,12 +303,26 @@ class _Validator:
             self.fail(key, f"must be one of {', '.join(options)}, got {value!r}")
         return value
 
-    def string_list(self, key: str, default: list[str]) -> list[str]:
+    def string_list(self, key: str, default: list[str], *, allow_empty: bool = False) -> list[str]:
         value = self._get(key, default)
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(x, str) and x for x in value):
+        if not isinstance(value, list) or not all(
+            isinstance(x, str) and (x or allow_empty) for x in value
+        ):
             self.fail(key, "must be a string or a list of non-empty strings")
+        return value
+
+    def sheet(self) -> str | int | None:
+        value = self._get("sheet", None)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            self.fail("sheet", "must be a sheet name or a 1-based sheet number")
+        if isinstance(value, int) and value < 1:
+            self.fail("sheet", f"sheet numbers start at 1, got {value}")
+        if isinstance(value, str) and not value.strip():
+            self.fail("sheet", "must not be empty")
         return value
 
     def _table(self, key: str) -> dict[str, Any]:
@@ -255,8 +350,8 @@ class _Validator:
         out: dict[str, tuple[str, ...]] = {}
         for side, values in self._table("debit_credit").items():
             key = f"debit_credit.{side}"
-            if side not in ("debit", "credit"):
-                self.fail(key, "expected 'debit' or 'credit'")
+            if side not in ("debit", "credit", "neutral"):
+                self.fail(key, "expected 'debit' or 'credit' (or 'neutral')")
             if isinstance(values, str):
                 values = [values]
             if not isinstance(values, list) or not all(isinstance(x, str) for x in values):

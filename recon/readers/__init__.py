@@ -43,9 +43,17 @@ class Reader(Protocol):
     def scan(self, path: Path, profile: Profile) -> RawTable: ...
 
 
-from recon.readers import csv, parquet  # noqa: E402  (the registry needs RawTable above)
+from recon.readers import (  # noqa: E402  (the registry needs RawTable above)
+    bai2,
+    camt,
+    csv,
+    excel,
+    mt940,
+    ofx,
+    parquet,
+)
 
-REGISTRY: list[Reader] = [parquet, csv]  # type: ignore[list-item]
+REGISTRY: list[Reader] = [parquet, mt940, bai2, camt, ofx, excel, csv]  # type: ignore[list-item]
 
 
 def reader_named(name: str) -> Reader:

@@ -4,17 +4,24 @@ The file is read twice by polars, both times as strings: once as one string per 
 (for line numbers, raw text and field counts) and once by the CSV parser (for the fields). The
 two are aligned by record; a quoted field spanning lines makes one record of several lines.
 No Python loop touches rows.
+
+Real exports: `header_row = "auto"` finds the header among the first lines (preamble above it is
+skipped); trailing lines matching `footer_pattern` (or blank) are cut before parsing and not
+counted; padding after a closing quote (`"123"\t,`, WeChat) is dropped when the parser
+refuses it; `pad_short_rows` accepts rows with missing (or extra empty) trailing fields.
 """
 
 from __future__ import annotations
 
 import csv as stdcsv
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from recon.errors import InputError
+from recon.profiles import HEADER_SCAN_LINES
 from recon.readers import ERROR, LINE, RAW, RawTable
 
 if TYPE_CHECKING:
@@ -102,10 +109,33 @@ def decode(data: bytes, declared: str, where: str) -> bytes:
     return text.removeprefix("\ufeff").encode("utf-8")
 
 
-def _split_header(data: bytes, profile: Profile) -> tuple[int, bytes]:
+def find_header_row(lines: list[str], profile: Profile) -> int | None:
+    """1-based number of the first line (of the first HEADER_SCAN_LINES) the profile fits."""
+    for i, line in enumerate(lines[:HEADER_SCAN_LINES]):
+        cells = _parse_header_line(line, profile)
+        if cells and profile.fits(cells):
+            return i + 1
+    return None
+
+
+def _header_row(data: bytes, profile: Profile, where: str) -> int:
+    if not profile.header_auto:
+        return profile.header_row
+    head = data[: 256 * 1024].decode("utf-8", errors="replace").splitlines()
+    found = find_header_row(head, profile)
+    if found is None:
+        wanted = ", ".join(" or ".join(profile.headers_for(c)) for c in profile.needed_columns())
+        raise InputError(
+            f"no header found in the first {HEADER_SCAN_LINES} lines: expected columns {wanted}",
+            where,
+        )
+    return found
+
+
+def _split_header(data: bytes, profile: Profile, where: str = "") -> tuple[int, bytes]:
     """(offset of the header line, bytes from the header to the end minus footer lines)."""
     start = 0
-    for _ in range(profile.header_row - 1):
+    for _ in range(_header_row(data, profile, where) - 1):
         nl = data.find(b"\n", start)
         if nl < 0:
             return len(data), b""
@@ -115,7 +145,28 @@ def _split_header(data: bytes, profile: Profile) -> tuple[int, bytes]:
         end = start + len(data[start:end].rstrip(b"\r\n \t"))
         nl = data.rfind(b"\n", start, end)
         end = start if nl < 0 else nl + 1
+    if profile.footer_pattern:
+        end = _strip_footer(data, start, end, re.compile(profile.footer_pattern))
     return start, data[start:end]
+
+
+def _strip_footer(data: bytes, start: int, end: int, pattern: re.Pattern[str]) -> int:
+    """End offset without the trailing lines that are blank or match the footer pattern.
+
+    The header line itself (the first line from `start`) is never a footer.
+    """
+    first_nl = data.find(b"\n", start, end)
+    if first_nl < 0:
+        return end
+    floor = first_nl + 1
+    while end > floor:
+        nl = data.rfind(b"\n", floor, end - 1)
+        line_start = floor if nl < 0 else nl + 1
+        line = data[line_start:end].decode("utf-8", errors="replace").strip("\r\n")
+        if line.strip(" \t,") and not pattern.search(line):
+            break
+        end = line_start
+    return end
 
 
 def _parse_header_line(line: str, profile: Profile) -> list[str]:
@@ -139,42 +190,38 @@ def header(path: Path, head: bytes, profile: Profile) -> list[str]:
     except (ValueError, LookupError):
         return []
     lines = text.splitlines()
-    if len(lines) < profile.header_row:
+    row = find_header_row(lines, profile) if profile.header_auto else profile.header_row
+    if row is None or len(lines) < row:
         return []
-    return _parse_header_line(lines[profile.header_row - 1], profile)
+    return _parse_header_line(lines[row - 1], profile)
 
 
 def scan(path: Path, profile: Profile) -> RawTable:
     where = str(path)
     utf8 = decode(path.read_bytes(), profile.encoding, where)
-    offset, data = _split_header(utf8, profile)
+    offset, data = _split_header(utf8, profile, where)
     first_line = utf8.count(b"\n", 0, offset) + 1  # physical line number of the header
     header_line = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
     if not _parse_header_line(header_line, profile):
         raise InputError(f"no header on line {first_line} (the line is empty)", where)
     lines = _read_lines(data)
     records = _records(lines, profile, first_line)
-    fields = pl.read_csv(
-        data,
-        has_header=True,
-        separator=profile.delimiter,
-        quote_char=profile.quote_char,
-        infer_schema=False,
-        truncate_ragged_lines=True,
-        raise_if_empty=False,
-    )
+    try:
+        fields = _read_fields(data, profile, profile.quote_char)
+    except pl.exceptions.ComputeError:
+        if not profile.quote_char:
+            raise
+        # Exports that put padding after a closing quote ("123"\t,): drop that padding.
+        q = re.escape(profile.quote_char)
+        d = re.escape(profile.delimiter)
+        data = re.sub(rf"{q}[ \t]+(?={d}|\r?\n|$)".encode(), profile.quote_char.encode(), data)
+        lines = _read_lines(data)
+        records = _records(lines, profile, first_line)
+        fields = _read_fields(data, profile, profile.quote_char)
     if fields.height != records.height and profile.quote_char:
         # A stray quote the parser and the line splitter read differently: read quotes literally.
         records = _records(lines, profile, first_line, quoted=False)
-        fields = pl.read_csv(
-            data,
-            has_header=True,
-            separator=profile.delimiter,
-            quote_char=None,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            raise_if_empty=False,
-        )
+        fields = _read_fields(data, profile, None)
     if fields.height != records.height:
         raise InputError(
             f"cannot align {fields.height} parsed rows with {records.height} lines "
@@ -184,8 +231,9 @@ def scan(path: Path, profile: Profile) -> RawTable:
     columns = tuple(fields.columns)
     expected = len(columns)
     count = pl.col("fields")
+    bad_count = (count > expected) if profile.pad_short_rows else (count != expected)
     error = (
-        pl.when(count != expected)
+        pl.when(bad_count)
         .then(pl.format("expected {} fields, found {}", pl.lit(expected), count))
         .otherwise(None)
         .cast(pl.String)
@@ -198,6 +246,18 @@ def scan(path: Path, profile: Profile) -> RawTable:
         .drop("blank")
     )
     return RawTable(frame=frame.lazy(), columns=columns, raw=pl.col(RAW), rows=frame.height)
+
+
+def _read_fields(data: bytes, profile: Profile, quote: str | None) -> pl.DataFrame:
+    return pl.read_csv(
+        data,
+        has_header=True,
+        separator=profile.delimiter,
+        quote_char=quote,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        raise_if_empty=False,
+    )
 
 
 def _read_lines(data: bytes) -> pl.Series:
@@ -242,6 +302,8 @@ def _records(
     if quote:
         q = _escape(quote)
         text = text.str.replace_all(f"{q}[^{q}]*{q}", "")
+    if profile.pad_short_rows:  # trailing empty fields beyond the header are not data either
+        text = text.str.strip_chars_end(profile.delimiter + " \t")
     delim_count = text.fill_null("").str.count_matches(profile.delimiter, literal=True)
     return df.with_columns(
         fields=(delim_count + 1).cast(pl.Int64),
