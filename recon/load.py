@@ -36,6 +36,7 @@ class Loaded:
     sha256: str  # of the file bytes
     rows: int  # data rows in the file; == frame.height + rejected.height
     profile: str  # name of the profile used
+    reader: str = "csv"  # the reader (format) that read the file
 
 
 def _sha256(path: Path) -> str:
@@ -177,4 +178,5 @@ def load_side(
         sha256=_sha256(file),
         rows=raw.rows,
         profile=chosen.name,
+        reader=reader.NAME,
     )

@@ -29,6 +29,7 @@ def _info(side: str, loaded: Loaded) -> SideInfo:
         loaded=loaded.frame.height,
         rejected=loaded.rejected.height,
         profile=loaded.profile,
+        reader=loaded.reader,
     )
 
 

@@ -22,6 +22,7 @@ class SideInfo:
     loaded: int  # rows that parsed
     rejected: int
     profile: str
+    reader: str = "csv"
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def build_summary(
                 "loaded": s.loaded,
                 "rejected": s.rejected,
                 "profile": s.profile,
+                "reader": s.reader,
             }
             for s in (pos, bank)
         },

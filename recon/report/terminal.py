@@ -50,7 +50,13 @@ def _header(result: RunResult, console: Console) -> None:
     line = Text.assemble(("recon ", "bold"), (str(version), "bold"), "  ")
     for label, side in (("POS", result.pos), ("bank", result.bank)):
         line.append(f"{label} ", style="bold")
-        line.append(f"{Path(side.path).name} ({side.profile})")
+        if side.reader in ("csv", "parquet"):
+            how = side.profile
+        elif side.profile == "canonical":
+            how = side.reader
+        else:
+            how = f"{side.reader}, {side.profile}"
+        line.append(f"{Path(side.path).name} ({how})")
         line.append("   ")
     line.rstrip()
     console.print(line)
