@@ -51,9 +51,10 @@ from recon.readers import (  # noqa: E402  (the registry needs RawTable above)
     mt940,
     ofx,
     parquet,
+    unionpay_zm,
 )
 
-REGISTRY: list[Reader] = [parquet, mt940, bai2, camt, ofx, excel, csv]  # type: ignore[list-item]
+REGISTRY: list[Reader] = [parquet, mt940, bai2, camt, ofx, unionpay_zm, excel, csv]  # type: ignore[list-item]
 
 
 def reader_named(name: str) -> Reader:
