@@ -24,31 +24,16 @@ from typing import Any
 import polars as pl
 
 from recon.errors import ReconError, UsageError
+from recon.schema import CANONICAL
 
 SCHEMA_VERSION = 1
 EXIT_BUSY = 3
 # How far back a run looks for records it has already seen (overlapping rolling exports).
 IDEMPOTENCY_DAYS = 31
 
-# Columns of a stored open record: the canonical row plus the day it was first seen.
-RECORD_COLUMNS = (
-    "side",
-    "rec_key",
-    "first_day",
-    "id",
-    "time",
-    "has_clock",
-    "amount",
-    "currency",
-    "account",
-    "reference",
-    "kind",
-    "terminal",
-    "merchant",
-    "fee",
-    "source",
-    "line",
-)
+# Columns of a stored open record: its key, the day it was first seen, and the canonical row
+# (the records table's columns are in this order).
+RECORD_COLUMNS = ("side", "rec_key", "first_day", *CANONICAL)
 ITEM_COLUMNS = (
     "item_key",
     "item_id",
