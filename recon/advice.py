@@ -29,7 +29,22 @@ def _ids(col: str) -> pl.Expr:
     return pl.col(col).list.join(", ")
 
 
+def keying_patterns(items: pl.DataFrame) -> pl.DataFrame:
+    """Add amount_pattern and account_pattern, computed only on the items of those types (the
+    checks walk every digit position, so a million clean items should not pay for them)."""
+    amounts = items.filter(pl.col("type") == "amount_mismatch").select(
+        "item_id", amount_pattern=amount_pattern(pl.col("pos_amount"), pl.col("bank_amount"))
+    )
+    cards = items.filter(pl.col("type") == "account_mismatch").select(
+        "item_id", account_pattern=digits_pattern(pl.col("pos_last4"), pl.col("bank_last4"))
+    )
+    return items.join(amounts, on="item_id", how="left", maintain_order="left").join(
+        cards, on="item_id", how="left", maintain_order="left"
+    )
+
+
 def describe(settings: Settings) -> list[pl.Expr]:
+    """Expressions for detail, cause and suggested_action (after keying_patterns)."""
     cur = pl.col("currency")
     bcur = pl.coalesce("bank_currency", "currency")
     pos_m = _money("pos_amount", cur)
@@ -38,8 +53,8 @@ def describe(settings: Settings) -> list[pl.Expr]:
     more_less = (
         pl.when(pl.col("difference_minor") > 0).then(pl.lit("more")).otherwise(pl.lit("less"))
     )
-    apat = amount_pattern(pl.col("pos_amount"), pl.col("bank_amount"))
-    kpat = digits_pattern(pl.col("pos_last4"), pl.col("bank_last4"))
+    apat = pl.col("amount_pattern")
+    kpat = pl.col("account_pattern")
     late_days = _days(pl.col("lag_s"))
     allow = f"{settings.match.late_after_days:g}"
     window = f"{settings.match.duplicate_seconds}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from recon.advice import describe
+from recon.advice import describe, keying_patterns
 from recon.config import TYPES, Settings
 from recon.match import MatchOutcome
 from recon.money import format_expr
@@ -400,7 +400,7 @@ def _finish_items(items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
         ),
         difference_minor=pl.when(same_cur).then(diff),
     )
-    df = df.with_columns(describe(settings))
+    df = keying_patterns(df).with_columns(describe(settings))
     return df.select(
         "item_id",
         "type",
