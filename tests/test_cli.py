@@ -356,3 +356,25 @@ def test_every_config_in_configs_loads():
     shop = load_settings(REPO / "configs" / "shop.toml")
     assert Path(shop.pos).resolve() == (SAMPLES / "pos.csv").resolve()
     assert shop.match.bank_duplicate_seconds == 300
+
+
+def test_csv_outputs_neutralise_spreadsheet_formulas_but_keep_negative_amounts(tmp_path):
+    pos = tmp_path / "pos.csv"
+    pos.write_text(
+        "id,time,amount,currency,reference,terminal\n"
+        '=HYPERLINK("http://x"),2026-11-20T10:00:00,-40.00,CNY,@SUM(A1),+T1\n'
+        "P2,2026-11-20T10:00:00,oops,CNY,=cmd,T1\n"
+    )
+    bank = tmp_path / "bank.csv"
+    bank.write_text("id,time,amount,currency,reference\n")
+    invoke("run", "--pos", str(pos), "--bank", str(bank), "--out", str(tmp_path / "o"), "--quiet")
+    disc = pl.read_csv(tmp_path / "o" / "discrepancies.csv", infer_schema=False)
+    row = disc.row(0, named=True)
+    assert row["pos_ids"].startswith("'=HYPERLINK")
+    assert row["reference"] == "'@SUM(A1)"
+    assert row["terminal"] == "'+T1"
+    assert row["pos_amount"] == "-40.00"  # numbers are left alone
+    rej = pl.read_csv(tmp_path / "o" / "rejected.csv", infer_schema=False)
+    assert rej["raw"][0].startswith("P2,")  # not risky: unchanged
+    parquet = pl.read_parquet(tmp_path / "o" / "discrepancies.parquet")
+    assert parquet["reference"][0] == "@SUM(A1)"  # machine-readable output keeps the value

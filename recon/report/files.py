@@ -69,6 +69,26 @@ def discrepancy_table(result: RunResult) -> pl.DataFrame:
     return result.discrepancies.select(*DISCREPANCY_COLUMNS, *extra)
 
 
+# Columns that hold numbers as text: they may start with '-' and must stay as they are.
+_NUMERIC = {"pos_amount", "bank_amount", "difference", "amount_at_risk", "line", "age_days"}
+
+
+def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Prefix text that a spreadsheet would run as a formula (=, +, -, @, tab, CR) with a quote.
+
+    Text in these files comes from the inputs (references, ids, remittance text), so a crafted
+    value could otherwise execute when finance staff open the CSV in Excel."""
+    risky = r"^[=+\-@\t\r]"
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(risky))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c, dtype in frame.schema.items()
+        if dtype == pl.String and c not in _NUMERIC
+    )
+
+
 def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     table = discrepancy_table(result)
@@ -76,11 +96,11 @@ def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
     iso = "%Y-%m-%dT%H:%M:%S"
     _atomic(
         paths["discrepancies.csv"],
-        lambda p: table.write_csv(p, datetime_format=iso),
+        lambda p: neutralise_formulas(table).write_csv(p, datetime_format=iso),
     )
     _atomic(paths["discrepancies.parquet"], lambda p: table.write_parquet(p))
     _atomic(paths["matches.parquet"], lambda p: result.matches.write_parquet(p))
-    _atomic(paths["rejected.csv"], lambda p: result.rejected.write_csv(p))
+    _atomic(paths["rejected.csv"], lambda p: neutralise_formulas(result.rejected).write_csv(p))
     _atomic(
         paths["summary.json"],
         lambda p: p.write_text(
