@@ -14,6 +14,8 @@ from pathlib import Path
 import polars as pl
 
 from recon.report.html import render_html
+from recon.report.summary_md import render_summary_md
+from recon.report.xlsx import write_xlsx
 from recon.result import RunResult
 
 # The contract's columns, in order; evidence columns follow them.
@@ -48,6 +50,8 @@ FILES = (
     "rejected.csv",
     "summary.json",
     "report.html",
+    "report.xlsx",
+    "summary.md",
 )
 
 
@@ -111,5 +115,10 @@ def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
     _atomic(
         paths["report.html"],
         lambda p: p.write_text(render_html(result), encoding="utf-8"),
+    )
+    _atomic(paths["report.xlsx"], lambda p: write_xlsx(result, p))
+    _atomic(
+        paths["summary.md"],
+        lambda p: p.write_text(render_summary_md(result, out_dir), encoding="utf-8"),
     )
     return paths

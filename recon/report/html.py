@@ -1,8 +1,12 @@
 """report.html: one self-contained page (inline CSS and a small inline script, no network).
 
 Everything shown comes from the RunResult as it is; money is displayed as the plain decimal
-strings the classifier wrote. Every value goes through `html.escape`. The page has no clock and
-no timings in it, so the same result renders the same bytes.
+strings the classifier wrote, or, for aggregates, formatted from summed integer minor units with
+`format_minor`. Every value goes through `html.escape`. The page has no clock and no timings in
+it, so the same result renders the same bytes.
+
+Charts are inline SVG drawn here from polars aggregates (no JavaScript, no network). Every bar
+carries its value as text and a <title>, so they read without colour or hovering.
 """
 
 from __future__ import annotations
@@ -31,11 +35,17 @@ table.items th{cursor:pointer}code{font-size:.92em;word-break:break-all}
 .sev-low .badge{color:#0b6285}
 .cards{display:flex;flex-wrap:wrap;gap:.6em}.card{border:1px solid #ccc;padding:.4em .8em}
 .card b{display:block;font-size:1.3em}.muted{color:#666}
+.charts{display:flex;flex-wrap:wrap;gap:1em 2em}.chart{margin:0;max-width:100%}
+.chart figcaption{font-weight:bold;margin:.3em 0}.chart svg{max-width:100%;height:auto}
+.chart text{font:12px system-ui,-apple-system,"Segoe UI",sans-serif;fill:#222}
+.chart .n{fill:#2f6fad}.chart .m{fill:#d9822b}.chart .axis{stroke:#999}
 """
 
 # Column headers sort the items table (numeric cells by value); the filter box hides rows that do
 # not contain its text. With scripts off the box stays hidden and every row is shown.
 _JS = """
+window.onerror=function(m,s,l){var e=document.getElementById('js-errors');
+if(e)e.textContent+=m+' (line '+l+')\\n';};
 (function(){
 var t=document.getElementById('items');if(!t)return;var b=t.tBodies[0];
 var f=document.getElementById('filter');f.hidden=false;
@@ -242,6 +252,239 @@ def _inputs(result: RunResult) -> str:
     return _table(headers, rows, numeric=(4, 5, 6))
 
 
+# --- charts: inline SVG from polars aggregates ----------------------------------------------
+
+_W = 720  # viewBox width of every chart
+_LABEL_W = 170  # room for the group names of horizontal bars
+_BAR_W = 180  # the longest bar of each kind
+_ROW_H = 16
+TOP_N = 10
+# Settlement lag buckets: (label, lower bound in seconds, inclusive); the last one is open.
+_LAG_BUCKETS: tuple[tuple[str, int], ...] = (
+    ("< 1 h", 0),
+    ("1-6 h", 3600),
+    ("6-12 h", 6 * 3600),
+    ("12-24 h", 12 * 3600),
+    ("1-2 d", 86400),
+    ("2-3 d", 2 * 86400),
+    ("3-7 d", 3 * 86400),
+    (">= 7 d", 7 * 86400),
+)
+
+
+def _n(x: float) -> str:
+    """A pixel coordinate as short, stable text."""
+    return f"{x:.1f}".removesuffix(".0")
+
+
+def _items_word(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
+def _svg(key: str, title: str, height: int, body: str, caption: str = "") -> str:
+    """A figure with a caption and an <svg> whose <title> names the chart for screen readers."""
+    note = f'<p class="muted">{caption}</p>' if caption else ""
+    return (
+        f'<figure class="chart" id="chart-{_e(key)}"><figcaption>{_e(title)}</figcaption>'
+        f'<svg role="img" aria-labelledby="t-{_e(key)}" '
+        f'width="{_W}" height="{height}" viewBox="0 0 {_W} {height}">'
+        f'<title id="t-{_e(key)}">{_e(title)}</title>\n{body}</svg>{note}</figure>\n'
+    )
+
+
+def _group_counts(df: pl.DataFrame, by: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(items per group, money at risk in minor units per group and currency), nulls as '(none)'."""
+    df = df.with_columns(pl.col(by).cast(pl.String).fill_null("(none)").alias("_g"))
+    counts = df.group_by("_g").agg(n=pl.len())
+    money = (
+        df.filter(pl.col("currency").is_not_null())
+        .group_by("_g", "currency")
+        .agg(minor=pl.col("at_risk_minor").sum())
+        .sort("_g", "currency")
+    )
+    return counts, money
+
+
+def _money_map(money: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """{group: {currency: minor}} from a small aggregate frame."""
+    out: dict[str, dict[str, int]] = {}
+    for g, cur, minor in money.select("_g", "currency", "minor").iter_rows():
+        out.setdefault(g, {})[cur] = int(minor or 0)
+    return out
+
+
+def _fmt_money(m: dict[str, int]) -> str:
+    return ", ".join(f"{format_minor(v, c)} {c}" for c, v in sorted(m.items())) or "0"
+
+
+def _hbars(
+    key: str,
+    title: str,
+    groups: Sequence[str],
+    counts: dict[str, int],
+    money: dict[str, dict[str, int]],
+    caption: str = "",
+) -> str:
+    """Horizontal bars: one row per group with an item-count bar and a money bar per currency.
+
+    Money bars are scaled within their currency (amounts in different currencies are never
+    compared); their labels are the exact sums formatted from minor units.
+    """
+    currencies = sorted({c for m in money.values() for c in m})
+    max_n = max([counts.get(g, 0) for g in groups] + [1])
+    max_m = {c: max([abs(money.get(g, {}).get(c, 0)) for g in groups] + [1]) for c in currencies}
+    row_h = _ROW_H * max(1, len(currencies)) + 6
+    x0, x1 = _LABEL_W, _LABEL_W + _BAR_W + 50
+    head = (
+        f'<text x="{x0}" y="12">items</text>'
+        + (f'<text x="{x1}" y="12">money at risk</text>' if currencies else "")
+        + "\n"
+    )
+    rows = []
+    for i, g in enumerate(groups):
+        y = 20 + i * row_h
+        n = counts.get(g, 0)
+        m = money.get(g, {})
+        label = f"{g}: {_items_word(n)}, {_fmt_money(m)} at risk"
+        w = _BAR_W * n / max_n
+        parts = [
+            f"<g><title>{_e(label)}</title>",
+            f'<text x="{_LABEL_W - 6}" y="{y + 12}" text-anchor="end">{_e(g)}</text>',
+            f'<rect class="n" x="{x0}" y="{y + 2}" width="{_n(w)}" height="{_ROW_H - 4}"/>',
+            f'<text x="{_n(x0 + w + 4)}" y="{y + 12}">{n}</text>',
+        ]
+        for j, c in enumerate(currencies):
+            v = m.get(c, 0)
+            mw = _BAR_W * abs(v) / max_m[c]
+            yy = y + _ROW_H * j
+            parts.append(
+                f'<rect class="m" x="{x1}" y="{yy + 2}" width="{_n(mw)}" height="{_ROW_H - 4}"/>'
+                f'<text x="{_n(x1 + mw + 4)}" y="{yy + 12}">{_e(format_minor(v, c))} {_e(c)}'
+                "</text>"
+            )
+        parts.append("</g>\n")
+        rows.append("".join(parts))
+    height = 24 + len(groups) * row_h
+    return _svg(key, title, height, head + "".join(rows), caption)
+
+
+def _vbars(
+    key: str,
+    title: str,
+    labels: Sequence[str],
+    values: Sequence[int],
+    tips: Sequence[str],
+    axis_every: int = 1,
+    caption: str = "",
+) -> str:
+    """Vertical bars with the value above each bar and every `axis_every`-th label below."""
+    plot_h, top, left = 140, 18, 30
+    slot = (_W - left - 10) / max(len(labels), 1)
+    max_v = max([*values, 1])
+    bars = [
+        f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{_W - 10}" y2="{top + plot_h}"/>\n'
+    ]
+    for i, (lab, v, tip) in enumerate(zip(labels, values, tips, strict=True)):
+        h = plot_h * v / max_v
+        x = left + i * slot
+        cx = _n(x + slot / 2)
+        bars.append(
+            f"<g><title>{_e(tip)}</title>"
+            f'<rect class="n" x="{_n(x + slot * 0.12)}" y="{_n(top + plot_h - h)}" '
+            f'width="{_n(slot * 0.76)}" height="{_n(h)}"/>'
+            + (
+                f'<text x="{cx}" y="{_n(top + plot_h - h - 3)}" text-anchor="middle">{v}</text>'
+                if v
+                else ""
+            )
+            + (
+                f'<text x="{cx}" y="{top + plot_h + 14}" text-anchor="middle">{_e(lab)}</text>'
+                if i % axis_every == 0
+                else ""
+            )
+            + "</g>\n"
+        )
+    return _svg(key, title, top + plot_h + 22, "".join(bars), caption)
+
+
+def _chart_by(df: pl.DataFrame, by: str, key: str, title: str, order: Sequence[str] = ()) -> str:
+    counts, money = _group_counts(df, by)
+    if order:
+        groups = list(order)
+        caption = ""
+    else:
+        top = counts.sort(["n", "_g"], descending=[True, False]).head(TOP_N)
+        groups = top["_g"].to_list()
+        caption = f"Top {TOP_N} of {counts.height} by items." if counts.height > TOP_N else ""
+    return _hbars(key, title, groups, dict(counts.iter_rows()), _money_map(money), caption)
+
+
+def _chart_hours(df: pl.DataFrame) -> str:
+    timed = df.filter(pl.col("pos_time").is_not_null()).with_columns(
+        _g=pl.col("pos_time").dt.hour().cast(pl.Int64)
+    )
+    counts = dict(timed.group_by("_g").agg(n=pl.len()).iter_rows())
+    money = _money_map(
+        timed.filter(pl.col("currency").is_not_null())
+        .group_by("_g", "currency")
+        .agg(minor=pl.col("at_risk_minor").sum())
+    )
+    hours = range(24)
+    values = [counts.get(h, 0) for h in hours]
+    tips = [
+        f"{h:02d}:00-{h:02d}:59: {_items_word(counts.get(h, 0))}, "
+        f"{_fmt_money(money.get(h, {}))} at risk"
+        for h in hours
+    ]
+    missing = df.height - timed.height
+    caption = f"{_items_word(missing)} without a POS time (bank only) not shown." if missing else ""
+    return _vbars(
+        "hour",
+        "Items by hour of POS time",
+        [f"{h:02d}" for h in hours],
+        values,
+        tips,
+        axis_every=1,
+        caption=caption,
+    )
+
+
+def _chart_lag(matches: pl.DataFrame) -> str:
+    lag = matches.filter(pl.col("lag_seconds").is_not_null()).select("lag_seconds")
+    if lag.height == 0:
+        return "<p>No settled matches to chart.</p>\n"
+    bucket = pl.lit(None, pl.Int64)
+    for i, (_, lo) in enumerate(_LAG_BUCKETS):
+        bucket = pl.when(pl.col("lag_seconds") >= lo).then(pl.lit(i, pl.Int64)).otherwise(bucket)
+    counts = dict(lag.select(b=bucket.fill_null(-1)).group_by("b").agg(n=pl.len()).iter_rows())
+    labels = [lab for lab, _ in _LAG_BUCKETS]
+    idx = list(range(len(_LAG_BUCKETS)))
+    if counts.get(-1):  # the bank settled before the sale's time (clock skew): show it first
+        labels, idx = ["before sale", *labels], [-1, *idx]
+    values = [counts.get(i, 0) for i in idx]
+    tips = [
+        f"{lab}: {v} matched pair{'' if v == 1 else 's'}"
+        for lab, v in zip(labels, values, strict=True)
+    ]
+    return _vbars("lag", f"Settlement lag of {lag.height} matched pairs", labels, values, tips)
+
+
+def _charts(result: RunResult) -> str:
+    df = result.discrepancies
+    parts = ['<div class="charts">\n']
+    if df.height == 0:
+        parts.append("<p>No discrepancies to chart.</p>\n")
+    else:
+        parts += [
+            _chart_by(df, "type", "type", "Items and money at risk by type", order=TYPES),
+            _chart_by(df, "terminal", "terminal", "Items and money at risk by terminal"),
+            _chart_by(df, "merchant", "merchant", "Items and money at risk by merchant"),
+            _chart_hours(df),
+        ]
+    parts += [_chart_lag(result.matches), "</div>\n"]
+    return "".join(parts)
+
+
 def render_html(result: RunResult) -> str:
     """The whole report page as a string (deterministic for a given result)."""
     s = result.summary
@@ -258,12 +501,15 @@ def render_html(result: RunResult) -> str:
         f'<h1>{_e(title)}</h1>\n<p class="muted">{run_line}</p>\n',
         _headline(result),
         _counts(result),
+        "<h2>Charts</h2>\n",
+        _charts(result),
         f"<h2>Discrepancies ({result.discrepancies.height})</h2>\n",
         _items(result.discrepancies),
         f"<h2>Rejected rows ({result.rejected.height})</h2>\n",
         _rejected(result.rejected),
         "<h2>Inputs</h2>\n",
         _inputs(result),
+        '<div id="js-errors" hidden></div>\n',
         f"<script>{_JS}</script>\n</body>\n</html>\n",
     ]
     return "".join(parts)

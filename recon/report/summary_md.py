@@ -1,0 +1,202 @@
+"""A short Markdown summary of a run, for an email or a chat message.
+
+A headline, counts and money at risk per type, the top items, rejected rows and where the files
+are. Nothing in it depends on the clock, so one result always gives the same text. Values from
+the inputs are escaped so they render as text, and no line is longer than `WIDTH` characters
+(except a folder path too long to fit, which is never split).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import polars as pl
+
+from recon.config import SEVERITIES, TYPES
+from recon.money import format_minor
+from recon.result import RunResult
+
+WIDTH = 120
+TOP = 5
+_IDS_SHOWN = 3
+_NAME_CHARS = 40
+_HIGH_FIRST = tuple(reversed(SEVERITIES))
+_MD_SPECIAL = "\\`*_[]<>|#"
+
+
+def _esc(text: object) -> str:
+    """Escape Markdown (and HTML) syntax in a value from the inputs; newlines become spaces."""
+    s = " ".join(str(text).split())
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in s)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def _grouped(amount: str) -> str:
+    """'2416.90' -> '2,416.90' (exact: Decimal formatting, no float)."""
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        return amount
+    digits = -value.as_tuple().exponent if value.as_tuple().exponent < 0 else 0  # type: ignore[operator]
+    return f"{value:,.{digits}f}"
+
+
+def _money(amounts: dict[str, str] | None) -> str:
+    if not amounts:
+        return "0"
+    return " + ".join(f"{_grouped(v)} {c}" for c, v in amounts.items())
+
+
+def _at_risk(df: pl.DataFrame) -> dict[str, str]:
+    if df.height == 0:
+        return {}
+    sums = (
+        df.group_by("currency")
+        .agg(pl.col("at_risk_minor").sum())
+        .filter(pl.col("currency").is_not_null())
+        .sort("currency")
+    )
+    return {cur: format_minor(v, cur) for cur, v in sums.iter_rows()}
+
+
+def _short_name(path: str) -> str:
+    name = Path(path).name or path
+    return name if len(name) <= _NAME_CHARS else name[: _NAME_CHARS - 1] + "…"
+
+
+def _ids(ids: str | None) -> str:
+    parts = [p for p in (ids or "").split(";") if p]
+    shown = ", ".join(parts[:_IDS_SHOWN])
+    if len(parts) > _IDS_SHOWN:
+        shown += f" +{len(parts) - _IDS_SHOWN} more"
+    return shown
+
+
+def _wrap(text: str, first: str, rest: str) -> list[str]:
+    """Wrap at spaces to WIDTH; a word longer than a line is cut, never after a lone backslash."""
+    lines = textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    out: list[str] = []
+    for line in lines:
+        while len(line) > WIDTH:
+            cut = WIDTH
+            while (
+                line[:cut].endswith("\\") and (len(line[:cut]) - len(line[:cut].rstrip("\\"))) % 2
+            ):
+                cut -= 1
+            out.append(line[:cut])
+            line = rest + line[cut:]
+        out.append(line)
+    return out
+
+
+def _headline(result: RunResult) -> str:
+    d = result.summary.get("discrepancies", {})
+    total = d.get("total", result.discrepancies.height)
+    rejected = result.rejected.height
+    at_risk = result.summary.get("money_at_risk") or _at_risk(result.discrepancies)
+    files = f"{_short_name(result.pos.path)} vs {_short_name(result.bank.path)}"
+    if total:
+        word = "discrepancy" if total == 1 else "discrepancies"
+        head = f"{total:,} {word}, {_money(at_risk)} at risk"
+    else:
+        head = "No discrepancies"
+    return _esc(f"{head}, {_plural(rejected, 'rejected row')} — files: {files}")
+
+
+def _type_table(result: RunResult) -> list[str]:
+    df = result.discrepancies
+    by_type = result.summary.get("discrepancies", {}).get("by_type", {})
+    rows = ["| type | count | high / medium / low | money at risk |", "| --- | ---: | --- | ---: |"]
+    mix: dict[str, dict[str, int]] = {}
+    for typ, sev, n in df.group_by("type", "severity").len().iter_rows():
+        mix.setdefault(typ, {})[sev] = n
+    for t in TYPES:
+        sub = df.filter(pl.col("type") == t)
+        info = by_type.get(t, {})
+        count = info.get("count", sub.height)
+        if not count:
+            continue
+        sev = " / ".join(str(mix.get(t, {}).get(s, 0)) for s in _HIGH_FIRST)
+        money = _money(info.get("at_risk") or _at_risk(sub))
+        rows.append(f"| {t} | {count:,} | {sev} | {_esc(money)} |")
+    total_money = _money(result.summary.get("money_at_risk") or _at_risk(df))
+    by_sev = {s: df.filter(pl.col("severity") == s).height for s in SEVERITIES}
+    sev = " / ".join(str(by_sev[s]) for s in _HIGH_FIRST)
+    rows.append(f"| **total** | **{df.height:,}** | {sev} | **{_esc(total_money)}** |")
+    return rows
+
+
+def _top(result: RunResult) -> list[str]:
+    df = result.discrepancies
+    shown = min(TOP, df.height)
+    title = f"Top {shown} of {df.height:,} items:" if shown < df.height else "Items:"
+    lines = [f"**{title}**", ""]
+    cols = ("item_id", "severity", "type", "pos_ids", "bank_ids", "detail", "suggested_action")
+    for item_id, sev, typ, pos_ids, bank_ids, detail, action in (
+        df.head(TOP).select(cols).iter_rows()
+    ):
+        ids = [
+            f"POS {_ids(pos_ids)}" if pos_ids else "",
+            f"bank {_ids(bank_ids)}" if bank_ids else "",
+        ]
+        text = f"**{_esc(sev)}** `{typ}` {_esc(item_id)}"
+        joined = " / ".join(i for i in ids if i)
+        if joined:
+            text += f" ({_esc(joined)})"
+        if detail:
+            text += f": {_esc(detail)}"
+        if action:
+            text += f" **Do:** {_esc(action)}"
+        lines.extend(_wrap(text, "- ", "  "))
+    if shown < df.height:
+        lines.append("")
+        lines.append(f"… and {df.height - shown:,} more in discrepancies.csv.")
+    return lines
+
+
+def render_summary_md(
+    result: RunResult, out_dir: Path | None, *, files: Sequence[str] | None = None
+) -> str:
+    """The run as short Markdown text; `out_dir` is where the report files were written, if any.
+
+    `files` names the files to list there (default: the output contract's files)."""
+    lines = [f"**{_headline(result)}**", ""]
+    if result.discrepancies.height:
+        lines += _type_table(result)
+        lines.append("")
+        lines += _top(result)
+    else:
+        lines.append("Every record matched.")
+    lines.append("")
+    rejected = result.rejected.height
+    counts = result.summary.get("rejected", {})
+    if rejected:
+        lines.append(
+            f"Rejected rows: {rejected:,} (POS {counts.get('pos', result.pos.rejected):,}, "
+            f"bank {counts.get('bank', result.bank.rejected):,}); see rejected.csv."
+        )
+    else:
+        lines.append("Rejected rows: 0.")
+    if out_dir is not None:
+        if files is None:
+            # Imported here: recon.report.files may import this module to wire it in.
+            from recon.report.files import FILES
+
+            files = FILES
+        lines.append("")
+        lines.append(f"Reports in `{str(out_dir).replace('`', '')}`:")
+        lines += _wrap(", ".join(_esc(f) for f in files), "", "")
+    return "\n".join(lines) + "\n"
