@@ -4,9 +4,12 @@ the action a shop owner can take. Expressions over the item frame built by recon
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from recon.config import Settings
+from recon.i18n import TEXT, t
 from recon.keying import amount_pattern, digits_pattern
 from recon.money import format_expr
 
@@ -43,15 +46,49 @@ def keying_patterns(items: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+_FIELD = re.compile(r"\{(\w+)\}")
+_PATTERNS = [k.removeprefix("adv.pattern.") for k in TEXT if k.startswith("adv.pattern.")]
+
+
+def _tx(key: str, lang: str, **parts: pl.Expr | str) -> pl.Expr:
+    """The catalog text of `key` as an expression: each {name} in it becomes parts[name]."""
+    pieces: list[pl.Expr] = []
+    pos = 0
+    text = t(key, lang)
+    for m in _FIELD.finditer(text):
+        if m.start() > pos:
+            pieces.append(pl.lit(text[pos : m.start()]))
+        part = parts[m.group(1)]
+        pieces.append(pl.lit(part) if isinstance(part, str) else part)
+        pos = m.end()
+    if pos < len(text) or not pieces:
+        pieces.append(pl.lit(text[pos:]))
+    return pieces[0] if len(pieces) == 1 else pl.concat_str(pieces)
+
+
+def _pattern(col: str, lang: str) -> pl.Expr:
+    """A keying pattern from recon.keying, named in `lang` (the stored column stays English)."""
+    if lang == "en":
+        return pl.col(col)
+    names = {p: t(f"adv.pattern.{p}", lang) for p in _PATTERNS}
+    return pl.col(col).replace(names)
+
+
 def describe(settings: Settings) -> list[pl.Expr]:
-    """Expressions for detail, cause and suggested_action (after keying_patterns)."""
+    """Expressions for detail, cause and suggested_action (after keying_patterns), in the
+    language of `settings.lang`; numbers and ids sit in the same places in every language."""
+    lang = getattr(settings, "lang", "en")
+
+    def tx(key: str, **parts: pl.Expr | str) -> pl.Expr:
+        return _tx(key, lang, **parts)
+
     cur = pl.col("currency")
     bcur = pl.coalesce("bank_currency", "currency")
     pos_m = _money("pos_amount", cur)
     bank_m = _money("bank_amount", bcur)
     diff_m = pl.concat_str(format_expr(pl.col("difference_minor").abs(), cur), pl.lit(" "), cur)
     more_less = (
-        pl.when(pl.col("difference_minor") > 0).then(pl.lit("more")).otherwise(pl.lit("less"))
+        pl.when(pl.col("difference_minor") > 0).then(tx("adv.more")).otherwise(tx("adv.less"))
     )
     apat = pl.col("amount_pattern")
     kpat = pl.col("account_pattern")
@@ -63,139 +100,108 @@ def describe(settings: Settings) -> list[pl.Expr]:
     lone_void = pl.col("how") == "lone_void"
     late_note = (
         pl.when(pl.col("how") == "late")
-        .then(pl.concat_str(pl.lit(" Also settled "), late_days, pl.lit(" days after the sale.")))
+        .then(tx("adv.late_note", days=late_days))
         .otherwise(pl.lit(""))
     )
+    n_pos = pl.col("pos_ids").list.len().cast(pl.String)
 
     detail = (
         pl.when(_T == "amount_mismatch")
         .then(
-            pl.concat_str(
-                pl.lit("POS "),
-                pos_m,
-                pl.lit(", bank "),
-                bank_m,
-                pl.lit(": the bank settled "),
-                diff_m,
-                pl.lit(" "),
-                more_less,
-                pl.lit("."),
-                late_note,
+            tx(
+                "adv.detail.amount_mismatch",
+                pos=pos_m,
+                bank=bank_m,
+                diff=diff_m,
+                more_less=more_less,
+                late_note=late_note,
             )
         )
         .when(_T == "account_mismatch")
         .then(
-            pl.concat_str(
-                pl.lit("Card "),
-                pl.col("pos_account").fill_null("?"),
-                pl.lit(" at the POS, "),
-                pl.col("bank_account").fill_null("?"),
-                pl.lit(" at the bank, for "),
-                pos_m,
-                pl.lit("."),
-                late_note,
+            tx(
+                "adv.detail.account_mismatch",
+                pos_account=pl.col("pos_account").fill_null("?"),
+                bank_account=pl.col("bank_account").fill_null("?"),
+                pos=pos_m,
+                late_note=late_note,
             )
         )
         .when(_T == "currency_mismatch")
-        .then(
-            pl.concat_str(
-                pl.lit("POS took "),
-                pos_m,
-                pl.lit(", the bank settled "),
-                bank_m,
-                pl.lit(": different currency."),
-            )
-        )
+        .then(tx("adv.detail.currency_mismatch", pos=pos_m, bank=bank_m))
         .when(_T == "late_settlement")
         .then(
-            pl.concat_str(
-                pl.lit("Sale of "),
-                pos_m,
-                pl.lit(" on "),
-                _ts("pos_time"),
-                pl.lit(" settled "),
-                _ts("bank_time"),
-                pl.lit(", "),
-                late_days,
-                pl.lit(f" days later (allowance {allow} days)."),
+            tx(
+                "adv.detail.late_settlement",
+                pos=pos_m,
+                pos_time=_ts("pos_time"),
+                bank_time=_ts("bank_time"),
+                days=late_days,
+                allow=allow,
             )
         )
         .when(_T == "duplicate_pos")
         .then(
-            pl.concat_str(
-                pl.col("pos_ids").list.len().cast(pl.String),
-                pl.lit(" POS records ("),
-                _ids("pos_ids"),
-                pl.lit(") totalling "),
-                pos_m,
-                pl.lit(" for one sale"),
-                pl.when(retry)
-                .then(pl.lit(f" on the same card and terminal within {window} s"))
-                .otherwise(pl.concat_str(pl.lit(" with reference "), pl.col("reference"))),
-                pl.lit("; the bank settled "),
-                pl.col("n_settled").cast(pl.String),
-                pl.lit(" of them."),
+            tx(
+                "adv.detail.duplicate_pos",
+                n=n_pos,
+                ids=_ids("pos_ids"),
+                pos=pos_m,
+                how=pl.when(retry)
+                .then(tx("adv.retry_window", window=window))
+                .otherwise(tx("adv.with_ref", reference=pl.col("reference"))),
+                n_settled=pl.col("n_settled").cast(pl.String),
             )
         )
         .when(_T == "duplicate_bank")
         .then(
-            pl.concat_str(
-                pl.lit("The bank settled "),
-                pl.col("bank_ids").list.len().cast(pl.String),
-                pl.lit(" times ("),
-                _ids("bank_ids"),
-                pl.lit("), total "),
-                bank_m,
-                pl.lit(", for "),
-                pl.col("pos_ids").list.len().cast(pl.String),
-                pl.lit(" POS record(s)"),
-                pl.when(pl.col("reference").is_not_null())
-                .then(pl.concat_str(pl.lit(" with reference "), pl.col("reference")))
+            tx(
+                "adv.detail.duplicate_bank",
+                n=pl.col("bank_ids").list.len().cast(pl.String),
+                ids=_ids("bank_ids"),
+                bank=bank_m,
+                n_pos=n_pos,
+                ref=pl.when(pl.col("reference").is_not_null())
+                .then(tx("adv.with_ref", reference=pl.col("reference")))
                 .otherwise(pl.lit("")),
-                pl.lit("."),
             )
         )
         .when(_T == "orphan_pos")
         .then(
-            pl.concat_str(
-                pl.when(lone_void).then(pl.lit("Void of ")).otherwise(pl.lit("Sale of ")),
-                pos_m,
-                pl.lit(" at terminal "),
-                pl.col("terminal").fill_null("?"),
-                pl.lit(" on "),
-                _ts("pos_time"),
-                pl.when(lone_void)
-                .then(pl.lit(" has no sale to cancel and no settlement."))
-                .otherwise(pl.lit(" was never settled by the bank.")),
+            tx(
+                "adv.detail.orphan_pos",
+                kind=pl.when(lone_void).then(tx("adv.void_of")).otherwise(tx("adv.sale_of")),
+                pos=pos_m,
+                terminal=pl.col("terminal").fill_null("?"),
+                pos_time=_ts("pos_time"),
+                tail=pl.when(lone_void)
+                .then(tx("adv.lone_void_tail"))
+                .otherwise(tx("adv.never_settled_tail")),
             )
         )
         .when(_T == "orphan_bank")
         .then(
-            pl.concat_str(
-                pl.when(debit).then(pl.lit("Bank debit of ")).otherwise(pl.lit("Bank credit of ")),
-                pl.concat_str(format_expr(pl.col("bank_amount").abs(), bcur), pl.lit(" "), bcur),
-                pl.lit(" on "),
-                _ts("bank_time"),
-                pl.when(pl.col("reference").is_not_null())
-                .then(pl.concat_str(pl.lit(" (reference "), pl.col("reference"), pl.lit(")")))
+            tx(
+                "adv.detail.orphan_bank",
+                kind=pl.when(debit).then(tx("adv.debit_of")).otherwise(tx("adv.credit_of")),
+                amount=pl.concat_str(
+                    format_expr(pl.col("bank_amount").abs(), bcur), pl.lit(" "), bcur
+                ),
+                bank_time=_ts("bank_time"),
+                ref=pl.when(pl.col("reference").is_not_null())
+                .then(tx("adv.paren_ref", reference=pl.col("reference")))
                 .otherwise(pl.lit("")),
-                pl.lit(" has no POS record."),
             )
         )
         .when(_T == "voided_but_settled")
         .then(
-            pl.concat_str(
-                pl.lit("Sale "),
-                pl.col("pos_ids").list.first(),
-                pl.lit(" was voided ("),
-                pl.col("pos_ids").list.last(),
-                pl.lit(" at "),
-                _ts("pos_time"),
-                pl.lit(") but the bank settled "),
-                bank_m,
-                pl.lit(" ("),
-                _ids("bank_ids"),
-                pl.lit(")."),
+            tx(
+                "adv.detail.voided_but_settled",
+                first=pl.col("pos_ids").list.first(),
+                last=pl.col("pos_ids").list.last(),
+                pos_time=_ts("pos_time"),
+                bank=bank_m,
+                ids=_ids("bank_ids"),
             )
         )
     )
@@ -204,156 +210,66 @@ def describe(settings: Settings) -> list[pl.Expr]:
         pl.when(_T == "amount_mismatch")
         .then(
             pl.when(apat.is_not_null())
-            .then(pl.concat_str(pl.lit("keying error: "), apat))
-            .otherwise(pl.lit("system fault: amount altered between terminal and bank"))
+            .then(tx("adv.cause.keying_amount", pattern=_pattern("amount_pattern", lang)))
+            .otherwise(tx("adv.cause.amount_altered"))
         )
         .when(_T == "account_mismatch")
         .then(
             pl.when(kpat.is_not_null())
-            .then(pl.concat_str(pl.lit("keying error: account "), kpat))
-            .otherwise(pl.lit("suspected fraud or system fault: a different card"))
+            .then(tx("adv.cause.keying_account", pattern=_pattern("account_pattern", lang)))
+            .otherwise(tx("adv.cause.card_differs"))
         )
         .when(_T == "currency_mismatch")
-        .then(pl.lit("terminal settings: wrong currency on the terminal"))
+        .then(tx("adv.cause.currency"))
         .when(_T == "late_settlement")
-        .then(pl.lit("network delay or settlement hold"))
+        .then(tx("adv.cause.late"))
         .when(_T == "duplicate_pos")
-        .then(
-            pl.when(retry)
-            .then(pl.lit("network retry: the terminal sent the sale again"))
-            .otherwise(pl.lit("system fault: the same reference recorded twice"))
-        )
+        .then(pl.when(retry).then(tx("adv.cause.retry")).otherwise(tx("adv.cause.same_ref")))
         .when(_T == "duplicate_bank")
-        .then(pl.lit("system fault at the acquirer: settled more than once"))
+        .then(tx("adv.cause.dup_bank"))
         .when(_T == "orphan_pos")
         .then(
             pl.when(lone_void)
-            .then(pl.lit("system fault: a void without its sale"))
-            .otherwise(pl.lit("network delay or system fault: the sale never reached the acquirer"))
+            .then(tx("adv.cause.lone_void"))
+            .otherwise(tx("adv.cause.never_reached"))
         )
         .when(_T == "orphan_bank")
-        .then(
-            pl.when(debit)
-            .then(pl.lit("suspected fraud: money taken with no POS record"))
-            .otherwise(pl.lit("suspected fraud or misrouted settlement"))
-        )
+        .then(pl.when(debit).then(tx("adv.cause.debit")).otherwise(tx("adv.cause.credit")))
         .when(_T == "voided_but_settled")
-        .then(pl.lit("network delay or system fault: the void never reached the acquirer"))
+        .then(tx("adv.cause.void_not_reached"))
     )
 
     action = (
         pl.when(_T == "amount_mismatch")
         .then(
-            pl.concat_str(
-                pl.lit(
-                    "Check the POS record (terminal, batch, trace number) and the receipt; "
-                    "confirm the amount with the customer; "
-                ),
-                pl.when(pl.col("difference_minor") > 0)
-                .then(pl.concat_str(pl.lit("refund the "), diff_m, pl.lit(" charged too much.")))
-                .otherwise(
-                    pl.concat_str(
-                        pl.lit("collect the missing "),
-                        diff_m,
-                        pl.lit(" or ask the acquiring bank to correct the settlement."),
-                    )
-                ),
+            tx(
+                "adv.act.amount_mismatch",
+                then=pl.when(pl.col("difference_minor") > 0)
+                .then(tx("adv.act.refund", diff=diff_m))
+                .otherwise(tx("adv.act.collect", diff=diff_m)),
             )
         )
         .when(_T == "account_mismatch")
-        .then(
-            pl.lit(
-                "Compare the card on the receipt with the bank record; confirm with the "
-                "customer; if the card is not theirs, ask the acquiring bank for a reversal "
-                "with the evidence and treat it as suspected fraud."
-            )
-        )
+        .then(tx("adv.act.account_mismatch"))
         .when(_T == "currency_mismatch")
-        .then(
-            pl.lit(
-                "Check the terminal's currency setting with the POS vendor; ask the "
-                "acquiring bank to re-settle in the right currency; refund any "
-                "conversion loss to the customer."
-            )
-        )
+        .then(tx("adv.act.currency_mismatch"))
         .when(_T == "late_settlement")
-        .then(
-            pl.lit(
-                "No money is missing. If this terminal is often late, ask the acquiring "
-                "bank about settlement holds and check the terminal's clock and batch "
-                "close."
-            )
-        )
+        .then(tx("adv.act.late_settlement"))
         .when(_T == "duplicate_pos")
         .then(
             pl.when(pl.col("n_settled") > 1)
-            .then(
-                pl.lit(
-                    "The customer was charged more than once: confirm with them and "
-                    "refund the extra charge(s); keep the POS records as evidence."
-                )
-            )
+            .then(tx("adv.act.dup_multi"))
             .when(pl.col("n_settled") == 0)
-            .then(
-                pl.lit(
-                    "None of the records settled: confirm the sale with the customer and "
-                    "redo it once; ask the acquiring bank why it did not settle."
-                )
-            )
-            .otherwise(
-                pl.lit(
-                    "Void the extra POS record so the books match the bank; check the "
-                    "terminal's network connection."
-                )
-            )
+            .then(tx("adv.act.dup_none"))
+            .otherwise(tx("adv.act.dup_one"))
         )
         .when(_T == "duplicate_bank")
-        .then(
-            pl.lit(
-                "Ask the acquiring bank to reverse the extra settlement, with the reference "
-                "and times as evidence; refund the customer if they were charged twice."
-            )
-        )
+        .then(tx("adv.act.duplicate_bank"))
         .when(_T == "orphan_pos")
-        .then(
-            pl.when(lone_void)
-            .then(
-                pl.lit(
-                    "Find the original sale of this void on the terminal; ask the POS vendor "
-                    "to check the terminal log."
-                )
-            )
-            .otherwise(
-                pl.lit(
-                    "Check the POS record (terminal, batch, trace number) and whether "
-                    "the batch was closed; wait one more settlement cycle, then ask the "
-                    "acquiring bank with the evidence; redo the sale if it failed."
-                )
-            )
-        )
+        .then(pl.when(lone_void).then(tx("adv.act.lone_void")).otherwise(tx("adv.act.orphan_pos")))
         .when(_T == "orphan_bank")
-        .then(
-            pl.when(debit)
-            .then(
-                pl.lit(
-                    "Escalate as suspected fraud: contact the acquiring bank at once with "
-                    "the statement line and ask for the transaction details and a "
-                    "reversal."
-                )
-            )
-            .otherwise(
-                pl.lit(
-                    "Confirm with the acquiring bank which terminal and sale this is; "
-                    "if it is not yours, report it (suspected fraud or misrouting)."
-                )
-            )
-        )
+        .then(pl.when(debit).then(tx("adv.act.debit")).otherwise(tx("adv.act.credit")))
         .when(_T == "voided_but_settled")
-        .then(
-            pl.lit(
-                "The customer was charged for a voided sale: ask the acquiring bank for a "
-                "reversal with the void record as evidence, or refund the customer."
-            )
-        )
+        .then(tx("adv.act.voided_but_settled"))
     )
     return [detail.alias("detail"), cause.alias("cause"), action.alias("suggested_action")]

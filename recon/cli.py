@@ -10,6 +10,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import click
 from rich.console import Console
 
 from recon import __version__
-from recon.config import SEVERITIES, load_settings
+from recon.config import SEVERITIES, Settings, load_settings
 from recon.errors import EXIT_ERROR, EXIT_FOUND, EXIT_INTERRUPTED, ReconError, UsageError
 
 _STAGES = {"load": "Loading files", "match": "Matching", "classify": "Classifying"}
@@ -57,6 +58,28 @@ def _boundary(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_ERROR)
 
     return wrapper
+
+
+def lang_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--lang: the language of the words in reports (default: from LC_ALL/LC_MESSAGES/LANG)."""
+    return click.option(
+        "--lang",
+        type=click.Choice(["en", "zh"]),
+        default=None,
+        help="Language of report text: en or zh (default: the config's lang, else zh when "
+        "LC_ALL, LC_MESSAGES or LANG starts with zh, else en).",
+    )(fn)
+
+
+def _lang(option: str | None, settings: Settings) -> str:
+    """--lang if given; else the config's lang if it sets one; else the locale (zh or en)."""
+    if option:
+        return option
+    if settings.lang_set:
+        return settings.lang
+    from recon.i18n import env_lang
+
+    return env_lang()
 
 
 def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -112,6 +135,7 @@ def cli() -> None:
     help="Seconds to wait for another run that holds the state file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON summary on stdout.")
+@lang_option
 @output_options
 @_boundary
 def run(
@@ -127,6 +151,7 @@ def run(
     day: str | None,
     lock_timeout: float,
     as_json: bool,
+    lang: str | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -142,6 +167,7 @@ def run(
         fail_on=fail_on,
         state=state,
     )
+    settings = replace(settings, lang=_lang(lang, settings))
     out_dir = Path(settings.out or f"recon-{datetime.now():%Y%m%d-%H%M%S}")
     err = _err_console()
     if not quiet and not as_json and err.is_terminal:
@@ -377,6 +403,7 @@ def sample(
     help="Write an evidence file: case.md, case.html or case.json.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the case as JSON on stdout.")
+@lang_option
 @output_options
 @_boundary
 def investigate(
@@ -396,6 +423,7 @@ def investigate(
     at: str | None,
     export_path: str | None,
     as_json: bool,
+    lang: str | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -404,8 +432,12 @@ def investigate(
     from recon.report.case import case_dict, export, render_terminal
 
     settings = load_settings(config_path).with_overrides(
-        pos=pos, bank=bank, pos_profile=pos_profile, bank_profile=bank_profile
+        pos=pos,
+        bank=bank,
+        pos_profile=pos_profile,
+        bank_profile=bank_profile,
     )
+    settings = replace(settings, lang=_lang(lang, settings))
     query = Query(
         reference=reference,
         record_id=record_id,

@@ -74,6 +74,9 @@ class Settings:
     notify_min_severity: str = "high"
     # Who to call, named in evidence files: acquirer, pos_vendor, responsible, ...
     contacts: dict[str, str] = field(default_factory=dict)
+    # The language of the words in reports ("en" or "zh"); machine-readable values never change.
+    lang: str = "en"
+    lang_set: bool = False  # the config file chose the language (it then beats the locale)
 
     def with_overrides(self, **kw: Any) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -94,7 +97,9 @@ _TOP_KEYS = {
     "aging",
     "notify",
     "contacts",
+    "lang",
 }
+LANGS = ("en", "zh")
 
 
 def _check_keys(table: dict, allowed: set[str], where: str, path: str) -> None:
@@ -169,6 +174,10 @@ def load_settings(path: str | Path | None) -> Settings:
     if not all(isinstance(v, str) for v in contacts.values()):
         raise ConfigError("contacts values must be text (a name, phone or address)", str(p))
 
+    lang = data.get("lang", "en")
+    if lang not in LANGS:
+        raise ConfigError(f"lang must be one of {', '.join(LANGS)}", str(p))
+
     base = p.parent
 
     def rel(v: str | None) -> str | None:
@@ -196,4 +205,6 @@ def load_settings(path: str | Path | None) -> Settings:
         notify_command=notify.get("command"),
         notify_min_severity=notify_sev,
         contacts=dict(contacts),
+        lang=lang,
+        lang_set="lang" in data,
     )

@@ -58,3 +58,11 @@ def contract_dir(tmp_path: Path) -> Path:
     dst = tmp_path / "contract"
     shutil.copytree(DATA / "contract", dst)
     return dst
+
+
+@pytest.fixture(autouse=True)
+def _english_locale(monkeypatch):
+    """Reports follow the locale by default; tests expect English unless they ask for zh."""
+    for var in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")

@@ -20,6 +20,7 @@ import polars as pl
 
 from recon import __version__
 from recon.config import SEVERITIES, TYPES
+from recon.i18n import t, type_label
 from recon.money import format_minor
 from recon.result import RunResult
 
@@ -132,14 +133,15 @@ def _at_risk_by_severity(df: pl.DataFrame) -> dict[str, dict[str, str]]:
 def _headline(result: RunResult) -> str:
     s = result.summary
     matched = s.get("matched", {})
+    lang = result.settings.lang
     cards = [
-        ("POS rows read", _e(result.pos.rows)),
-        ("Bank rows read", _e(result.bank.rows)),
-        ("Matched pairs", _e(matched.get("pairs", 0))),
-        ("Voided (never settled)", _e(matched.get("voided", 0))),
-        ("Discrepancies", _e(s.get("discrepancies", {}).get("total", 0))),
-        ("Money at risk", _money(s.get("money_at_risk"))),
-        ("Rejected rows", _e(s.get("rejected", {}).get("total", 0))),
+        (t("html.pos_rows", lang), _e(result.pos.rows)),
+        (t("html.bank_rows", lang), _e(result.bank.rows)),
+        (t("html.matched", lang), _e(matched.get("pairs", 0))),
+        (t("html.voided", lang), _e(matched.get("voided", 0))),
+        (t("html.discrepancies", lang), _e(s.get("discrepancies", {}).get("total", 0))),
+        (t("html.at_risk", lang), _money(s.get("money_at_risk"))),
+        (t("html.rejected", lang), _e(s.get("rejected", {}).get("total", 0))),
     ]
     body = "".join(f'<div class="card">{label}<b>{value}</b></div>' for label, value in cards)
     return f'<div class="cards">{body}</div>\n'
@@ -149,13 +151,18 @@ def _counts(result: RunResult) -> str:
     d = result.summary.get("discrepancies", {})
     by_type = d.get("by_type", {})
     by_sev = d.get("by_severity", {})
+    lang = result.settings.lang
     type_rows = [
-        (_e(t), _e(by_type.get(t, {}).get("count", 0)), _money(by_type.get(t, {}).get("at_risk")))
-        for t in TYPES
+        (
+            _e(type_label(typ, lang)),
+            _e(by_type.get(typ, {}).get("count", 0)),
+            _money(by_type.get(typ, {}).get("at_risk")),
+        )
+        for typ in TYPES
     ]
     type_rows.append(
         (
-            "<b>total</b>",
+            f"<b>{_e(t('rep.total', lang))}</b>",
             f"<b>{_e(d.get('total', 0))}</b>",
             _money(result.summary.get("money_at_risk")),
         )
@@ -165,12 +172,13 @@ def _counts(result: RunResult) -> str:
         (f'<span class="badge">{_e(s)}</span>', _e(by_sev.get(s, 0)), _money(sev_money.get(s)))
         for s in reversed(SEVERITIES)
     ]
+    count, at_risk = t("html.count", lang), t("html.at_risk", lang)
     return (
-        "<h2>By type</h2>\n"
-        + _table(("Type", "Count", "Money at risk"), type_rows, numeric=(1, 2))
-        + "<h2>By severity</h2>\n"
+        f"<h2>{_e(t('html.h_by_type', lang))}</h2>\n"
+        + _table((t("html.type", lang), count, at_risk), type_rows, numeric=(1, 2))
+        + f"<h2>{_e(t('html.h_by_sev', lang))}</h2>\n"
         + _table(
-            ("Severity", "Count", "Money at risk"),
+            (t("html.severity", lang), count, at_risk),
             sev_rows,
             numeric=(1, 2),
             row_class=[f"sev-{s}" for s in reversed(SEVERITIES)],
@@ -191,15 +199,18 @@ def _cap_note(total: int, what: str, file: str) -> str:
     )
 
 
-def _items(df: pl.DataFrame) -> str:
+def _items(df: pl.DataFrame, lang: str = "en") -> str:
     if df.height == 0:
-        return "<p>No discrepancies.</p>\n"
+        return f"<p>{_e(t('html.none', lang))}</p>\n"
     note = _cap_note(df.height, "items", "discrepancies.csv")
     df = df.head(MAX_ROWS).with_columns(
         time=pl.coalesce("pos_time", "bank_time").dt.strftime("%Y-%m-%d %H:%M:%S")
     )
     names = [c for c, _ in _ITEM_COLUMNS]
-    head = "".join(f'<th title="sort">{_e(label)}</th>' for _, label in _ITEM_COLUMNS)
+    head = "".join(
+        f'<th title="sort">{_e(label if lang == "en" else t("html.c." + c, lang))}</th>'
+        for c, label in _ITEM_COLUMNS
+    )
     rows = []
     for r in df.select(*names, "bank_currency").iter_rows(named=True):
         cells = []
@@ -211,28 +222,33 @@ def _items(df: pl.DataFrame) -> str:
             elif c in _NUMERIC:
                 cells.append(f'<td class="num">{_e(v)}</td>')
             elif c == "currency" and r["bank_currency"] not in (None, v):
-                cells.append(f"<td>{_e(v)} (bank {_e(r['bank_currency'])})</td>")
+                bank = t("rep.bank", lang)
+                cells.append(f"<td>{_e(v)} ({bank} {_e(r['bank_currency'])})</td>")
+            elif c == "type" and lang != "en":
+                cells.append(f"<td>{_e(type_label(v, lang))}</td>")
             else:
                 cells.append(f"<td>{_e(v)}</td>")
         rows.append(f'<tr class="sev-{_e(r["severity"])}">{"".join(cells)}</tr>\n')
+    filt, hint = _e(t("html.filter", lang)), _e(t("html.sort_hint", lang))
     return note + (
-        '<p><input id="filter" type="search" placeholder="Filter items" hidden '
-        'aria-label="Filter items"> <span class="muted">Click a column header to sort.</span></p>\n'
+        f'<p><input id="filter" type="search" placeholder="{filt}" hidden '
+        f'aria-label="{filt}"> <span class="muted">{hint}</span></p>\n'
         f'<table class="items" id="items"><thead><tr>{head}</tr></thead><tbody>\n'
         f"{''.join(rows)}</tbody></table>\n"
     )
 
 
-def _rejected(df: pl.DataFrame) -> str:
+def _rejected(df: pl.DataFrame, lang: str = "en") -> str:
     if df.height == 0:
-        return "<p>No rejected rows.</p>\n"
+        return f"<p>{_e(t('html.no_rejected', lang))}</p>\n"
     note = _cap_note(df.height, "rejected rows", "rejected.csv")
     df = df.head(MAX_ROWS)
     rows = (
         (_e(side), _e(line), _e(reason), f"<code>{_e(raw)}</code>")
         for side, line, reason, raw in df.select("side", "line", "reason", "raw").iter_rows()
     )
-    return note + _table(("Side", "Line", "Reason", "Raw"), rows, numeric=(1,))
+    heads = tuple(t(f"html.{k}", lang) for k in ("side", "line", "reason", "raw"))
+    return note + _table(heads, rows, numeric=(1,))
 
 
 def _inputs(result: RunResult) -> str:
@@ -248,7 +264,16 @@ def _inputs(result: RunResult) -> str:
         )
         for s in (result.pos, result.bank)
     ]
-    headers = ("Side", "Path", "SHA-256", "Profile", "Rows", "Loaded", "Rejected")
+    lang = result.settings.lang
+    headers = (
+        t("html.side", lang),
+        t("html.path", lang),
+        "SHA-256",
+        t("html.profile", lang),
+        t("html.rows", lang),
+        t("html.loaded", lang),
+        t("html.rejected", lang) if lang != "en" else "Rejected",
+    )
     return _table(headers, rows, numeric=(4, 5, 6))
 
 
@@ -490,24 +515,28 @@ def render_html(result: RunResult) -> str:
     s = result.summary
     title = f"recon: {Path(result.pos.path).name} vs {Path(result.bank.path).name}"
     version = s.get("recon_version", __version__)
-    run_line = (
-        f"recon {_e(version)}; fail on {_e(s.get('fail_on', result.settings.fail_on))}; "
-        f"exit code {_e(s.get('exit_code', result.exit_code()))}"
+    lang = result.settings.lang
+    run_line = t(
+        "html.run_line",
+        lang,
+        version=_e(version),
+        fail_on=_e(s.get("fail_on", result.settings.fail_on)),
+        code=_e(s.get("exit_code", result.exit_code())),
     )
     parts = [
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
+        f'<!DOCTYPE html>\n<html lang="{_e(lang)}">\n<head>\n<meta charset="utf-8">\n',
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n",
         f'<h1>{_e(title)}</h1>\n<p class="muted">{run_line}</p>\n',
         _headline(result),
         _counts(result),
-        "<h2>Charts</h2>\n",
+        f"<h2>{_e(t('html.h_charts', lang))}</h2>\n",
         _charts(result),
-        f"<h2>Discrepancies ({result.discrepancies.height})</h2>\n",
-        _items(result.discrepancies),
-        f"<h2>Rejected rows ({result.rejected.height})</h2>\n",
-        _rejected(result.rejected),
-        "<h2>Inputs</h2>\n",
+        f"<h2>{_e(t('html.h_disc', lang, n=result.discrepancies.height))}</h2>\n",
+        _items(result.discrepancies, lang),
+        f"<h2>{_e(t('html.h_rejected', lang, n=result.rejected.height))}</h2>\n",
+        _rejected(result.rejected, lang),
+        f"<h2>{_e(t('html.h_inputs', lang))}</h2>\n",
         _inputs(result),
         '<div id="js-errors" hidden></div>\n',
         f"<script>{_JS}</script>\n</body>\n</html>\n",

@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from recon.config import SEVERITIES, TYPES
+from recon.i18n import t, type_label
 from recon.money import format_minor
 from recon.result import RunResult
 
@@ -107,42 +108,52 @@ def _headline(result: RunResult) -> str:
     total = d.get("total", result.discrepancies.height)
     rejected = result.rejected.height
     at_risk = result.summary.get("money_at_risk") or _at_risk(result.discrepancies)
-    files = f"{_short_name(result.pos.path)} vs {_short_name(result.bank.path)}"
+    lang = result.settings.lang
+    vs = t("md.vs", lang)
+    files = f"{_short_name(result.pos.path)} {vs} {_short_name(result.bank.path)}"
     if total:
         word = "discrepancy" if total == 1 else "discrepancies"
-        head = f"{total:,} {word}, {_money(at_risk)} at risk"
+        head = t("md.head", lang, n=f"{total:,}", word=word, money=_money(at_risk))
     else:
-        head = "No discrepancies"
-    return _esc(f"{head}, {_plural(rejected, 'rejected row')} — files: {files}")
+        head = t("md.none", lang)
+    rows = t("md.rejected", lang, rows=_plural(rejected, "rejected row"), n=f"{rejected:,}")
+    return _esc(t("md.headline", lang, head=head, rejected=rows, files=files))
 
 
 def _type_table(result: RunResult) -> list[str]:
     df = result.discrepancies
     by_type = result.summary.get("discrepancies", {}).get("by_type", {})
-    rows = ["| type | count | high / medium / low | money at risk |", "| --- | ---: | --- | ---: |"]
+    lang = result.settings.lang
+    rows = [t("md.table_head", lang), "| --- | ---: | --- | ---: |"]
     mix: dict[str, dict[str, int]] = {}
     for typ, sev, n in df.group_by("type", "severity").len().iter_rows():
         mix.setdefault(typ, {})[sev] = n
-    for t in TYPES:
-        sub = df.filter(pl.col("type") == t)
-        info = by_type.get(t, {})
+    for typ in TYPES:
+        sub = df.filter(pl.col("type") == typ)
+        info = by_type.get(typ, {})
         count = info.get("count", sub.height)
         if not count:
             continue
-        sev = " / ".join(str(mix.get(t, {}).get(s, 0)) for s in _HIGH_FIRST)
+        sev = " / ".join(str(mix.get(typ, {}).get(s, 0)) for s in _HIGH_FIRST)
         money = _money(info.get("at_risk") or _at_risk(sub))
-        rows.append(f"| {t} | {count:,} | {sev} | {_esc(money)} |")
+        rows.append(f"| {type_label(typ, lang)} | {count:,} | {sev} | {_esc(money)} |")
     total_money = _money(result.summary.get("money_at_risk") or _at_risk(df))
     by_sev = {s: df.filter(pl.col("severity") == s).height for s in SEVERITIES}
     sev = " / ".join(str(by_sev[s]) for s in _HIGH_FIRST)
-    rows.append(f"| **total** | **{df.height:,}** | {sev} | **{_esc(total_money)}** |")
+    rows.append(
+        f"| **{t('rep.total', lang)}** | **{df.height:,}** | {sev} | **{_esc(total_money)}** |"
+    )
     return rows
 
 
 def _top(result: RunResult) -> list[str]:
     df = result.discrepancies
+    lang = result.settings.lang
     shown = min(TOP, df.height)
-    title = f"Top {shown} of {df.height:,} items:" if shown < df.height else "Items:"
+    if shown < df.height:
+        title = t("md.top", lang, shown=shown, total=f"{df.height:,}")
+    else:
+        title = t("md.items", lang)
     lines = [f"**{title}**", ""]
     cols = ("item_id", "severity", "type", "pos_ids", "bank_ids", "detail", "suggested_action")
     for item_id, sev, typ, pos_ids, bank_ids, detail, action in (
@@ -150,20 +161,21 @@ def _top(result: RunResult) -> list[str]:
     ):
         ids = [
             f"POS {_ids(pos_ids)}" if pos_ids else "",
-            f"bank {_ids(bank_ids)}" if bank_ids else "",
+            f"{t('rep.bank', lang)} {_ids(bank_ids)}" if bank_ids else "",
         ]
-        text = f"**{_esc(sev)}** `{typ}` {_esc(item_id)}"
+        label = type_label(typ, lang).removeprefix(typ)  # "" in English, " 金额不符" in zh
+        text = f"**{_esc(sev)}** `{typ}`{label} {_esc(item_id)}"
         joined = " / ".join(i for i in ids if i)
         if joined:
             text += f" ({_esc(joined)})"
         if detail:
             text += f": {_esc(detail)}"
         if action:
-            text += f" **Do:** {_esc(action)}"
+            text += f" {t('md.do', lang)} {_esc(action)}"
         lines.extend(_wrap(text, "- ", "  "))
     if shown < df.height:
         lines.append("")
-        lines.append(f"… and {df.height - shown:,} more in discrepancies.csv.")
+        lines.append(t("md.more", lang, n=f"{df.height - shown:,}"))
     return lines
 
 
@@ -173,23 +185,29 @@ def render_summary_md(
     """The run as short Markdown text; `out_dir` is where the report files were written, if any.
 
     `files` names the files to list there (default: the output contract's files)."""
+    lang = result.settings.lang
     lines = [f"**{_headline(result)}**", ""]
     if result.discrepancies.height:
         lines += _type_table(result)
         lines.append("")
         lines += _top(result)
     else:
-        lines.append("Every record matched.")
+        lines.append(t("md.all_matched", lang))
     lines.append("")
     rejected = result.rejected.height
     counts = result.summary.get("rejected", {})
     if rejected:
         lines.append(
-            f"Rejected rows: {rejected:,} (POS {counts.get('pos', result.pos.rejected):,}, "
-            f"bank {counts.get('bank', result.bank.rejected):,}); see rejected.csv."
+            t(
+                "md.rejected_rows",
+                lang,
+                n=f"{rejected:,}",
+                pos=f"{counts.get('pos', result.pos.rejected):,}",
+                bank=f"{counts.get('bank', result.bank.rejected):,}",
+            )
         )
     else:
-        lines.append("Rejected rows: 0.")
+        lines.append(t("md.rejected_none", lang))
     if out_dir is not None:
         if files is None:
             # Imported here: recon.report.files may import this module to wire it in.
@@ -197,6 +215,6 @@ def render_summary_md(
 
             files = FILES
         lines.append("")
-        lines.append(f"Reports in `{str(out_dir).replace('`', '')}`:")
+        lines.append(t("md.reports_in", lang, dir=str(out_dir).replace("`", "")))
         lines += _wrap(", ".join(_esc(f) for f in files), "", "")
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from recon import __version__
 from recon.config import SEVERITIES, TYPES
+from recon.i18n import t, type_label
 from recon.report.files import FILES
 from recon.result import RunResult
 
@@ -48,7 +49,8 @@ def _indented(console: Console, text: Text, indent: int = 4) -> None:
 def _header(result: RunResult, console: Console) -> None:
     version = result.summary.get("recon_version", __version__)
     line = Text.assemble(("recon ", "bold"), (str(version), "bold"), "  ")
-    for label, side in (("POS", result.pos), ("bank", result.bank)):
+    lang = result.settings.lang
+    for label, side in ((t("rep.pos", lang), result.pos), (t("rep.bank", lang), result.bank)):
         line.append(f"{label} ", style="bold")
         if side.reader in ("csv", "parquet"):
             how = side.profile
@@ -63,19 +65,24 @@ def _header(result: RunResult, console: Console) -> None:
 
 
 def _inputs(result: RunResult, console: Console) -> None:
+    lang = result.settings.lang
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("side")
+    table.add_column(t("term.side", lang))
     for col in ("read", "loaded", "rejected"):
-        table.add_column(col, justify="right")
-    for label, side in (("POS", result.pos), ("bank", result.bank)):
+        table.add_column(t(f"term.{col}", lang), justify="right")
+    for label, side in ((t("rep.pos", lang), result.pos), (t("rep.bank", lang), result.bank)):
         table.add_row(label, str(side.rows), str(side.loaded), str(side.rejected))
     console.print(table)
     console.print()
     matched = result.summary.get("matched", {})
     console.print(
         Text(
-            f"Matched pairs: {matched.get('pairs', 0)}    "
-            f"voided (cancelled, never settled): {matched.get('voided', 0)}"
+            t(
+                "term.matched",
+                lang,
+                pairs=matched.get("pairs", 0),
+                voided=matched.get("voided", 0),
+            )
         )
     )
     state = result.summary.get("state")
@@ -83,10 +90,18 @@ def _inputs(result: RunResult, console: Console) -> None:
         carried = state.get("carried_in", {})
         console.print(
             Text(
-                f"Day {state.get('day')}: {state.get('new', 0)} new, "
-                f"{state.get('escalated', 0)} escalated, {state.get('carried', 0)} still open "
-                f"(carried in: {carried.get('pos', 0)} POS, {carried.get('bank', 0)} bank), "
-                f"{state.get('closed', 0)} closed; open in total: {state.get('open_total', 0)}"
+                t(
+                    "term.state",
+                    lang,
+                    day=state.get("day"),
+                    new=state.get("new", 0),
+                    escalated=state.get("escalated", 0),
+                    carried=state.get("carried", 0),
+                    cpos=carried.get("pos", 0),
+                    cbank=carried.get("bank", 0),
+                    closed=state.get("closed", 0),
+                    open_total=state.get("open_total", 0),
+                )
             )
         )
 
@@ -112,24 +127,30 @@ def _mix_text(counts: dict[str, int]) -> Text:
 def _types(result: RunResult, console: Console) -> None:
     d = result.summary.get("discrepancies", {})
     total = d.get("total", result.discrepancies.height)
+    lang = result.settings.lang
     if not total:
-        console.print(Text("No discrepancies.", style="bold green"))
+        console.print(Text(t("term.no_discrepancies", lang), style="bold green"))
         return
     by_type = d.get("by_type", {})
     mix = _severity_mix(result.discrepancies)
     table = Table(box=_BOX, pad_edge=False, show_edge=False)
-    table.add_column("discrepancy type")
-    table.add_column("count", justify="right")
-    table.add_column("severity")
-    table.add_column("money at risk", justify="right")
-    for t in TYPES:
-        info = by_type.get(t, {})
+    table.add_column(t("term.col_type", lang))
+    table.add_column(t("term.col_count", lang), justify="right")
+    table.add_column(t("term.col_severity", lang))
+    table.add_column(t("term.col_at_risk", lang), justify="right")
+    for typ in TYPES:
+        info = by_type.get(typ, {})
         if info.get("count", 0) > 0:
-            table.add_row(t, str(info["count"]), _mix_text(mix.get(t, {})), _money(info["at_risk"]))
+            table.add_row(
+                type_label(typ, lang),
+                str(info["count"]),
+                _mix_text(mix.get(typ, {})),
+                _money(info["at_risk"]),
+            )
     if table.rows:
         table.rows[-1].end_section = True
     table.add_row(
-        Text("total", style="bold"),
+        Text(t("rep.total", lang), style="bold"),
         Text(str(total), style="bold"),
         _mix_text(d.get("by_severity", {})),
         Text(_money(result.summary.get("money_at_risk")), style="bold"),
@@ -141,39 +162,49 @@ def _top(result: RunResult, console: Console, top: int) -> None:
     df = result.discrepancies
     if df.height == 0 or top <= 0:
         return
+    lang = result.settings.lang
     shown = min(top, df.height)
-    title = f"Top {shown} of {df.height} items" if shown < df.height else f"All {shown} items"
+    if shown < df.height:
+        title = t("term.top", lang, shown=shown, total=df.height)
+    else:
+        title = t("term.all", lang, shown=shown)
     console.print(Text(title, style="bold"))
     cols = ("item_id", "severity", "type", "pos_ids", "bank_ids", "detail", "suggested_action")
     for item_id, sev, typ, pos_ids, bank_ids, detail, action in (
         df.head(top).select(cols).iter_rows()
     ):
-        line = Text.assemble(f"{item_id}  ", _sev(sev, 6), f"  {typ}  ")
-        ids = [f"POS {pos_ids}" if pos_ids else "", f"bank {bank_ids}" if bank_ids else ""]
+        line = Text.assemble(f"{item_id}  ", _sev(sev, 6), f"  {type_label(typ, lang)}  ")
+        bank = t("rep.bank", lang)
+        ids = [f"POS {pos_ids}" if pos_ids else "", f"{bank} {bank_ids}" if bank_ids else ""]
         line.append(" / ".join(i for i in ids if i), style="dim")
         console.print(line)
         if detail:
             _indented(console, Text(detail))
         if action:
-            _indented(console, Text.assemble(("Do: ", "bold"), action))
+            _indented(console, Text.assemble((t("term.do", lang), "bold"), action))
     if shown < df.height:
-        console.print(Text(f"... and {df.height - shown} more in discrepancies.csv", style="dim"))
+        console.print(Text(t("term.more", lang, n=df.height - shown), style="dim"))
 
 
 def _rejected(result: RunResult, console: Console) -> None:
     df = result.rejected
     if df.height == 0:
         return
+    lang = result.settings.lang
     counts = result.summary.get("rejected", {})
-    head = f"Rejected rows: {df.height}"
+    head = t("term.rejected_head", lang, n=df.height)
     if counts:
-        head += f" (POS {counts.get('pos', 0)}, bank {counts.get('bank', 0)})"
+        head += t(
+            "term.rejected_counts", lang, pos=counts.get("pos", 0), bank=counts.get("bank", 0)
+        )
     console.print(Text(head, style="bold red"))
     for side, line, reason, _raw in df.head(_REJECTED_SHOWN).iter_rows():
-        _indented(console, Text(f"{side} line {line}: {reason}"), 2)
+        _indented(
+            console, Text(t("term.rejected_line", lang, side=side, line=line, reason=reason)), 2
+        )
     if df.height > _REJECTED_SHOWN:
         rest = df.height - _REJECTED_SHOWN
-        console.print(Text(f"  ... and {rest} more in rejected.csv", style="dim"))
+        console.print(Text(t("term.rejected_more", lang, n=rest), style="dim"))
 
 
 def render_summary(
@@ -193,5 +224,7 @@ def render_summary(
         _rejected(result, console)
     if out_dir is not None:
         console.print()
-        console.print(Text.assemble(("Reports written to ", "bold"), str(out_dir)))
+        console.print(
+            Text.assemble((t("term.written", result.settings.lang), "bold"), str(out_dir))
+        )
         _indented(console, Text("  ".join(FILES)), 2)

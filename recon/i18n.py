@@ -1,0 +1,389 @@
+"""The words people read, in English and Chinese: a small catalog and a lookup.
+
+Only text for people changes with the language. Machine-readable values (discrepancy types,
+severities as stored, column names, rule names, ids and amounts) never do: other tools read them.
+English is the default and its text is exactly what recon has always printed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+LANGS = ("en", "zh")
+DEFAULT_LANG = "en"
+
+TEXT: dict[str, dict[str, str]] = {
+    # --- discrepancy types and severities, shown next to the raw value in zh -----------------
+    "type.amount_mismatch": {"en": "amount mismatch", "zh": "金额不符"},
+    "type.account_mismatch": {"en": "account mismatch", "zh": "卡号不符"},
+    "type.currency_mismatch": {"en": "currency mismatch", "zh": "币种不符"},
+    "type.duplicate_pos": {"en": "duplicate POS record", "zh": "POS重复记录"},
+    "type.duplicate_bank": {"en": "duplicate settlement", "zh": "银行重复结算"},
+    "type.orphan_pos": {"en": "POS record never settled", "zh": "POS有记录、银行未结算"},
+    "type.orphan_bank": {"en": "bank record without POS", "zh": "银行有记录、POS无记录"},
+    "type.voided_but_settled": {"en": "voided but settled", "zh": "已撤销但已结算"},
+    "type.late_settlement": {"en": "late settlement", "zh": "延迟结算"},
+    "sev.high": {"en": "high", "zh": "高"},
+    "sev.medium": {"en": "medium", "zh": "中"},
+    "sev.low": {"en": "low", "zh": "低"},
+    # --- advice: detail --------------------------------------------------------------------
+    "adv.more": {"en": "more", "zh": "多结算"},
+    "adv.less": {"en": "less", "zh": "少结算"},
+    "adv.late_note": {
+        "en": " Also settled {days} days after the sale.",
+        "zh": "另外，结算比销售晚了 {days} 天。",
+    },
+    "adv.with_ref": {"en": " with reference {reference}", "zh": "（参考号 {reference}）"},
+    "adv.paren_ref": {"en": " (reference {reference})", "zh": "（参考号 {reference}）"},
+    "adv.detail.amount_mismatch": {
+        "en": "POS {pos}, bank {bank}: the bank settled {diff} {more_less}.{late_note}",
+        "zh": "POS {pos}，银行 {bank}：银行{more_less} {diff}。{late_note}",
+    },
+    "adv.detail.account_mismatch": {
+        "en": "Card {pos_account} at the POS, {bank_account} at the bank, for {pos}.{late_note}",
+        "zh": "POS 上的卡号为 {pos_account}，银行记录为 {bank_account}，金额 {pos}。{late_note}",
+    },
+    "adv.detail.currency_mismatch": {
+        "en": "POS took {pos}, the bank settled {bank}: different currency.",
+        "zh": "POS 收款 {pos}，银行结算 {bank}：币种不同。",
+    },
+    "adv.detail.late_settlement": {
+        "en": "Sale of {pos} on {pos_time} settled {bank_time}, {days} days later "
+        "(allowance {allow} days).",
+        "zh": "{pos_time} 的销售 {pos} 于 {bank_time} 结算，晚了 {days} 天（允许 {allow} 天）。",
+    },
+    "adv.retry_window": {
+        "en": " on the same card and terminal within {window} s",
+        "zh": "（同一卡号、同一终端，{window} 秒内）",
+    },
+    "adv.detail.duplicate_pos": {
+        "en": "{n} POS records ({ids}) totalling {pos} for one sale{how}; "
+        "the bank settled {n_settled} of them.",
+        "zh": "同一笔销售有 {n} 条POS记录（{ids}），"
+        "合计 {pos}{how}；银行结算了其中 {n_settled} 条。",
+    },
+    "adv.detail.duplicate_bank": {
+        "en": "The bank settled {n} times ({ids}), total {bank}, for {n_pos} POS record(s){ref}.",
+        "zh": "银行结算了 {n} 次（{ids}），合计 {bank}，对应 {n_pos} 条POS记录{ref}。",
+    },
+    "adv.void_of": {"en": "Void of ", "zh": "撤销 "},
+    "adv.sale_of": {"en": "Sale of ", "zh": "销售 "},
+    "adv.detail.orphan_pos": {
+        "en": "{kind}{pos} at terminal {terminal} on {pos_time}{tail}",
+        "zh": "终端 {terminal} 于 {pos_time} 的{kind}{pos}{tail}",
+    },
+    "adv.lone_void_tail": {
+        "en": " has no sale to cancel and no settlement.",
+        "zh": "：找不到被撤销的原销售，也没有结算。",
+    },
+    "adv.never_settled_tail": {
+        "en": " was never settled by the bank.",
+        "zh": "：银行从未结算。",
+    },
+    "adv.debit_of": {"en": "Bank debit of ", "zh": "扣款 "},
+    "adv.credit_of": {"en": "Bank credit of ", "zh": "入账 "},
+    "adv.detail.orphan_bank": {
+        "en": "{kind}{amount} on {bank_time}{ref} has no POS record.",
+        "zh": "{bank_time} 的银行{kind}{amount}{ref}没有对应的POS记录。",
+    },
+    "adv.detail.voided_but_settled": {
+        "en": "Sale {first} was voided ({last} at {pos_time}) but the bank settled {bank} ({ids}).",
+        "zh": "销售 {first} 已撤销（{last}，{pos_time}），但银行仍结算了 {bank}（{ids}）。",
+    },
+    # --- advice: cause ---------------------------------------------------------------------
+    "adv.cause.keying_amount": {"en": "keying error: {pattern}", "zh": "输入错误：{pattern}"},
+    "adv.cause.amount_altered": {
+        "en": "system fault: amount altered between terminal and bank",
+        "zh": "系统故障：金额在终端与银行之间被改变",
+    },
+    "adv.cause.keying_account": {
+        "en": "keying error: account {pattern}",
+        "zh": "输入错误：卡号{pattern}",
+    },
+    "adv.cause.card_differs": {
+        "en": "suspected fraud or system fault: a different card",
+        "zh": "疑似欺诈或系统故障：卡号不同",
+    },
+    "adv.cause.currency": {
+        "en": "terminal settings: wrong currency on the terminal",
+        "zh": "终端设置：终端币种设置错误",
+    },
+    "adv.cause.late": {"en": "network delay or settlement hold", "zh": "网络延迟或结算暂扣"},
+    "adv.cause.retry": {
+        "en": "network retry: the terminal sent the sale again",
+        "zh": "网络重试：终端重复发送了这笔销售",
+    },
+    "adv.cause.same_ref": {
+        "en": "system fault: the same reference recorded twice",
+        "zh": "系统故障：同一参考号被记录了两次",
+    },
+    "adv.cause.dup_bank": {
+        "en": "system fault at the acquirer: settled more than once",
+        "zh": "收单机构系统故障：重复结算",
+    },
+    "adv.cause.lone_void": {
+        "en": "system fault: a void without its sale",
+        "zh": "系统故障：撤销交易找不到原销售",
+    },
+    "adv.cause.never_reached": {
+        "en": "network delay or system fault: the sale never reached the acquirer",
+        "zh": "网络延迟或系统故障：销售未送达收单机构",
+    },
+    "adv.cause.debit": {
+        "en": "suspected fraud: money taken with no POS record",
+        "zh": "疑似欺诈：没有POS记录却被扣款",
+    },
+    "adv.cause.credit": {
+        "en": "suspected fraud or misrouted settlement",
+        "zh": "疑似欺诈或结算错发",
+    },
+    "adv.cause.void_not_reached": {
+        "en": "network delay or system fault: the void never reached the acquirer",
+        "zh": "网络延迟或系统故障：撤销未送达收单机构",
+    },
+    # keying patterns (recon.keying names them in English; the stored column keeps that)
+    "adv.pattern.decimal slip": {"en": "decimal slip", "zh": "小数点错位"},
+    "adv.pattern.digits transposed": {"en": "digits transposed", "zh": "数字颠倒"},
+    "adv.pattern.digit dropped": {"en": "digit dropped", "zh": "漏输一位数字"},
+    "adv.pattern.digit added": {"en": "digit added", "zh": "多输一位数字"},
+    "adv.pattern.one digit mistyped": {"en": "one digit mistyped", "zh": "输错一位数字"},
+    "adv.pattern.one digit wrong": {"en": "one digit wrong", "zh": "一位数字错误"},
+    # --- advice: suggested action (the seed's playbook) ------------------------------------
+    "adv.act.amount_mismatch": {
+        "en": "Check the POS record (terminal, batch, trace number) and the receipt; "
+        "confirm the amount with the customer; {then}",
+        "zh": "核对POS记录（终端号、批次号、凭证号）与小票；与顾客确认金额；{then}",
+    },
+    "adv.act.refund": {
+        "en": "refund the {diff} charged too much.",
+        "zh": "退还多收的 {diff}。",
+    },
+    "adv.act.collect": {
+        "en": "collect the missing {diff} or ask the acquiring bank to correct the settlement.",
+        "zh": "补收少收的 {diff}，或请收单银行更正结算。",
+    },
+    "adv.act.account_mismatch": {
+        "en": "Compare the card on the receipt with the bank record; confirm with the "
+        "customer; if the card is not theirs, ask the acquiring bank for a reversal "
+        "with the evidence and treat it as suspected fraud.",
+        "zh": "核对小票上的卡号与银行记录；与顾客确认；如果卡不是顾客本人的，"
+        "请携带证据向收单银行申请冲正，并按疑似欺诈处理。",
+    },
+    "adv.act.currency_mismatch": {
+        "en": "Check the terminal's currency setting with the POS vendor; ask the "
+        "acquiring bank to re-settle in the right currency; refund any "
+        "conversion loss to the customer.",
+        "zh": "请POS服务商检查终端的币种设置；请收单银行按正确币种重新结算；"
+        "如顾客有汇兑损失，予以退还。",
+    },
+    "adv.act.late_settlement": {
+        "en": "No money is missing. If this terminal is often late, ask the acquiring "
+        "bank about settlement holds and check the terminal's clock and batch "
+        "close.",
+        "zh": "没有资金缺失。如果该终端经常延迟结算，请向收单银行询问结算暂扣情况，"
+        "并检查终端的时钟和结批设置。",
+    },
+    "adv.act.dup_multi": {
+        "en": "The customer was charged more than once: confirm with them and "
+        "refund the extra charge(s); keep the POS records as evidence.",
+        "zh": "顾客被重复扣款：与顾客确认并退还多扣的款项；保留POS记录作为证据。",
+    },
+    "adv.act.dup_none": {
+        "en": "None of the records settled: confirm the sale with the customer and "
+        "redo it once; ask the acquiring bank why it did not settle.",
+        "zh": "这些记录都没有结算：与顾客确认这笔销售并重新操作一次；向收单银行询问未结算的原因。",
+    },
+    "adv.act.dup_one": {
+        "en": "Void the extra POS record so the books match the bank; check the "
+        "terminal's network connection.",
+        "zh": "撤销多余的POS记录，使账目与银行一致；检查终端的网络连接。",
+    },
+    "adv.act.duplicate_bank": {
+        "en": "Ask the acquiring bank to reverse the extra settlement, with the reference "
+        "and times as evidence; refund the customer if they were charged twice.",
+        "zh": "请收单银行冲正多出的结算，并提供参考号和时间作为证据；"
+        "如果顾客被扣款两次，予以退款。",
+    },
+    "adv.act.lone_void": {
+        "en": "Find the original sale of this void on the terminal; ask the POS vendor "
+        "to check the terminal log.",
+        "zh": "在终端上查找这笔撤销对应的原销售；请POS服务商检查终端日志。",
+    },
+    "adv.act.orphan_pos": {
+        "en": "Check the POS record (terminal, batch, trace number) and whether "
+        "the batch was closed; wait one more settlement cycle, then ask the "
+        "acquiring bank with the evidence; redo the sale if it failed.",
+        "zh": "核对POS记录（终端号、批次号、凭证号）以及该批次是否已结算；"
+        "再等待一个结算周期，然后携带证据询问收单银行；如果交易失败，重新操作这笔销售。",
+    },
+    "adv.act.debit": {
+        "en": "Escalate as suspected fraud: contact the acquiring bank at once with "
+        "the statement line and ask for the transaction details and a "
+        "reversal.",
+        "zh": "按疑似欺诈上报：立即携带对账单记录联系收单银行，要求提供交易详情并冲正。",
+    },
+    "adv.act.credit": {
+        "en": "Confirm with the acquiring bank which terminal and sale this is; "
+        "if it is not yours, report it (suspected fraud or misrouting).",
+        "zh": "向收单银行确认这是哪台终端、哪笔销售；"
+        "如果不是您的交易，请上报（疑似欺诈或结算错发）。",
+    },
+    "adv.act.voided_but_settled": {
+        "en": "The customer was charged for a voided sale: ask the acquiring bank for a "
+        "reversal with the void record as evidence, or refund the customer.",
+        "zh": "顾客为一笔已撤销的销售被扣了款："
+        "携带撤销记录作为证据向收单银行申请冲正，或直接退款给顾客。",
+    },
+    # --- reports: shared words ------------------------------------------------------------
+    "rep.pos": {"en": "POS", "zh": "POS"},
+    "rep.bank": {"en": "bank", "zh": "银行"},
+    "rep.total": {"en": "total", "zh": "合计"},
+    # --- terminal summary ------------------------------------------------------------------
+    "term.side": {"en": "side", "zh": "来源"},
+    "term.read": {"en": "read", "zh": "读取"},
+    "term.loaded": {"en": "loaded", "zh": "载入"},
+    "term.rejected": {"en": "rejected", "zh": "拒收"},
+    "term.matched": {
+        "en": "Matched pairs: {pairs}    voided (cancelled, never settled): {voided}",
+        "zh": "已匹配：{pairs} 对    已撤销（取消、未结算）：{voided} 笔",
+    },
+    "term.state": {
+        "en": "Day {day}: {new} new, {escalated} escalated, {carried} still open "
+        "(carried in: {cpos} POS, {cbank} bank), {closed} closed; open in total: {open_total}",
+        "zh": "营业日 {day}：新增 {new} 项，升级 {escalated} 项，仍未解决 {carried} 项"
+        "（结转：POS {cpos} 条，银行 {cbank} 条），已关闭 {closed} 项；未解决合计：{open_total} 项",
+    },
+    "term.no_discrepancies": {"en": "No discrepancies.", "zh": "没有差异。"},
+    "term.col_type": {"en": "discrepancy type", "zh": "差异类型"},
+    "term.col_count": {"en": "count", "zh": "数量"},
+    "term.col_severity": {"en": "severity", "zh": "严重程度"},
+    "term.col_at_risk": {"en": "money at risk", "zh": "涉及金额"},
+    "term.top": {"en": "Top {shown} of {total} items", "zh": "共 {total} 项，最严重的 {shown} 项"},
+    "term.all": {"en": "All {shown} items", "zh": "全部 {shown} 项"},
+    "term.do": {"en": "Do: ", "zh": "处理："},
+    "term.more": {
+        "en": "... and {n} more in discrepancies.csv",
+        "zh": "……其余 {n} 项见 discrepancies.csv",
+    },
+    "term.rejected_head": {"en": "Rejected rows: {n}", "zh": "拒收行：{n}"},
+    "term.rejected_counts": {"en": " (POS {pos}, bank {bank})", "zh": "（POS {pos}，银行 {bank}）"},
+    "term.rejected_line": {
+        "en": "{side} line {line}: {reason}",
+        "zh": "{side} 第 {line} 行：{reason}",
+    },
+    "term.rejected_more": {
+        "en": "  ... and {n} more in rejected.csv",
+        "zh": "  ……其余 {n} 行见 rejected.csv",
+    },
+    "term.written": {"en": "Reports written to ", "zh": "报告已写入 "},
+    # --- summary.md -------------------------------------------------------------------------
+    "md.head": {"en": "{n} {word}, {money} at risk", "zh": "{n} 项差异，涉及金额 {money}"},
+    "md.none": {"en": "No discrepancies", "zh": "没有差异"},
+    "md.rejected": {"en": "{rows}", "zh": "拒收 {n} 行"},
+    "md.headline": {
+        "en": "{head}, {rejected} — files: {files}",
+        "zh": "{head}，{rejected} — 文件：{files}",
+    },
+    "md.vs": {"en": "vs", "zh": "对比"},
+    "md.table_head": {
+        "en": "| type | count | high / medium / low | money at risk |",
+        "zh": "| 类型 | 数量 | 高 / 中 / 低 | 涉及金额 |",
+    },
+    "md.top": {"en": "Top {shown} of {total} items:", "zh": "共 {total} 项，最严重的 {shown} 项："},
+    "md.items": {"en": "Items:", "zh": "差异项："},
+    "md.do": {"en": "**Do:**", "zh": "**处理：**"},
+    "md.more": {
+        "en": "… and {n} more in discrepancies.csv.",
+        "zh": "……其余 {n} 项见 discrepancies.csv。",
+    },
+    "md.all_matched": {"en": "Every record matched.", "zh": "所有记录均已匹配。"},
+    "md.rejected_rows": {
+        "en": "Rejected rows: {n} (POS {pos}, bank {bank}); see rejected.csv.",
+        "zh": "拒收行：{n}（POS {pos}，银行 {bank}）；见 rejected.csv。",
+    },
+    "md.rejected_none": {"en": "Rejected rows: 0.", "zh": "拒收行：0。"},
+    "md.reports_in": {"en": "Reports in `{dir}`:", "zh": "报告位于 `{dir}`："},
+    # --- report.html ------------------------------------------------------------------------
+    "html.h_by_type": {"en": "By type", "zh": "按类型"},
+    "html.h_by_sev": {"en": "By severity", "zh": "按严重程度"},
+    "html.h_charts": {"en": "Charts", "zh": "图表"},
+    "html.h_disc": {"en": "Discrepancies ({n})", "zh": "差异（{n}）"},
+    "html.h_rejected": {"en": "Rejected rows ({n})", "zh": "拒收行（{n}）"},
+    "html.h_inputs": {"en": "Inputs", "zh": "输入文件"},
+    "html.pos_rows": {"en": "POS rows read", "zh": "POS 读取行数"},
+    "html.bank_rows": {"en": "Bank rows read", "zh": "银行读取行数"},
+    "html.matched": {"en": "Matched pairs", "zh": "已匹配"},
+    "html.voided": {"en": "Voided (never settled)", "zh": "已撤销（未结算）"},
+    "html.discrepancies": {"en": "Discrepancies", "zh": "差异"},
+    "html.at_risk": {"en": "Money at risk", "zh": "涉及金额"},
+    "html.rejected": {"en": "Rejected rows", "zh": "拒收行"},
+    "html.type": {"en": "Type", "zh": "类型"},
+    "html.count": {"en": "Count", "zh": "数量"},
+    "html.severity": {"en": "Severity", "zh": "严重程度"},
+    "html.none": {"en": "No discrepancies.", "zh": "没有差异。"},
+    "html.no_rejected": {"en": "No rejected rows.", "zh": "没有拒收行。"},
+    "html.run_line": {
+        "en": "recon {version}; fail on {fail_on}; exit code {code}",
+        "zh": "recon {version}；失败阈值 {fail_on}；退出码 {code}",
+    },
+    "html.filter": {"en": "Filter items", "zh": "筛选差异项"},
+    "html.sort_hint": {"en": "Click a column header to sort.", "zh": "点击列标题排序。"},
+    "html.c.item_id": {"en": "Item", "zh": "编号"},
+    "html.c.severity": {"en": "Severity", "zh": "严重程度"},
+    "html.c.type": {"en": "Type", "zh": "类型"},
+    "html.c.pos_ids": {"en": "POS ids", "zh": "POS 记录号"},
+    "html.c.bank_ids": {"en": "Bank ids", "zh": "银行记录号"},
+    "html.c.pos_amount": {"en": "POS amount", "zh": "POS 金额"},
+    "html.c.bank_amount": {"en": "Bank amount", "zh": "银行金额"},
+    "html.c.difference": {"en": "Difference", "zh": "差额"},
+    "html.c.currency": {"en": "Currency", "zh": "币种"},
+    "html.c.reference": {"en": "Reference", "zh": "参考号"},
+    "html.c.terminal": {"en": "Terminal", "zh": "终端"},
+    "html.c.time": {"en": "Time", "zh": "时间"},
+    "html.c.detail": {"en": "Detail", "zh": "详情"},
+    "html.c.cause": {"en": "Probable cause", "zh": "可能原因"},
+    "html.c.suggested_action": {"en": "Suggested action", "zh": "建议处理"},
+    "html.side": {"en": "Side", "zh": "来源"},
+    "html.line": {"en": "Line", "zh": "行号"},
+    "html.reason": {"en": "Reason", "zh": "原因"},
+    "html.raw": {"en": "Raw", "zh": "原始内容"},
+    "html.path": {"en": "Path", "zh": "路径"},
+    "html.profile": {"en": "Profile", "zh": "格式配置"},
+    "html.rows": {"en": "Rows", "zh": "行数"},
+    "html.loaded": {"en": "Loaded", "zh": "载入"},
+}
+
+
+def t(key: str, lang: str, **fmt: object) -> str:
+    """The text of `key` in `lang` (English when that language lacks it), formatted with `fmt`."""
+    entry = TEXT[key]
+    text = entry.get(lang) or entry[DEFAULT_LANG]
+    return text.format(**fmt) if fmt else text
+
+
+def type_label(typ: str, lang: str) -> str:
+    """A discrepancy type for people: the raw type, with its translation next to it in zh."""
+    key = f"type.{typ}"
+    if lang == DEFAULT_LANG or key not in TEXT:
+        return typ
+    return f"{typ} {t(key, lang)}"
+
+
+def sev_label(sev: str, lang: str) -> str:
+    """A severity for people: the stored value, with its translation next to it in zh."""
+    key = f"sev.{sev}"
+    if lang == DEFAULT_LANG or key not in TEXT:
+        return sev
+    return f"{sev} {t(key, lang)}"
+
+
+def env_lang(environ: Mapping[str, str] | None = None) -> str:
+    """The language the environment asks for: the first of LC_ALL, LC_MESSAGES, LANG that is
+    set; "zh" when it starts with "zh", else "en"."""
+    env = os.environ if environ is None else environ
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(var)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return DEFAULT_LANG
