@@ -277,6 +277,7 @@ def _record(
         result.bank,
         settings,
         result.summary["timings"],
+        findings=result.summary.get("findings"),
     )
     summary["state"] = state
     code = staged.exit_code()

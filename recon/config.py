@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -77,6 +78,8 @@ class Settings:
     # The language of the words in reports ("en" or "zh"); machine-readable values never change.
     lang: str = "en"
     lang_set: bool = False  # the config file chose the language (it then beats the locale)
+    # The shop's opening hours, "HH:MM-HH:MM" ([shop] hours); sales outside them are a finding.
+    shop_hours: str | None = None
 
     def with_overrides(self, **kw: Any) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -98,8 +101,23 @@ _TOP_KEYS = {
     "notify",
     "contacts",
     "lang",
+    "shop",
 }
 LANGS = ("en", "zh")
+
+
+def parse_hours(text: str) -> tuple[dt.time, dt.time]:
+    """'08:00-22:00' -> (08:00, 22:00); ValueError unless it is HH:MM-HH:MM with start != end.
+
+    A start after the end means open overnight ('18:00-02:00')."""
+    start, sep, end = str(text).partition("-")
+    if not sep:
+        raise ValueError(text)
+    a = dt.datetime.strptime(start.strip(), "%H:%M").time()
+    b = dt.datetime.strptime(end.strip(), "%H:%M").time()
+    if a == b:
+        raise ValueError(text)
+    return a, b
 
 
 def _check_keys(table: dict, allowed: set[str], where: str, path: str) -> None:
@@ -178,6 +196,20 @@ def load_settings(path: str | Path | None) -> Settings:
     if lang not in LANGS:
         raise ConfigError(f"lang must be one of {', '.join(LANGS)}", str(p))
 
+    shop = data.get("shop", {})
+    _check_keys(shop, {"hours"}, "shop.", str(p))
+    shop_hours = shop.get("hours")
+    if shop_hours is not None:
+        try:
+            if not isinstance(shop_hours, str):
+                raise ValueError(shop_hours)
+            parse_hours(shop_hours)
+        except ValueError:
+            raise ConfigError(
+                'shop.hours must look like "08:00-22:00" (HH:MM-HH:MM, start and end differ)',
+                str(p),
+            ) from None
+
     base = p.parent
 
     def rel(v: str | None) -> str | None:
@@ -207,4 +239,5 @@ def load_settings(path: str | Path | None) -> Settings:
         contacts=dict(contacts),
         lang=lang,
         lang_set="lang" in data,
+        shop_hours=shop_hours,
     )

@@ -352,6 +352,41 @@ TEXT: dict[str, dict[str, str]] = {
     "html.profile": {"en": "Profile", "zh": "格式配置"},
     "html.rows": {"en": "Rows", "zh": "行数"},
     "html.loaded": {"en": "Loaded", "zh": "载入"},
+    # --- findings: terminal- and pattern-level conclusions (recon.findings) -----------------
+    "find.title": {"en": "Findings", "zh": "结论"},
+    "find.terminal_currency": {
+        "en": "Terminal {terminal} settles in {bank} while the POS records {pos} ({n} items): "
+        "check the terminal's currency setting with the POS vendor",
+        "zh": "终端 {terminal} 按 {bank} 结算，而 POS 记录的是 {pos}（{n} 项）："
+        "请联系 POS 厂商检查该终端的币种设置",
+    },
+    "find.terminal_clock": {
+        "en": "Terminal {terminal}'s clock runs about {offset} ahead of the bank's ({n} pairs): "
+        "set the terminal's date and time",
+        "zh": "终端 {terminal} 的时钟比银行快约 {offset}（{n} 对记录）：请校正该终端的日期和时间",
+    },
+    "find.dur_hm": {"en": "{h} h {m} min", "zh": "{h} 小时 {m} 分"},
+    "find.dur_dhm": {"en": "{d} d {h} h {m} min", "zh": "{d} 天 {h} 小时 {m} 分"},
+    "find.refund_exceeds_sale": {
+        "en": "Refund {refund_id} of {refund} at terminal {terminal} is larger than the sale it "
+        "refunds ({sale_id}, {sale}): suspected fraud; check who keyed it and report it to the "
+        "acquiring bank",
+        "zh": "终端 {terminal} 的退款 {refund_id}（{refund}）大于其原销售（{sale_id}，{sale}）："
+        "疑似欺诈，请核查操作人员并向收单银行报告",
+    },
+    "find.outside_hours_pos": {
+        "en": "{n} POS sales outside the shop's hours {hours} ({ids}): suspected fraud; "
+        "check who used the terminal then",
+        "zh": "{n} 笔 POS 销售发生在营业时间 {hours} 之外（{ids}）："
+        "疑似欺诈，请核查当时谁在使用终端",
+    },
+    "find.outside_hours_bank": {
+        "en": "{n} bank debits with no POS record outside the shop's hours {hours} ({ids}): "
+        "suspected fraud; report them to the acquiring bank",
+        "zh": "{n} 笔无 POS 记录的银行扣款发生在营业时间 {hours} 之外（{ids}）：疑似欺诈，"
+        "请向收单银行报告",
+    },
+    "find.and_more": {"en": ", ...", "zh": "等"},
 }
 
 

@@ -10,6 +10,7 @@ import polars as pl
 from recon.classify import classify
 from recon.config import Settings
 from recon.errors import UsageError
+from recon.findings import find as find_findings
 from recon.load import Loaded, load_side
 from recon.match import match
 from recon.result import RunResult, SideInfo, build_summary
@@ -65,12 +66,14 @@ def reconcile(
     stage("classify")
     t = time.perf_counter()
     discrepancies, matches = classify(outcome, settings)
+    # Findings need the canonical frames (terminal, kind, card of every record), so before del.
+    findings = find_findings(discrepancies, matches, outcome.pos, outcome.bank, settings)
     del outcome
     timings["classify_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
 
     summary = build_summary(
-        discrepancies, matches, rejected, pos_info, bank_info, settings, timings
+        discrepancies, matches, rejected, pos_info, bank_info, settings, timings, findings
     )
     return RunResult(
         discrepancies=discrepancies,

@@ -65,8 +65,11 @@ def build_summary(
     bank: SideInfo,
     settings: Settings,
     timings: dict[str, float],
+    findings: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Counts per type and severity, money at risk per currency, inputs and timings."""
+    """Counts per type and severity, money at risk per currency, inputs and timings.
+
+    `findings` (recon.findings) are terminal- and pattern-level conclusions; [] when none."""
     by_type = {}
     for t in TYPES:
         sub = discrepancies.filter(pl.col("type") == t)
@@ -109,4 +112,5 @@ def build_summary(
             "config": settings.source,
         },
         "timings": {k: round(v, 3) for k, v in timings.items()},
+        "findings": list(findings or []),
     }

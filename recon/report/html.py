@@ -510,6 +510,21 @@ def _charts(result: RunResult) -> str:
     return "".join(parts)
 
 
+def _findings(result: RunResult) -> str:
+    """A "Findings" list (recon.findings) after the counts; "" when there are none."""
+    found = result.summary.get("findings") or []
+    if not found:
+        return ""
+    lang = result.settings.lang
+    rows = "".join(
+        f'<li class="sev-{_e(f.get("severity"))}"><span class="badge">{_e(f.get("severity"))}'
+        f"</span> <code>{_e(f.get('kind'))}</code> {_e(f.get('message'))}"
+        f'<br><span class="muted">{_e(", ".join(map(str, f.get("items") or [])))}</span></li>\n'
+        for f in found
+    )
+    return f'<h2>{_e(t("find.title", lang))}</h2>\n<ul class="findings">\n{rows}</ul>\n'
+
+
 def render_html(result: RunResult) -> str:
     """The whole report page as a string (deterministic for a given result)."""
     s = result.summary
@@ -530,6 +545,7 @@ def render_html(result: RunResult) -> str:
         f'<h1>{_e(title)}</h1>\n<p class="muted">{run_line}</p>\n',
         _headline(result),
         _counts(result),
+        _findings(result),
         f"<h2>{_e(t('html.h_charts', lang))}</h2>\n",
         _charts(result),
         f"<h2>{_e(t('html.h_disc', lang, n=result.discrepancies.height))}</h2>\n",

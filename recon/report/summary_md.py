@@ -179,6 +179,18 @@ def _top(result: RunResult) -> list[str]:
     return lines
 
 
+def _findings(result: RunResult) -> list[str]:
+    """The run's findings (recon.findings) as a short list; [] when there are none."""
+    found = result.summary.get("findings") or []
+    if not found:
+        return []
+    lines = [f"**{t('find.title', result.settings.lang)}**", ""]
+    for f in found:
+        sev, kind, msg = f.get("severity", ""), f.get("kind", ""), f.get("message", "")
+        lines.extend(_wrap(f"**{_esc(sev)}** `{kind}` {_esc(msg)}", "- ", "  "))
+    return [*lines, ""]
+
+
 def render_summary_md(
     result: RunResult, out_dir: Path | None, *, files: Sequence[str] | None = None
 ) -> str:
@@ -190,9 +202,13 @@ def render_summary_md(
     if result.discrepancies.height:
         lines += _type_table(result)
         lines.append("")
+        lines += _findings(result)
         lines += _top(result)
     else:
         lines.append(t("md.all_matched", lang))
+        if result.summary.get("findings"):
+            lines.append("")
+            lines += _findings(result)[:-1]
     lines.append("")
     rejected = result.rejected.height
     counts = result.summary.get("rejected", {})

@@ -158,6 +158,17 @@ def _types(result: RunResult, console: Console) -> None:
     console.print(table)
 
 
+def _findings(result: RunResult, console: Console) -> None:
+    """Terminal- and pattern-level conclusions (recon.findings), one line each with its ids."""
+    lang = result.settings.lang
+    console.print(Text(t("find.title", lang), style="bold"))
+    for f in result.summary.get("findings") or []:
+        line = Text.assemble("- ", _sev(f.get("severity"), 6), "  ", f.get("message", ""))
+        _indented(console, line, 2)
+        if f.get("items"):
+            _indented(console, Text(", ".join(map(str, f["items"])), style="dim"), 4)
+
+
 def _top(result: RunResult, console: Console, top: int) -> None:
     df = result.discrepancies
     if df.height == 0 or top <= 0:
@@ -216,6 +227,9 @@ def render_summary(
     _inputs(result, console)
     console.print()
     _types(result, console)
+    if result.summary.get("findings"):
+        console.print()
+        _findings(result, console)
     if result.discrepancies.height:
         console.print()
         _top(result, console, top)
