@@ -272,4 +272,34 @@ def describe(settings: Settings) -> list[pl.Expr]:
         .when(_T == "voided_but_settled")
         .then(tx("adv.act.voided_but_settled"))
     )
+    action = pl.concat_str(action, _contacts(settings))
     return [detail.alias("detail"), cause.alias("cause"), action.alias("suggested_action")]
+
+
+# Who each kind of item sends the shop owner to (names and numbers come from [contacts]).
+_CONTACT_TYPES = {
+    "acquirer": (
+        "amount_mismatch",
+        "account_mismatch",
+        "currency_mismatch",
+        "duplicate_bank",
+        "orphan_pos",
+        "orphan_bank",
+        "voided_but_settled",
+        "late_settlement",
+    ),
+    "pos_vendor": ("currency_mismatch", "duplicate_pos", "orphan_pos"),
+    "responsible": ("orphan_bank", "voided_but_settled", "duplicate_bank"),
+}
+
+
+def _contacts(settings: Settings) -> pl.Expr:
+    """The contacts from the config that an item's action needs, appended to it."""
+    parts = [
+        pl.when(_T.is_in(types))
+        .then(pl.lit(t(f"adv.contact.{role}", settings.lang, who=settings.contacts[role])))
+        .otherwise(pl.lit(""))
+        for role, types in _CONTACT_TYPES.items()
+        if settings.contacts.get(role)
+    ]
+    return pl.concat_str(parts) if parts else pl.lit("")

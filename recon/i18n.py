@@ -229,6 +229,9 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "向收单银行确认这是哪台终端、哪笔销售；"
         "如果不是您的交易，请上报（疑似欺诈或结算错发）。",
     },
+    "adv.contact.acquirer": {"en": " Acquiring bank: {who}.", "zh": "收单银行：{who}。"},
+    "adv.contact.pos_vendor": {"en": " POS vendor: {who}.", "zh": "POS服务商：{who}。"},
+    "adv.contact.responsible": {"en": " Responsible: {who}.", "zh": "负责人：{who}。"},
     "adv.act.voided_but_settled": {
         "en": "The customer was charged for a voided sale: ask the acquiring bank for a "
         "reversal with the void record as evidence, or refund the customer.",

@@ -378,3 +378,16 @@ def test_csv_outputs_neutralise_spreadsheet_formulas_but_keep_negative_amounts(t
     assert rej["raw"][0].startswith("P2,")  # not risky: unchanged
     parquet = pl.read_parquet(tmp_path / "o" / "discrepancies.parquet")
     assert parquet["reference"][0] == "@SUM(A1)"  # machine-readable output keeps the value
+
+
+def test_contacts_from_the_config_appear_in_the_actions_that_need_them(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[contacts]\nacquirer = "95516"\npos_vendor = "400-000-0000"\nresponsible = "Li Na"\n'
+    )
+    run_samples(tmp_path / "o", "--config", str(cfg), "--quiet")
+    disc = pl.read_csv(tmp_path / "o" / "discrepancies.csv", infer_schema=False)
+    action = dict(zip(disc["type"], disc["suggested_action"], strict=False))
+    assert action["currency_mismatch"].endswith("Acquiring bank: 95516. POS vendor: 400-000-0000.")
+    assert "Responsible: Li Na." in action["voided_but_settled"]
+    assert "95516" not in action["duplicate_pos"] and "400-000-0000" in action["duplicate_pos"]
