@@ -190,19 +190,23 @@ def _counts(result: RunResult) -> str:
 MAX_ROWS = 2000
 
 
-def _cap_note(total: int, what: str, file: str) -> str:
+def _cap_note(total: int, what: str, file: str, lang: str = "en") -> str:
     if total <= MAX_ROWS:
         return ""
-    return (
-        f'<p class="muted">Showing the first {MAX_ROWS} of {total} {what} '
-        f"(most severe first); <code>{file}</code> holds them all.</p>\n"
-    )
+    if lang == "en":
+        return (
+            f'<p class="muted">Showing the first {MAX_ROWS} of {total} {what} '
+            f"(most severe first); <code>{file}</code> holds them all.</p>\n"
+        )
+    what = t("html.cap_items", lang) if what == "items" else t("html.cap_rejected", lang)
+    note = t("html.cap_note", lang, shown=MAX_ROWS, total=total, what=_e(what), file=_e(file))
+    return f'<p class="muted">{note}</p>\n'
 
 
 def _items(df: pl.DataFrame, lang: str = "en") -> str:
     if df.height == 0:
         return f"<p>{_e(t('html.none', lang))}</p>\n"
-    note = _cap_note(df.height, "items", "discrepancies.csv")
+    note = _cap_note(df.height, "items", "discrepancies.csv", lang)
     df = df.head(MAX_ROWS).with_columns(
         time=pl.coalesce("pos_time", "bank_time").dt.strftime("%Y-%m-%d %H:%M:%S")
     )
@@ -241,7 +245,7 @@ def _items(df: pl.DataFrame, lang: str = "en") -> str:
 def _rejected(df: pl.DataFrame, lang: str = "en") -> str:
     if df.height == 0:
         return f"<p>{_e(t('html.no_rejected', lang))}</p>\n"
-    note = _cap_note(df.height, "rejected rows", "rejected.csv")
+    note = _cap_note(df.height, "rejected rows", "rejected.csv", lang)
     df = df.head(MAX_ROWS)
     rows = (
         (_e(side), _e(line), _e(reason), f"<code>{_e(raw)}</code>")
@@ -302,8 +306,19 @@ def _n(x: float) -> str:
     return f"{x:.1f}".removesuffix(".0")
 
 
-def _items_word(n: int) -> str:
-    return f"{n} item" if n == 1 else f"{n} items"
+def _items_word(n: int, lang: str = "en") -> str:
+    if lang == "en":
+        return f"{n} item" if n == 1 else f"{n} items"
+    return t("chart.item_one", lang, n=n) if n == 1 else t("chart.item_many", lang, n=n)
+
+
+def _lag_label(label: str, lang: str) -> str:
+    """A settlement-lag bucket label ("1-6 h", ">= 7 d") in `lang`."""
+    if lang == "en":
+        return label
+    span, unit = label.rsplit(" ", 1)
+    units = {"h": t("chart.unit_hours", lang), "d": t("chart.unit_days", lang)}
+    return f"{span.replace('>=', '≥')} {units[unit]}"
 
 
 def _svg(key: str, title: str, height: int, body: str, caption: str = "") -> str:
@@ -317,9 +332,10 @@ def _svg(key: str, title: str, height: int, body: str, caption: str = "") -> str
     )
 
 
-def _group_counts(df: pl.DataFrame, by: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _group_counts(df: pl.DataFrame, by: str, lang: str = "en") -> tuple[pl.DataFrame, pl.DataFrame]:
     """(items per group, money at risk in minor units per group and currency), nulls as '(none)'."""
-    df = df.with_columns(pl.col(by).cast(pl.String).fill_null("(none)").alias("_g"))
+    none = "(none)" if lang == "en" else t("chart.none_group", lang)
+    df = df.with_columns(pl.col(by).cast(pl.String).fill_null(none).alias("_g"))
     counts = df.group_by("_g").agg(n=pl.len())
     money = (
         df.filter(pl.col("currency").is_not_null())
@@ -349,6 +365,7 @@ def _hbars(
     counts: dict[str, int],
     money: dict[str, dict[str, int]],
     caption: str = "",
+    lang: str = "en",
 ) -> str:
     """Horizontal bars: one row per group with an item-count bar and a money bar per currency.
 
@@ -360,9 +377,11 @@ def _hbars(
     max_m = {c: max([abs(money.get(g, {}).get(c, 0)) for g in groups] + [1]) for c in currencies}
     row_h = _ROW_H * max(1, len(currencies)) + 6
     x0, x1 = _LABEL_W, _LABEL_W + _BAR_W + 50
+    items_head = "items" if lang == "en" else _e(t("chart.items", lang))
+    money_head = "money at risk" if lang == "en" else _e(t("chart.money_at_risk", lang))
     head = (
-        f'<text x="{x0}" y="12">items</text>'
-        + (f'<text x="{x1}" y="12">money at risk</text>' if currencies else "")
+        f'<text x="{x0}" y="12">{items_head}</text>'
+        + (f'<text x="{x1}" y="12">{money_head}</text>' if currencies else "")
         + "\n"
     )
     rows = []
@@ -370,7 +389,13 @@ def _hbars(
         y = 20 + i * row_h
         n = counts.get(g, 0)
         m = money.get(g, {})
-        label = f"{g}: {_items_word(n)}, {_fmt_money(m)} at risk"
+        if lang == "en":
+            label = f"{g}: {_items_word(n)}, {_fmt_money(m)} at risk"
+        else:
+            name = type_label(g, lang) if key == "type" else g
+            label = t(
+                "chart.bar_tip", lang, g=name, items=_items_word(n, lang), money=_fmt_money(m)
+            )
         w = _BAR_W * n / max_n
         parts = [
             f"<g><title>{_e(label)}</title>",
@@ -432,19 +457,32 @@ def _vbars(
     return _svg(key, title, top + plot_h + 22, "".join(bars), caption)
 
 
-def _chart_by(df: pl.DataFrame, by: str, key: str, title: str, order: Sequence[str] = ()) -> str:
-    counts, money = _group_counts(df, by)
+def _chart_by(
+    df: pl.DataFrame,
+    by: str,
+    key: str,
+    title: str,
+    order: Sequence[str] = (),
+    lang: str = "en",
+) -> str:
+    counts, money = _group_counts(df, by, lang)
     if order:
         groups = list(order)
         caption = ""
     else:
         top = counts.sort(["n", "_g"], descending=[True, False]).head(TOP_N)
         groups = top["_g"].to_list()
-        caption = f"Top {TOP_N} of {counts.height} by items." if counts.height > TOP_N else ""
-    return _hbars(key, title, groups, dict(counts.iter_rows()), _money_map(money), caption)
+        caption = ""
+        if counts.height > TOP_N:
+            caption = (
+                f"Top {TOP_N} of {counts.height} by items."
+                if lang == "en"
+                else _e(t("chart.top", lang, top=TOP_N, total=counts.height))
+            )
+    return _hbars(key, title, groups, dict(counts.iter_rows()), _money_map(money), caption, lang)
 
 
-def _chart_hours(df: pl.DataFrame) -> str:
+def _chart_hours(df: pl.DataFrame, lang: str = "en") -> str:
     timed = df.filter(pl.col("pos_time").is_not_null()).with_columns(
         _g=pl.col("pos_time").dt.hour().cast(pl.Int64)
     )
@@ -456,16 +494,34 @@ def _chart_hours(df: pl.DataFrame) -> str:
     )
     hours = range(24)
     values = [counts.get(h, 0) for h in hours]
-    tips = [
-        f"{h:02d}:00-{h:02d}:59: {_items_word(counts.get(h, 0))}, "
-        f"{_fmt_money(money.get(h, {}))} at risk"
-        for h in hours
-    ]
+    if lang == "en":
+        tips = [
+            f"{h:02d}:00-{h:02d}:59: {_items_word(counts.get(h, 0))}, "
+            f"{_fmt_money(money.get(h, {}))} at risk"
+            for h in hours
+        ]
+    else:
+        tips = [
+            t(
+                "chart.bar_tip",
+                lang,
+                g=f"{h:02d}:00-{h:02d}:59",
+                items=_items_word(counts.get(h, 0), lang),
+                money=_fmt_money(money.get(h, {})),
+            )
+            for h in hours
+        ]
     missing = df.height - timed.height
-    caption = f"{_items_word(missing)} without a POS time (bank only) not shown." if missing else ""
+    caption = ""
+    if missing:
+        caption = (
+            f"{_items_word(missing)} without a POS time (bank only) not shown."
+            if lang == "en"
+            else _e(t("chart.no_pos_time", lang, items=_items_word(missing, lang)))
+        )
     return _vbars(
         "hour",
-        "Items by hour of POS time",
+        "Items by hour of POS time" if lang == "en" else t("chart.by_hour", lang),
         [f"{h:02d}" for h in hours],
         values,
         tips,
@@ -474,39 +530,54 @@ def _chart_hours(df: pl.DataFrame) -> str:
     )
 
 
-def _chart_lag(matches: pl.DataFrame) -> str:
+def _chart_lag(matches: pl.DataFrame, lang: str = "en") -> str:
     lag = matches.filter(pl.col("lag_seconds").is_not_null()).select("lag_seconds")
     if lag.height == 0:
-        return "<p>No settled matches to chart.</p>\n"
+        if lang == "en":
+            return "<p>No settled matches to chart.</p>\n"
+        return f"<p>{_e(t('chart.no_lag', lang))}</p>\n"
     bucket = pl.lit(None, pl.Int64)
     for i, (_, lo) in enumerate(_LAG_BUCKETS):
         bucket = pl.when(pl.col("lag_seconds") >= lo).then(pl.lit(i, pl.Int64)).otherwise(bucket)
     counts = dict(lag.select(b=bucket.fill_null(-1)).group_by("b").agg(n=pl.len()).iter_rows())
-    labels = [lab for lab, _ in _LAG_BUCKETS]
+    labels = [_lag_label(lab, lang) for lab, _ in _LAG_BUCKETS]
     idx = list(range(len(_LAG_BUCKETS)))
     if counts.get(-1):  # the bank settled before the sale's time (clock skew): show it first
-        labels, idx = ["before sale", *labels], [-1, *idx]
+        before = "before sale" if lang == "en" else t("chart.before_sale", lang)
+        labels, idx = [before, *labels], [-1, *idx]
     values = [counts.get(i, 0) for i in idx]
-    tips = [
-        f"{lab}: {v} matched pair{'' if v == 1 else 's'}"
-        for lab, v in zip(labels, values, strict=True)
-    ]
-    return _vbars("lag", f"Settlement lag of {lag.height} matched pairs", labels, values, tips)
+    if lang == "en":
+        tips = [
+            f"{lab}: {v} matched pair{'' if v == 1 else 's'}"
+            for lab, v in zip(labels, values, strict=True)
+        ]
+        title = f"Settlement lag of {lag.height} matched pairs"
+    else:
+        tips = [
+            t("chart.pair_one" if v == 1 else "chart.pair_many", lang, lab=lab, v=v)
+            for lab, v in zip(labels, values, strict=True)
+        ]
+        title = t("chart.lag", lang, n=lag.height)
+    return _vbars("lag", title, labels, values, tips)
 
 
 def _charts(result: RunResult) -> str:
     df = result.discrepancies
+    lang = result.settings.lang
     parts = ['<div class="charts">\n']
     if df.height == 0:
-        parts.append("<p>No discrepancies to chart.</p>\n")
+        if lang == "en":
+            parts.append("<p>No discrepancies to chart.</p>\n")
+        else:
+            parts.append(f"<p>{_e(t('chart.no_items', lang))}</p>\n")
     else:
         parts += [
-            _chart_by(df, "type", "type", "Items and money at risk by type", order=TYPES),
-            _chart_by(df, "terminal", "terminal", "Items and money at risk by terminal"),
-            _chart_by(df, "merchant", "merchant", "Items and money at risk by merchant"),
-            _chart_hours(df),
+            _chart_by(df, "type", "type", t("chart.by_type", lang), order=TYPES, lang=lang),
+            _chart_by(df, "terminal", "terminal", t("chart.by_terminal", lang), lang=lang),
+            _chart_by(df, "merchant", "merchant", t("chart.by_merchant", lang), lang=lang),
+            _chart_hours(df, lang),
         ]
-    parts += [_chart_lag(result.matches), "</div>\n"]
+    parts += [_chart_lag(result.matches, lang), "</div>\n"]
     return "".join(parts)
 
 

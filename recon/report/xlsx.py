@@ -24,6 +24,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
 from recon.config import SEVERITIES, TYPES
+from recon.i18n import TEXT, sev_label, t, type_label
 from recon.money import format_minor, minor_digits
 from recon.result import RunResult
 
@@ -116,10 +117,21 @@ def _width(frame: pl.DataFrame, col: str) -> float:
     return float(min(_MAX_WIDTH, max(_MIN_WIDTH, len(col) + 2, longest + 2)))
 
 
-def _capped_note(total: int, what: str) -> str:
-    return (
-        f"Capped: this sheet shows the first {MAX_ROWS:,} of {total:,} rows; {what} has every row."
-    )
+def _capped_note(total: int, what: str, lang: str = "en") -> str:
+    return t("xlsx.capped", lang, shown=f"{MAX_ROWS:,}", total=f"{total:,}", what=what)
+
+
+def _header(col: str, lang: str) -> str:
+    """A column header: the column name in English, its translation in other languages."""
+    key = f"xlsx.c.{col}"
+    if lang == "en" or key not in TEXT:
+        return col
+    return t(key, lang)
+
+
+def _text_width(text: str) -> int:
+    """Columns `text` takes: East Asian wide characters count twice."""
+    return sum(2 if ord(ch) >= 0x1100 else 1 for ch in text)
 
 
 def _table(
@@ -128,14 +140,19 @@ def _table(
     frame: pl.DataFrame,
     f: _Formats,
     full_file: str,
+    lang: str = "en",
 ) -> None:
     """One sheet of `frame`: typed cells, frozen header, autofilter, column widths, a cap."""
     ws = wb.add_worksheet(name[:MAX_SHEET_NAME])
     columns = frame.columns
     shown = frame.head(MAX_ROWS)
     for c, col in enumerate(columns):
-        ws.set_column(c, c, _width(shown, col))
-        _text(ws, 0, c, col, f.header)
+        head = _header(col, lang)
+        width = _width(shown, col)
+        if head != col:
+            width = max(width, float(min(_MAX_WIDTH, _text_width(head) + 2)))
+        ws.set_column(c, c, width)
+        _text(ws, 0, c, head, f.header)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, max(shown.height, 1), max(len(columns) - 1, 0))
     money = {
@@ -151,7 +168,7 @@ def _table(
             else:
                 _cell(ws, r, c, value, f)
     if frame.height > MAX_ROWS:
-        _text(ws, shown.height + 2, 0, _capped_note(frame.height, full_file), f.note)
+        _text(ws, shown.height + 2, 0, _capped_note(frame.height, full_file, lang), f.note)
 
 
 def _contract_frame(result: RunResult) -> pl.DataFrame:
@@ -182,22 +199,22 @@ def _summary_sheet(wb: xlsxwriter.Workbook, result: RunResult, f: _Formats) -> N
     ws.set_column(3, 9, 14)
     s = result.summary
     df = result.discrepancies
+    lang = result.settings.lang
     row = 0
-    _text(ws, row, 0, "recon reconciliation report", f.title)
+    _text(ws, row, 0, t("xlsx.title", lang), f.title)
     row += 1
     if s.get("recon_version"):
-        _text(ws, row, 0, "recon version")
+        _text(ws, row, 0, t("xlsx.version", lang))
         _text(ws, row, 1, s["recon_version"])
         row += 1
     row += 1
 
     # Inputs.
-    for c, head in enumerate(
-        ("side", "file", "sha256", "profile", "reader", "rows read", "loaded", "rejected")
-    ):
-        _text(ws, row, c, head, f.header)
+    heads = ("side", "file", "sha256", "profile", "reader", "rows_read", "loaded", "rejected")
+    for c, head in enumerate(heads):
+        _text(ws, row, c, t(f"xlsx.{head}", lang), f.header)
     row += 1
-    for label, side in (("POS", result.pos), ("bank", result.bank)):
+    for label, side in ((t("rep.pos", lang), result.pos), (t("rep.bank", lang), result.bank)):
         for c, v in enumerate((label, side.path, side.sha256, side.profile, side.reader)):
             _text(ws, row, c, v)
         for c, v in enumerate((side.rows, side.loaded, side.rejected), start=5):
@@ -207,10 +224,10 @@ def _summary_sheet(wb: xlsxwriter.Workbook, result: RunResult, f: _Formats) -> N
 
     matched = s.get("matched", {})
     counts = (
-        ("matched pairs", matched.get("pairs")),
-        ("voided (never settled)", matched.get("voided")),
-        ("rejected rows", result.rejected.height),
-        ("discrepancies", df.height),
+        (t("xlsx.matched", lang), matched.get("pairs")),
+        (t("xlsx.voided", lang), matched.get("voided")),
+        (t("xlsx.rejected_rows", lang), result.rejected.height),
+        (t("xlsx.discrepancies", lang), df.height),
     )
     for label, value in counts:
         if value is None:
@@ -227,9 +244,9 @@ def _summary_sheet(wb: xlsxwriter.Workbook, result: RunResult, f: _Formats) -> N
     def header(first: str) -> None:
         nonlocal row
         _text(ws, row, 0, first, f.header)
-        _text(ws, row, 1, "count", f.header)
+        _text(ws, row, 1, t("xlsx.count", lang), f.header)
         for c, cur in enumerate(currencies, start=2):
-            _text(ws, row, c, f"at risk {cur}", f.header)
+            _text(ws, row, c, t("xlsx.at_risk", lang, cur=cur), f.header)
         row += 1
 
     def line(label: str, count: int, amounts: dict[str, str], fmt: Format | None = None) -> None:
@@ -240,39 +257,42 @@ def _summary_sheet(wb: xlsxwriter.Workbook, result: RunResult, f: _Formats) -> N
             _money(ws, row, c, amounts.get(cur, format_minor(0, cur)), cur, f)
         row += 1
 
-    header("discrepancy type")
-    for t in TYPES:
-        sub = df.filter(pl.col("type") == t)
-        count = by_type.get(t, {}).get("count", sub.height)
-        amounts = by_type.get(t, {}).get("at_risk") or _at_risk(sub)
-        line(t, count, amounts)
-    line("total", df.height, s.get("money_at_risk") or _at_risk(df), f.bold)
+    header(t("xlsx.type", lang))
+    for typ in TYPES:
+        sub = df.filter(pl.col("type") == typ)
+        count = by_type.get(typ, {}).get("count", sub.height)
+        amounts = by_type.get(typ, {}).get("at_risk") or _at_risk(sub)
+        line(type_label(typ, lang), count, amounts)
+    line(t("rep.total", lang), df.height, s.get("money_at_risk") or _at_risk(df), f.bold)
     row += 1
 
-    header("severity")
+    header(t("xlsx.severity", lang))
     for sev in _HIGH_FIRST:
         sub = df.filter(pl.col("severity") == sev)
-        line(sev, sub.height, _at_risk(sub))
+        line(sev_label(sev, lang), sub.height, _at_risk(sub))
     row += 1
 
-    for label, value in (("fail on", s.get("fail_on", result.settings.fail_on)),):
+    for label, value in ((t("xlsx.fail_on", lang), s.get("fail_on", result.settings.fail_on)),):
         _text(ws, row, 0, label, f.bold)
         _text(ws, row, 1, value)
         row += 1
-    _text(ws, row, 0, "exit code", f.bold)
+    _text(ws, row, 0, t("xlsx.exit_code", lang), f.bold)
     ws.write_number(row, 1, s.get("exit_code", result.exit_code()), f.integer)
     row += 2
 
-    notes = [
-        "Money cells are numbers (Excel stores doubles); the exact amounts are in "
-        "discrepancies.csv.",
-    ]
-    for t in TYPES:
-        n = int(by_type.get(t, {}).get("count", 0) or df.filter(pl.col("type") == t).height)
+    notes = [t("xlsx.money_note", lang)]
+    for typ in TYPES:
+        n = int(by_type.get(typ, {}).get("count", 0) or df.filter(pl.col("type") == typ).height)
         if n > MAX_ROWS:
-            notes.append(f"Sheet {t[:MAX_SHEET_NAME]}: " + _capped_note(n, "discrepancies.csv"))
+            notes.append(
+                t("xlsx.sheet_note", lang, name=typ[:MAX_SHEET_NAME])
+                + _capped_note(n, "discrepancies.csv", lang)
+            )
     if result.rejected.height > MAX_ROWS:
-        notes.append("Sheet Rejected: " + _capped_note(result.rejected.height, "rejected.csv"))
+        notes.append(
+            t("xlsx.sheet_note", lang, name="Rejected")
+            + _capped_note(result.rejected.height, "rejected.csv", lang)
+        )
     for note in notes:
         _text(ws, row, 0, note, f.note)
         row += 1
@@ -297,10 +317,11 @@ def write_xlsx(result: RunResult, path: Path) -> None:
     wb.set_properties({"title": "recon report", "created": CREATED})
     f = _Formats(wb)
     _summary_sheet(wb, result, f)
+    lang = result.settings.lang
     items = _contract_frame(result)
-    for t in TYPES:
-        sub = items.filter(pl.col("type") == t)
+    for typ in TYPES:
+        sub = items.filter(pl.col("type") == typ)
         if sub.height:
-            _table(wb, t, sub, f, "discrepancies.csv")
-    _table(wb, "Rejected", result.rejected, f, "rejected.csv")
+            _table(wb, typ, sub, f, "discrepancies.csv", lang)
+    _table(wb, "Rejected", result.rejected, f, "rejected.csv", lang)
     wb.close()
