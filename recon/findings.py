@@ -90,15 +90,24 @@ def _terminal_clock(
 ) -> list[dict[str, Any]]:
     if matches.height == 0 or pos.height == 0:
         return []
-    pos_info = pos.select(
-        pos_id="id", terminal="terminal", pos_clock=pl.col("has_clock").fill_null(True)
-    ).unique("pos_id", keep="first")
-    bank_info = bank.select(bank_id="id", bank_clock=pl.col("has_clock").fill_null(True)).unique(
-        "bank_id", keep="first"
+    # Only pairs settled "before" the sale can show a clock offset: a handful of rows.
+    early = matches.filter(
+        pl.col("bank_id").is_not_null() & (pl.col("bank_time") < pl.col("pos_time"))
+    )
+    if early.height == 0:
+        return []
+    pos_info = (
+        pos.filter(pl.col("id").is_in(early["pos_id"].implode()))
+        .select(pos_id="id", terminal="terminal", pos_clock=pl.col("has_clock").fill_null(True))
+        .unique("pos_id", keep="first")
+    )
+    bank_info = (
+        bank.filter(pl.col("id").is_in(early["bank_id"].implode()))
+        .select(bank_id="id", bank_clock=pl.col("has_clock").fill_null(True))
+        .unique("bank_id", keep="first")
     )
     neg = (
-        matches.lazy()
-        .filter(pl.col("bank_id").is_not_null())
+        early.lazy()
         .select("pos_id", "bank_id", "pos_time", "bank_time")
         .join(pos_info.lazy(), on="pos_id", how="inner")
         .join(bank_info.lazy(), on="bank_id", how="inner")
@@ -138,8 +147,12 @@ def _refund_exceeds_sale(pos: pl.DataFrame, lang: str) -> list[dict[str, Any]]:
     )
     if refunds.height == 0:
         return []
+    # Only sales that share a reference or a card with a refund can be its sale.
+    related = pl.col("reference").is_in(refunds["reference"].drop_nulls().implode()) | pl.col(
+        "account"
+    ).is_in(refunds["account"].drop_nulls().implode())
     sales = (
-        pos.filter(pl.col("kind") == "sale")
+        pos.filter((pl.col("kind") == "sale") & related)
         .select(
             sale_id="id",
             sale_time="time",
