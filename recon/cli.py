@@ -71,6 +71,12 @@ def lang_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def _settings(config_path: str | None, lang: str | None, **overrides: Any) -> Settings:
+    """The config file, overridden by the command line, with the report language settled."""
+    settings = load_settings(config_path).with_overrides(**overrides)
+    return replace(settings, lang=_lang(lang, settings))
+
+
 def _lang(option: str | None, settings: Settings) -> str:
     """--lang if given; else the config's lang if it sets one; else the locale (zh or en)."""
     if option:
@@ -158,7 +164,9 @@ def run(
     """Reconcile a POS export against a bank settlement file and write the report files."""
     from recon.report.terminal import render_summary
 
-    settings = load_settings(config_path).with_overrides(
+    settings = _settings(
+        config_path,
+        lang,
         pos=pos,
         bank=bank,
         pos_profile=pos_profile,
@@ -167,7 +175,6 @@ def run(
         fail_on=fail_on,
         state=state,
     )
-    settings = replace(settings, lang=_lang(lang, settings))
     out_dir = Path(settings.out or f"recon-{datetime.now():%Y%m%d-%H%M%S}")
     err = _err_console()
     if not quiet and not as_json and err.is_terminal:
@@ -431,13 +438,9 @@ def investigate(
     from recon.investigate import Query, find_case
     from recon.report.case import case_dict, export, render_terminal
 
-    settings = load_settings(config_path).with_overrides(
-        pos=pos,
-        bank=bank,
-        pos_profile=pos_profile,
-        bank_profile=bank_profile,
+    settings = _settings(
+        config_path, lang, pos=pos, bank=bank, pos_profile=pos_profile, bank_profile=bank_profile
     )
-    settings = replace(settings, lang=_lang(lang, settings))
     query = Query(
         reference=reference,
         record_id=record_id,
