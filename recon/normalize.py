@@ -536,7 +536,10 @@ def normalize(
     )
     lf = lf.with_columns(signed.alias(_P + "signed"), reason.alias(_P + "reason"))
     line = pl.col(LINE).cast(pl.Int64)
-    good = lf.filter(c("reason") == "").select(
+    # One query computes every row, then the rows are split eagerly: two lazy queries (good
+    # rows, rejected rows) over one plan made polars cache all the parse's intermediate
+    # columns between them, which tripled the peak memory of a large file.
+    rows = lf.select(
         clean_text(col("id")).fill_null(pl.format("{}:{}", pl.lit(source), line)).alias("id"),
         pl.col(TIME).alias("time"),
         pl.col(HAS_CLOCK).alias("has_clock"),
@@ -550,12 +553,21 @@ def normalize(
         c("fee").struct.field("minor").alias("fee"),
         pl.lit(source).alias("source"),
         line.alias("line"),
+        c("reason").alias(_P + "reason"),
+    ).collect()
+    is_bad = rows.get_column(_P + "reason") != ""
+    bad = pl.DataFrame(schema={"side": pl.String, "line": pl.Int64, "reason": pl.String})
+    if is_bad.any():
+        bad = rows.filter(is_bad).select(
+            pl.lit(side).alias("side"), "line", pl.col(_P + "reason").alias("reason")
+        )
+        rows = rows.filter(~is_bad)
+    # The raw text of the (few) rejected rows only: the predicate runs before the text is built.
+    text = (
+        raw.frame.filter(line.is_in(bad.get_column("line").implode()))
+        .select(line.alias("line"), raw.raw.cast(pl.String).alias("raw"))
+        .collect()
     )
-    rejected = lf.filter(c("reason") != "").select(
-        pl.lit(side).alias("side"),
-        line.alias("line"),
-        c("reason").alias("reason"),
-        raw.raw.cast(pl.String).alias("raw"),
-    )
-    frame, bad = pl.collect_all([conform(good), rejected])
+    bad = bad.join(text, on="line", how="left", maintain_order="left")
+    frame = conform(rows.lazy()).collect()
     return _mask_remaining(frame, "account"), _mask_remaining(bad, "raw")

@@ -50,18 +50,21 @@ def scan(path: Path, profile: Profile) -> RawTable:
     if size < 12 or head != MAGIC or tail != MAGIC:
         raise InputError("not a Parquet file (no PAR1 magic bytes)", where)
     try:
-        df = pl.read_parquet(path)
+        # Scanned, not read: the streaming engine then parses a large file row group by row
+        # group instead of holding all of its text in memory at once.
+        lazy = pl.scan_parquet(path)
+        schema = lazy.collect_schema()
+        rows = lazy.select(pl.len()).collect().item()  # from the footer, no data read
     except Exception as exc:  # polars and pyarrow raise many kinds for a damaged file
         raise InputError(f"cannot read Parquet: {_first_line(exc)}", where) from None
-    columns = tuple(df.columns)
+    columns = tuple(schema.names())
     text_cols = [
         pl.col(c).cast(pl.String).fill_null("")
-        for c, dtype in df.schema.items()
+        for c, dtype in schema.items()
         if not dtype.is_nested() and dtype != pl.Binary
     ]
     raw = pl.concat_str(text_cols, separator=",") if text_cols else pl.lit("")
-    frame = df.lazy().with_columns(
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(LINE),
-        pl.lit(None, dtype=pl.String).alias(ERROR),
+    frame = lazy.with_row_index(LINE, offset=1).with_columns(
+        pl.col(LINE).cast(pl.Int64), pl.lit(None, dtype=pl.String).alias(ERROR)
     )
-    return RawTable(frame=frame, columns=columns, raw=raw, rows=df.height)
+    return RawTable(frame=frame, columns=columns, raw=raw, rows=rows)

@@ -160,9 +160,18 @@ def _table(
         for col, keys in MONEY_COLUMNS.items()
         if col in columns
     }
+    # Text columns (most of the sheet) go straight to write_string; the rest by type.
+    plain_text = {
+        c for c, dtype in enumerate(shown.dtypes) if dtype == pl.String and c not in money
+    }
+    write_string = ws.write_string
     for r, values in enumerate(shown.iter_rows(), start=1):
         for c, value in enumerate(values):
-            if c in money and (value is None or isinstance(value, str)):
+            if value is None:
+                continue
+            if c in plain_text:
+                write_string(r, c, value[:MAX_CELL_CHARS])
+            elif c in money and isinstance(value, str):
                 cur = next((values[k] for k in money[c] if values[k]), None)
                 _money(ws, r, c, value, cur, f)
             else:
