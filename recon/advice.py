@@ -272,8 +272,68 @@ def describe(settings: Settings) -> list[pl.Expr]:
         .when(_T == "voided_but_settled")
         .then(tx("adv.act.voided_but_settled"))
     )
+    how = pl.col("how")
+    batch = how.is_in(list(_BATCH_HOWS))
+    parts = _batch_parts(tx, cur, pos_m, bank_m, diff_m)
+    detail = pl.when(batch).then(_by_how("detail", parts)).otherwise(detail)
+    cause = pl.when(batch).then(_by_how("cause", parts)).otherwise(cause)
+    action = pl.when(batch).then(_by_how("act", parts)).otherwise(action)
     action = pl.concat_str(action, _contacts(settings))
     return [detail.alias("detail"), cause.alias("cause"), action.alias("suggested_action")]
+
+
+# Items of batch settlements (recon.settle), told apart by `how`.
+_BATCH_HOWS = ("deposit_fee", "deposit_short", "deposit_long", "missing_from_deposit", "pending")
+
+
+def _rate(fee: str) -> pl.Expr:
+    """fee / gross as a percentage with three decimals ('0.652%'), in integers."""
+    thousandths = pl.col(fee) * 100_000 // pl.col("gross")
+    return pl.format(
+        "{}.{}%",
+        (thousandths // 1000).cast(pl.String),
+        (thousandths % 1000).cast(pl.String).str.zfill(3),
+    )
+
+
+def _batch_parts(tx, cur: pl.Expr, pos_m: pl.Expr, bank_m: pl.Expr, diff_m: pl.Expr) -> dict:
+    def money(col: str) -> pl.Expr:
+        return pl.concat_str(format_expr(pl.col(col), cur), pl.lit(" "), cur)
+
+    common = {
+        "deposit": _ids("bank_ids"),
+        "bank": bank_m,
+        "pos": pos_m,
+        "diff": diff_m,
+        "n": pl.col("pos_ids").list.len().cast(pl.String),
+        "gross": money("gross"),
+        "fee_expected": money("fee_expected"),
+        "fee_charged": money("fee_charged"),
+        "rate_expected": _rate("fee_expected"),
+        "rate_charged": _rate("fee_charged"),
+        "over": pl.concat_str(
+            format_expr((pl.col("fee_charged") - pl.col("fee_expected")).abs(), cur),
+            pl.lit(" "),
+            cur,
+        ),
+        "sale": pl.col("pos_ids").list.first(),
+        "pos_time": _ts("pos_time"),
+        "terminal": pl.col("terminal").fill_null("?"),
+        "deposits": pl.col("deposit_ids").fill_null("?"),
+        "expected": pl.col("expected").cast(pl.String),
+    }
+    out = {}
+    for how in _BATCH_HOWS:
+        for part in ("detail", "cause", "act"):
+            out[(part, how)] = tx(f"adv.{part}.{how}", **common)
+    return out
+
+
+def _by_how(part: str, parts: dict) -> pl.Expr:
+    expr = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
+    for how in _BATCH_HOWS:
+        expr = expr.when(pl.col("how") == how).then(parts[(part, how)])
+    return expr
 
 
 # Who each kind of item sends the shop owner to (names and numbers come from [contacts]).
@@ -287,6 +347,7 @@ _CONTACT_TYPES = {
         "orphan_bank",
         "voided_but_settled",
         "late_settlement",
+        "fee_mismatch",
     ),
     "pos_vendor": ("currency_mismatch", "duplicate_pos", "orphan_pos"),
     "responsible": ("orphan_bank", "voided_but_settled", "duplicate_bank"),

@@ -7,12 +7,17 @@ per type as frames with the same columns and concatenated; `recon.advice` words 
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import NamedTuple
+
 import polars as pl
 
 from recon.advice import describe, keying_patterns
 from recon.config import TYPES, Settings
 from recon.match import MatchOutcome
+from recon.match.prepare import COPY_GROUP, EVIDENCE, REFERENCE_GROUP
 from recon.money import format_expr
+from recon.settle import Settled, settle
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 TYPE_RANK = {t: i for i, t in enumerate(TYPES)}
@@ -30,6 +35,7 @@ _ATTRS = [
     "merchant",
     "last4",
     "first6",
+    *EVIDENCE,
 ]
 
 ITEM_SCHEMA: dict[str, pl.DataType] = {
@@ -47,6 +53,8 @@ ITEM_SCHEMA: dict[str, pl.DataType] = {
     "merchant": pl.String(),
     "pos_account": pl.String(),
     "bank_account": pl.String(),
+    "batch": pl.String(),
+    "trace": pl.String(),
     "kind": pl.String(),
     "at_risk": pl.Int64(),
     "lag_s": pl.Int64(),
@@ -54,6 +62,13 @@ ITEM_SCHEMA: dict[str, pl.DataType] = {
     "how": pl.String(),
     "pos_last4": pl.Int16(),
     "bank_last4": pl.Int16(),
+    # batch settlements (recon.settle)
+    "group_id": pl.String(),
+    "deposit_ids": pl.String(),
+    "fee_expected": pl.Int64(),
+    "fee_charged": pl.Int64(),
+    "gross": pl.Int64(),
+    "expected": pl.Date(),
 }
 
 
@@ -69,7 +84,7 @@ def _items(lf: pl.LazyFrame, **cols: pl.Expr) -> pl.LazyFrame:
 
 # What every matched pair is judged on, and what describes the few that differ.
 _JUDGE = ["id", "time", "has_clock", "amount", "currency", "last4", "first6"]
-_DESCRIBE = ["account", "reference", "kind", "terminal", "merchant"]
+_DESCRIBE = ["account", "reference", "kind", "terminal", "merchant", *EVIDENCE]
 
 
 def _partner(n: int, rows: pl.Series, partners: pl.Series) -> pl.Series:
@@ -92,6 +107,7 @@ def _with_partner(frame: pl.DataFrame, partner: pl.Series, cond: pl.Expr) -> pl.
 def _first_of(*order: str | pl.Expr) -> list[pl.Expr]:
     """The descriptive columns of a group's first record in the given order."""
     cols = ["currency", "reference", "time", "terminal", "merchant", "account", "kind", "dup_how"]
+    cols += EVIDENCE
     return [pl.col(c).sort_by(*order).first() for c in cols]
 
 
@@ -102,9 +118,20 @@ def _lag_seconds() -> pl.Expr:
     return pl.when(both_clock).then(by_time).otherwise(by_day).cast(pl.Int64)
 
 
-def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Return (discrepancies, matches) as contract-shaped frames."""
+def _with_evidence(m: MatchOutcome) -> MatchOutcome:
+    """Null evidence columns where a file has none (the matcher leaves empty ones out)."""
+
+    def fill(frame: pl.DataFrame) -> pl.DataFrame:
+        missing = [c for c in EVIDENCE if c not in frame.columns]
+        return frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
+
+    return replace(m, pos=fill(m.pos), bank=fill(m.bank))
+
+
+def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
+    """Discrepancies and matches as contract-shaped frames, and the batch deposits."""
     late_s = int(settings.match.late_after_days * 86_400)
+    m = _with_evidence(m)
 
     # prow/brow are positions in the side frames: gathering is cheaper than a hash join, and
     # only the columns needed to judge a pair are gathered for every pair.
@@ -179,6 +206,8 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
         merchant=pl.coalesce("merchant", "merchant_b"),
         pos_account=pl.col("account"),
         bank_account=pl.col("account_b"),
+        batch=pl.coalesce("batch", "batch_b"),
+        trace=pl.coalesce("trace", "trace_b"),
         kind=pl.col("kind"),
         at_risk=pl.when(pl.col("ptype") == "amount_mismatch")
         .then((pl.col("amount_b") - pl.col("amount")).abs())
@@ -220,9 +249,42 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
         terminal=pl.col("terminal"),
         merchant=pl.col("merchant"),
         pos_account=pl.col("account"),
+        batch=pl.col("batch"),
+        trace=pl.col("trace"),
         kind=pl.col("kind_v"),
         at_risk=pl.col("bamt").abs(),
     )
+
+    # --- batch settlements: groups of free sales paid by one deposit -------------------------
+    covered_pos = pl.concat(
+        [
+            voided["sale_row"],
+            voided["void_row"],
+            vbs["void_row"],
+        ]
+    ).implode()
+    p_free = (
+        ~p_matched & m.pos["dup_group"].is_null() & ~m.pos["prow"].is_in(covered_pos)
+    ).fill_null(False)
+    b_free = (~b_matched & m.bank["dup_group"].is_null()).fill_null(False)
+    if settings.settlement.enabled:
+        # Parts of one deposit share its reference: a reference group none of whose rows paid
+        # a sale is offered to the batch matcher as deposits before it counts as copies.
+        group = m.bank["dup_group"]
+        by_ref = group.is_between(REFERENCE_GROUP, COPY_GROUP, closed="left").fill_null(False)
+        paid = (
+            pl.DataFrame({"g": group, "m": b_matched})
+            .select(pl.col("m").any().over("g"))
+            .to_series()
+        )
+        b_free = b_free | (by_ref & ~paid)
+
+    settled = settle(m.pos, m.bank, p_free, b_free, settings.settlement)
+    batch_items, deposits = _batch_items(m, settled)
+    p_taken = pl.concat(
+        [settled.members["prow"], settled.missing["prow"], settled.pending["prow"]]
+    ).implode()
+    b_taken = settled.deposit_rows["brow"].implode()
 
     # --- duplicates -----------------------------------------------------------------------
     dup_pos = (
@@ -259,6 +321,8 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
         terminal=pl.col("terminal"),
         merchant=pl.col("merchant"),
         pos_account=pl.col("account"),
+        batch=pl.col("batch"),
+        trace=pl.col("trace"),
         kind=pl.col("kind"),
         at_risk=pl.col("extra").abs(),
         n_settled=pl.col("n_settled"),
@@ -274,8 +338,11 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
         )
         .lazy()
         .rename({"id_p": "pid", "amount_p": "pamt"})
-        .with_columns(unsettled=pl.col("pid").is_null().sum().over("dup_group"))
-        .filter(pl.col("unsettled") > 0)
+        .with_columns(
+            unsettled=pl.col("pid").is_null().sum().over("dup_group"),
+            deposit=pl.col("brow").is_in(b_taken).any().over("dup_group"),
+        )
+        .filter(pl.col("unsettled") > 0, ~pl.col("deposit"))
         .group_by("dup_group")
         .agg(
             *_first_of("time", "brow"),
@@ -300,6 +367,8 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
         terminal=pl.col("terminal"),
         merchant=pl.col("merchant"),
         bank_account=pl.col("account"),
+        batch=pl.col("batch"),
+        trace=pl.col("trace"),
         kind=pl.col("kind"),
         at_risk=(pl.col("bank_amount") - pl.col("pos_amount")).abs(),
         n_settled=pl.col("n_settled"),
@@ -307,19 +376,10 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
     )
 
     # --- orphans --------------------------------------------------------------------------
-    covered_pos = pl.concat(
-        [
-            voided["sale_row"],
-            voided["void_row"],
-            vbs["void_row"],
-        ]
-    ).implode()
     orphan_pos_items = _items(
         m.pos.lazy()
-        .with_columns(matched=p_matched)
-        .filter(
-            ~pl.col("matched") & pl.col("dup_group").is_null() & ~pl.col("prow").is_in(covered_pos)
-        ),
+        .with_columns(free=p_free)
+        .filter(pl.col("free") & ~pl.col("prow").is_in(p_taken)),
         type=pl.lit("orphan_pos"),
         pos_ids=pl.concat_list("id"),
         bank_ids=pl.lit([], dtype=pl.List(pl.String)),
@@ -330,14 +390,16 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
         terminal=pl.col("terminal"),
         merchant=pl.col("merchant"),
         pos_account=pl.col("account"),
+        batch=pl.col("batch"),
+        trace=pl.col("trace"),
         kind=pl.col("kind"),
         at_risk=pl.col("amount").abs(),
         how=pl.when(pl.col("kind").is_in(["void", "reversal"])).then(pl.lit("lone_void")),
     )
     orphan_bank_items = _items(
         m.bank.lazy()
-        .with_columns(matched=b_matched)
-        .filter(~pl.col("matched") & pl.col("dup_group").is_null()),
+        .with_columns(free=b_free)
+        .filter(pl.col("free") & ~pl.col("brow").is_in(b_taken)),
         type=pl.lit("orphan_bank"),
         pos_ids=pl.lit([], dtype=pl.List(pl.String)),
         bank_ids=pl.concat_list("id"),
@@ -349,6 +411,8 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
         terminal=pl.col("terminal"),
         merchant=pl.col("merchant"),
         bank_account=pl.col("account"),
+        batch=pl.col("batch"),
+        trace=pl.col("trace"),
         kind=pl.col("kind"),
         at_risk=pl.col("amount").abs(),
     )
@@ -361,11 +425,172 @@ def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.Data
             dup_bank_items,
             orphan_pos_items,
             orphan_bank_items,
+            *batch_items,
         ]
     ).collect()
     discrepancies = _finish_items(items, settings)
-    matches = _matches(pairs, voided, m.pos)
-    return discrepancies, matches
+    matches = _matches(pairs, voided, m.pos, _batch_matches(m, settled))
+    return Classified(discrepancies, matches, deposits)
+
+
+def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return (discrepancies, matches) as contract-shaped frames."""
+    out = classify_all(m, settings)
+    return out.discrepancies, out.matches
+
+
+class Classified(NamedTuple):
+    discrepancies: pl.DataFrame
+    matches: pl.DataFrame
+    deposits: pl.DataFrame  # one row per batch deposit group (empty without [settlement])
+
+
+def _ids_of(frame: pl.DataFrame, rows: str, ids: pl.Series, key: str) -> pl.DataFrame:
+    """key -> the ids (in row order) of the rows listed in the list column `rows`."""
+    flat = frame.select(key, rows).explode(rows).drop_nulls(rows)
+    return (
+        flat.with_columns(_id=ids.gather(flat[rows]))
+        .group_by(key, maintain_order=True)
+        .agg(pl.col("_id"))
+    )
+
+
+def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.DataFrame]:
+    """Items of batch settlements (fee mismatches, short or long deposits, sales missing from
+    a deposit, sales not yet due) and the deposits table of the report."""
+    g = s.groups
+    pos_ids = _ids_of(g, "prows", m.pos["id"], "group_id").rename({"_id": "pos_ids"})
+    bank_ids = _ids_of(g, "brows", m.bank["id"], "group_id").rename({"_id": "bank_ids"})
+    first_b = g["brows"].list.first()
+    first_p = g["prows"].list.first()
+    g = (
+        g.join(pos_ids, on="group_id", how="left")
+        .join(bank_ids, on="group_id", how="left")
+        .with_columns(
+            pos_ids=pl.col("pos_ids").fill_null([]),
+            net=pl.col("gross") - pl.col("fee_expected"),
+            fee_charged=pl.col("gross") - pl.col("deposit"),
+            bank_time=m.bank["time"].gather(first_b),
+            pos_time=m.pos["time"].gather(first_p),
+            terminal=m.pos["terminal"].gather(first_p),
+        )
+    )
+    deposits = g.select(
+        "group_id",
+        "status",
+        "currency",
+        "merchant",
+        "batch",
+        "business_day",
+        "expected",
+        "bank_time",
+        bank_ids=pl.col("bank_ids").list.join(";"),
+        n_sales=pl.col("pos_ids").list.len(),
+        gross=format_expr(pl.col("gross"), pl.col("currency")),
+        fee_expected=format_expr(pl.col("fee_expected"), pl.col("currency")),
+        fee_charged=format_expr(pl.col("fee_charged"), pl.col("currency")),
+        deposit=format_expr(pl.col("deposit"), pl.col("currency")),
+        pos_ids=pl.col("pos_ids").list.join(";"),
+    )
+    flagged = g.filter(pl.col("status").is_in(["fee_mismatch", "short", "long"]))
+    group_items = _items(
+        flagged.lazy(),
+        type=pl.when(pl.col("status") == "fee_mismatch")
+        .then(pl.lit("fee_mismatch"))
+        .otherwise(pl.lit("amount_mismatch")),
+        pos_ids=pl.col("pos_ids"),
+        bank_ids=pl.col("bank_ids"),
+        pos_amount=pl.col("net"),
+        bank_amount=pl.col("deposit"),
+        currency=pl.col("currency"),
+        pos_time=pl.col("pos_time"),
+        bank_time=pl.col("bank_time"),
+        terminal=pl.col("terminal"),
+        merchant=pl.col("merchant"),
+        batch=pl.col("batch"),
+        kind=pl.lit("sale"),
+        at_risk=(pl.col("deposit") - pl.col("net")).abs(),
+        how=pl.when(pl.col("status") == "fee_mismatch")
+        .then(pl.lit("deposit_fee"))
+        .otherwise(pl.concat_str(pl.lit("deposit_"), pl.col("status"))),
+        group_id=pl.col("group_id"),
+        fee_expected=pl.col("fee_expected"),
+        fee_charged=pl.col("fee_charged"),
+        gross=pl.col("gross"),
+        expected=pl.col("expected"),
+    )
+    dep_of = g.select("group_id", deposit_ids=pl.col("bank_ids").list.join(", "))
+    missing = (
+        s.missing.join(dep_of, on="group_id", how="left")
+        .with_columns(_gather(m.pos, s.missing["prow"], _ATTRS))
+        .lazy()
+    )
+    missing_items = _items(
+        missing,
+        type=pl.lit("orphan_pos"),
+        pos_ids=pl.concat_list("id"),
+        bank_ids=pl.lit([], dtype=pl.List(pl.String)),
+        pos_amount=pl.col("amount"),
+        currency=pl.col("currency"),
+        reference=pl.col("reference"),
+        pos_time=pl.col("time"),
+        terminal=pl.col("terminal"),
+        merchant=pl.col("merchant"),
+        pos_account=pl.col("account"),
+        batch=pl.col("batch"),
+        trace=pl.col("trace"),
+        kind=pl.col("kind"),
+        at_risk=pl.col("amount").abs(),
+        how=pl.lit("missing_from_deposit"),
+        group_id=pl.col("group_id"),
+        deposit_ids=pl.col("deposit_ids"),
+    )
+    pending = s.pending.with_columns(_gather(m.pos, s.pending["prow"], _ATTRS)).lazy()
+    pending_items = _items(
+        pending,
+        type=pl.lit("late_settlement"),
+        pos_ids=pl.concat_list("id"),
+        bank_ids=pl.lit([], dtype=pl.List(pl.String)),
+        pos_amount=pl.col("amount"),
+        currency=pl.col("currency"),
+        reference=pl.col("reference"),
+        pos_time=pl.col("time"),
+        terminal=pl.col("terminal"),
+        merchant=pl.col("merchant"),
+        pos_account=pl.col("account"),
+        batch=pl.col("batch"),
+        trace=pl.col("trace"),
+        kind=pl.col("kind"),
+        at_risk=pl.lit(0),
+        how=pl.lit("pending"),
+        expected=pl.col("expected"),
+    )
+    return [group_items, missing_items, pending_items], deposits
+
+
+def _batch_matches(m: MatchOutcome, s: Settled) -> pl.LazyFrame:
+    """matches.parquet rows of the sales a deposit paid: rule batch (or batch_extra)."""
+    mem = s.members
+    pos = m.pos.select(pl.col("id", "amount", "currency", "time").gather(mem["prow"]))
+    bank = m.bank.select(pl.col("id", "amount", "currency", "time").gather(mem["brow"]))
+    return (
+        pl.concat([mem, pos, bank.rename(lambda c: c + "_b")], how="horizontal")
+        .lazy()
+        .select(
+            "prow",
+            pos_id="id",
+            bank_id="id_b",
+            rule="rule",
+            pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
+            bank_amount=format_expr(pl.col("amount_b"), pl.col("currency_b")),
+            currency="currency",
+            bank_currency="currency_b",
+            lag_seconds=(pl.col("time_b") - pl.col("time")).dt.total_seconds().cast(pl.Int64),
+            pos_time="time",
+            bank_time="time_b",
+            group_id="group_id",
+        )
+    )
 
 
 def _severity(settings: Settings) -> pl.Expr:
@@ -423,11 +648,15 @@ def _finish_items(items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
         merchant=pl.col("merchant"),
         pos_account=pl.col("pos_account"),
         bank_account=pl.col("bank_account"),
+        batch=pl.col("batch"),
+        trace=pl.col("trace"),
         at_risk_minor=pl.col("at_risk"),
     )
 
 
-def _matches(pairs: pl.DataFrame, voided: pl.DataFrame, pos: pl.DataFrame) -> pl.DataFrame:
+def _matches(
+    pairs: pl.DataFrame, voided: pl.DataFrame, pos: pl.DataFrame, batch: pl.LazyFrame
+) -> pl.DataFrame:
     # Lazy, so the default (streaming) engine formats ten million amounts in chunks instead of
     # materialising every intermediate column at once.
     matched = pairs.lazy().select(
@@ -442,6 +671,7 @@ def _matches(pairs: pl.DataFrame, voided: pl.DataFrame, pos: pl.DataFrame) -> pl
         lag_seconds="lag_s",
         pos_time="time",
         bank_time="time_b",
+        group_id=pl.lit(None, pl.String),
     )
     vrows = pl.concat([voided["sale_row"], voided["void_row"]]).implode()
     void_rows = (
@@ -459,8 +689,14 @@ def _matches(pairs: pl.DataFrame, voided: pl.DataFrame, pos: pl.DataFrame) -> pl
             lag_seconds=pl.lit(None, pl.Int64),
             pos_time="time",
             bank_time=pl.lit(None, pl.Datetime("us")),
+            group_id=pl.lit(None, pl.String),
         )
     )
-    # Both are in POS file order already: merge instead of sorting ten million rows again.
+    # All are in POS file order already: merge instead of sorting ten million rows again.
     schema = matched.collect_schema()
-    return matched.merge_sorted(void_rows.cast(schema), key="prow").drop("prow").collect()
+    return (
+        matched.merge_sorted(void_rows.cast(schema), key="prow")
+        .merge_sorted(batch.cast(schema), key="prow")
+        .drop("prow")
+        .collect()
+    )

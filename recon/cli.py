@@ -21,6 +21,7 @@ from rich.console import Console
 from recon import __version__
 from recon.config import SEVERITIES, Settings, load_settings
 from recon.errors import EXIT_ERROR, EXIT_FOUND, EXIT_INTERRUPTED, ReconError, UsageError
+from recon.i18n import t
 
 _STAGES = {"load": "Loading files", "match": "Matching", "classify": "Classifying"}
 DEFAULT_STATE = "__default__"
@@ -459,7 +460,8 @@ def investigate(
     if case is None:
         if not quiet:
             _err_console().print(
-                f"recon: no record matches {query.describe()} in the given files", markup=False
+                t("case.not_found", settings.lang, query=query.describe(settings.lang)),
+                markup=False,
             )
         sys.exit(EXIT_FOUND)
     if export_path:
@@ -469,7 +471,9 @@ def investigate(
     elif not quiet:
         render_terminal(case, Console(highlight=False))
         if export_path:
-            Console(highlight=False).print(f"Evidence written to {export_path}")
+            Console(highlight=False).print(
+                t("case.written", settings.lang, path=export_path), markup=False
+            )
 
 
 def _parse(value: str, fmt: str, flag: str) -> datetime:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ TYPES = (
     "orphan_bank",
     "voided_but_settled",
     "late_settlement",
+    "fee_mismatch",
 )
 DEFAULT_SEVERITY = {
     "amount_mismatch": "high",
@@ -32,6 +35,7 @@ DEFAULT_SEVERITY = {
     "orphan_bank": "medium",  # raised to high for debits: money taken with no POS record
     "voided_but_settled": "high",
     "late_settlement": "low",
+    "fee_mismatch": "medium",
 }
 
 
@@ -48,6 +52,34 @@ class MatchSettings:
     bank_duplicate_seconds: int = 300
     # Pass 3 pairs leftovers of the same card and terminal whose amounts differ (keying errors).
     amount_tolerant_pass: bool = True
+
+
+@dataclass(frozen=True)
+class FeeRule:
+    """The merchant discount rate of one card scheme and kind: rate x amount + fixed, capped."""
+
+    scheme: str = "*"  # visa, mastercard, unionpay, amex, jcb, discover, diners, unknown or *
+    kind: str = "sale"  # sale, refund or *
+    rate: Decimal = Decimal(0)  # a fraction: 0.006 is 0.6 %
+    fixed: Decimal = Decimal(0)  # per transaction, in the currency's major unit
+    cap: Decimal | None = None  # the most one transaction is charged, when the acquirer caps
+
+
+@dataclass(frozen=True)
+class SettlementSettings:
+    """Batch settlements: one bank deposit for many POS sales, net of fees ([settlement])."""
+
+    enabled: bool = False
+    cutoff: str = "00:00"  # the acquirer's cut-off: later sales belong to the next business day
+    t_plus: int = 1  # a business day's sales are paid this many business days later
+    weekends: bool = True  # no settlement on Saturdays and Sundays
+    holidays: tuple[str, ...] = ()  # dates (YYYY-MM-DD) with no settlement
+    slack_days: int = 3  # a deposit may arrive up to this many days after its expected date
+    tolerance: Decimal = Decimal(0)  # |deposit - (gross - expected fee)| allowed, major units
+    max_fee_rate: Decimal = Decimal("0.05")  # a shortfall above this share of gross is no fee
+    group_by: tuple[str, ...] = ("merchant",)  # keys besides the business day (no batch key)
+    batch_pattern: str = r"(?i)(?:batch|批次号?)\s*(?:no\.?|number)?\s*[:#：]?\s*(\d+)"
+    fees: tuple[FeeRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +112,7 @@ class Settings:
     lang_set: bool = False  # the config file chose the language (it then beats the locale)
     # The shop's opening hours, "HH:MM-HH:MM" ([shop] hours); sales outside them are a finding.
     shop_hours: str | None = None
+    settlement: SettlementSettings = field(default_factory=SettlementSettings)
 
     def with_overrides(self, **kw: Any) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -102,7 +135,10 @@ _TOP_KEYS = {
     "contacts",
     "lang",
     "shop",
+    "settlement",
 }
+GROUP_KEYS = ("merchant", "terminal", "scheme")
+SCHEMES = ("visa", "mastercard", "unionpay", "amex", "jcb", "discover", "diners", "unknown")
 LANGS = ("en", "zh")
 
 
@@ -210,6 +246,7 @@ def load_settings(path: str | Path | None) -> Settings:
                 str(p),
             ) from None
 
+    settlement = _settlement(data.get("settlement", {}), str(p))
     base = p.parent
 
     def rel(v: str | None) -> str | None:
@@ -240,4 +277,96 @@ def load_settings(path: str | Path | None) -> Settings:
         lang=lang,
         lang_set="lang" in data,
         shop_hours=shop_hours,
+        settlement=settlement,
     )
+
+
+def _decimal(value: Any, key: str, where: str) -> Decimal:
+    # Money and rates are written as strings ("0.006") or integers; a TOML float would already
+    # have lost exactness, so it is refused.
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ConfigError(f'{key} must be a decimal in quotes, e.g. "0.006"', where)
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigError(f"{key} is not a number: {value!r}", where) from None
+    if not number.is_finite() or number < 0:
+        raise ConfigError(f"{key} must be a non-negative number", where)
+    return number
+
+
+def _settlement(tbl: dict, where: str) -> SettlementSettings:
+    allowed = {f.name for f in fields(SettlementSettings)}
+    _check_keys(tbl, allowed, "settlement.", where)
+    if not tbl:
+        return SettlementSettings()
+    kw: dict[str, Any] = {"enabled": tbl.get("enabled", True)}
+    if not isinstance(kw["enabled"], bool):
+        raise ConfigError("settlement.enabled must be true or false", where)
+    if "cutoff" in tbl:
+        try:
+            dt.time.fromisoformat(str(tbl["cutoff"]))
+        except ValueError:
+            raise ConfigError('settlement.cutoff must look like "23:00"', where) from None
+        kw["cutoff"] = str(tbl["cutoff"])
+    for key in ("t_plus", "slack_days"):
+        if key in tbl:
+            v = tbl[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"settlement.{key} must be a whole number of days", where)
+            kw[key] = v
+    if "weekends" in tbl:
+        if not isinstance(tbl["weekends"], bool):
+            raise ConfigError("settlement.weekends must be true or false", where)
+        kw["weekends"] = tbl["weekends"]
+    if "holidays" in tbl:
+        days = []
+        for v in tbl["holidays"]:
+            try:
+                days.append(dt.date.fromisoformat(str(v)).isoformat())
+            except ValueError:
+                raise ConfigError(
+                    f"settlement.holidays: {v!r} is not a YYYY-MM-DD date", where
+                ) from None
+        kw["holidays"] = tuple(sorted(set(days)))
+    for key in ("tolerance", "max_fee_rate"):
+        if key in tbl:
+            kw[key] = _decimal(tbl[key], f"settlement.{key}", where)
+    if "group_by" in tbl:
+        keys = tuple(tbl["group_by"])
+        bad = [k for k in keys if k not in GROUP_KEYS]
+        if bad:
+            raise ConfigError(
+                f"settlement.group_by: unknown key {bad[0]!r} (use {', '.join(GROUP_KEYS)})", where
+            )
+        kw["group_by"] = keys
+    if "batch_pattern" in tbl:
+        try:
+            if re.compile(str(tbl["batch_pattern"])).groups < 1:
+                raise ValueError
+        except (re.error, ValueError):
+            raise ConfigError(
+                "settlement.batch_pattern must be a regular expression with one group", where
+            ) from None
+        kw["batch_pattern"] = str(tbl["batch_pattern"])
+    rules = []
+    for i, rule in enumerate(tbl.get("fees", [])):
+        at = f"settlement.fees[{i}]"
+        _check_keys(rule, {"scheme", "kind", "rate", "fixed", "cap"}, f"{at}.", where)
+        scheme = str(rule.get("scheme", "*")).lower()
+        if scheme != "*" and scheme not in SCHEMES:
+            raise ConfigError(f"{at}.scheme must be one of {', '.join(SCHEMES)} or *", where)
+        kind = str(rule.get("kind", "sale"))
+        if kind not in ("sale", "refund", "*"):
+            raise ConfigError(f"{at}.kind must be sale, refund or *", where)
+        rules.append(
+            FeeRule(
+                scheme=scheme,
+                kind=kind,
+                rate=_decimal(rule.get("rate", "0"), f"{at}.rate", where),
+                fixed=_decimal(rule.get("fixed", "0"), f"{at}.fixed", where),
+                cap=_decimal(rule["cap"], f"{at}.cap", where) if "cap" in rule else None,
+            )
+        )
+    kw["fees"] = tuple(rules)
+    return SettlementSettings(**kw)

@@ -343,6 +343,8 @@ TEXT: dict[str, dict[str, str]] = {
     "html.c.currency": {"en": "Currency", "zh": "币种"},
     "html.c.reference": {"en": "Reference", "zh": "参考号"},
     "html.c.terminal": {"en": "Terminal", "zh": "终端"},
+    "html.c.batch": {"en": "Batch", "zh": "批次号"},
+    "html.c.trace": {"en": "Trace", "zh": "凭证号/流水号"},
     "html.c.time": {"en": "Time", "zh": "时间"},
     "html.c.detail": {"en": "Detail", "zh": "详情"},
     "html.c.cause": {"en": "Probable cause", "zh": "可能原因"},
@@ -458,6 +460,8 @@ TEXT: dict[str, dict[str, str]] = {
     "xlsx.c.merchant": {"en": "merchant", "zh": "商户"},
     "xlsx.c.pos_account": {"en": "pos_account", "zh": "POS 卡号"},
     "xlsx.c.bank_account": {"en": "bank_account", "zh": "银行卡号"},
+    "xlsx.c.batch": {"en": "batch", "zh": "批次号"},
+    "xlsx.c.trace": {"en": "trace", "zh": "凭证号/流水号"},
     "xlsx.c.status": {"en": "status", "zh": "状态"},
     "xlsx.c.first_seen": {"en": "first_seen", "zh": "首次发现"},
     "xlsx.c.age_days": {"en": "age_days", "zh": "未解决天数"},
@@ -466,6 +470,120 @@ TEXT: dict[str, dict[str, str]] = {
     "xlsx.c.line": {"en": "line", "zh": "行号"},
     "xlsx.c.reason": {"en": "reason", "zh": "原因"},
     "xlsx.c.raw": {"en": "raw", "zh": "原始内容"},
+    # --- batch settlements (recon.settle) ------------------------------------------------
+    "type.fee_mismatch": {"en": "fee mismatch", "zh": "手续费不符"},
+    "adv.detail.deposit_fee": {
+        "en": "Deposit {deposit} of {bank} pays {n} sales of {gross} gross: the expected fee "
+        "is {fee_expected} ({rate_expected}), the fee charged {fee_charged} ({rate_charged}), "
+        "{over} more than the schedule.",
+        "zh": "到账 {deposit} 金额 {bank}，对应 {n} 笔销售，总额 {gross}：按费率应扣手续费 "
+        "{fee_expected}（{rate_expected}），实际扣除 {fee_charged}（{rate_charged}），"
+        "多扣 {over}。",
+    },
+    "adv.cause.deposit_fee": {
+        "en": "fee charged above the merchant discount rate in the config (acquirer pricing "
+        "changed, or a wrong rate applied)",
+        "zh": "实扣手续费高于配置中的商户费率（收单机构调价或费率设置错误）",
+    },
+    "adv.act.deposit_fee": {
+        "en": "Ask the acquirer for the fee breakdown of deposit {deposit} and a refund of the "
+        "{over} over-charge; check that the rates in [settlement.fees] match the contract.",
+        "zh": "请向收单机构索取到账 {deposit} 的手续费明细，并要求退还多扣的 {over}；"
+        "同时核对配置 [settlement.fees] 中的费率是否与合同一致。",
+    },
+    "adv.detail.deposit_short": {
+        "en": "Deposit {deposit} of {bank} is {diff} short of its {n} sales (gross {gross} "
+        "less the expected fee {fee_expected} = {pos}); no sale of the batch explains the gap.",
+        "zh": "到账 {deposit} 金额 {bank}，比对应的 {n} 笔销售应到账金额少 {diff}（总额 {gross} "
+        "减应扣手续费 {fee_expected} = {pos}）；没有任何一笔销售能解释这一差额。",
+    },
+    "adv.cause.deposit_short": {
+        "en": "system fault at the acquirer: a deduction (charge-back, hold) or sales left out "
+        "of the batch",
+        "zh": "收单机构系统问题：被扣款（拒付、冻结）或有销售未纳入批次",
+    },
+    "adv.act.deposit_short": {
+        "en": "Ask the acquirer for the batch detail of deposit {deposit}: which sales it paid "
+        "and what it deducted; keep the POS batch report as evidence.",
+        "zh": "请向收单机构索取到账 {deposit} 的批次明细：包含哪些交易、扣了哪些款项；"
+        "保留 POS 批次结算单作为凭证。",
+    },
+    "adv.detail.deposit_long": {
+        "en": "Deposit {deposit} of {bank} is {diff} more than its {n} sales (gross {gross} "
+        "less the expected fee {fee_expected} = {pos}): it holds money the POS has no record of.",
+        "zh": "到账 {deposit} 金额 {bank}，比对应的 {n} 笔销售应到账金额多 {diff}（总额 {gross} "
+        "减应扣手续费 {fee_expected} = {pos}）：其中有 POS 没有记录的款项。",
+    },
+    "adv.cause.deposit_long": {
+        "en": "a sale the POS did not record (terminal offline or another terminal's batch) or "
+        "an error by the acquirer",
+        "zh": "有 POS 未记录的交易（终端离线或属于其他终端的批次），或收单机构出错",
+    },
+    "adv.act.deposit_long": {
+        "en": "Ask the acquirer for the batch detail of deposit {deposit}; check whether a "
+        "terminal's sales are missing from the POS export; do not spend the {diff} until it is "
+        "explained.",
+        "zh": "请向收单机构索取到账 {deposit} 的批次明细；检查是否有终端的交易未导出到 POS 记录；"
+        "在查明前不要动用多出的 {diff}。",
+    },
+    "adv.detail.missing_from_deposit": {
+        "en": "Sale {sale} of {pos} on {pos_time} at terminal {terminal} is missing from deposit "
+        "{deposits}: the deposit is short by exactly its net amount.",
+        "zh": "{pos_time} 在终端 {terminal} 的销售 {sale}（{pos}）未包含在到账 {deposits} 中："
+        "到账金额正好少了这笔销售的净额。",
+    },
+    "adv.cause.missing_from_deposit": {
+        "en": "the acquirer left the sale out of the batch (batch closed early, terminal "
+        "settings) or it was delayed on the network",
+        "zh": "收单机构未将该笔交易纳入批次（批次提前结算、终端设置问题）或网络延迟",
+    },
+    "adv.act.missing_from_deposit": {
+        "en": "Check the terminal's batch close for sale {sale}, then ask the acquirer whether "
+        "it will be paid in a later deposit; if not, ask them to settle it.",
+        "zh": "请核对终端对销售 {sale} 的批次结算记录，再向收单机构确认是否会在后续到账中支付；"
+        "如不会，请要求补结算。",
+    },
+    "adv.detail.pending": {
+        "en": "Sale of {pos} on {pos_time} is due to be paid on {expected} under the settlement "
+        "calendar; that date is after the end of the bank file.",
+        "zh": "{pos_time} 的销售 {pos} 按结算日历应于 {expected} 到账；"
+        "该日期晚于银行文件的截止日期。",
+    },
+    "adv.cause.pending": {
+        "en": "not due yet (settlement calendar: cut-off, T+N, weekends and holidays)",
+        "zh": "尚未到结算日（结算日历：截止时间、T+N、周末及节假日）",
+    },
+    "adv.act.pending": {
+        "en": "Nothing to do yet; reconcile again after {expected}. If it is still unpaid then, "
+        "it will be reported as never settled.",
+        "zh": "暂时无需处理；请在 {expected} 之后再次对账。届时仍未到账将报告为未结算。",
+    },
+    # --- deposits section of the reports ----------------------------------------------------
+    "dep.title": {"en": "Batch deposits", "zh": "批量到账"},
+    "dep.summary": {
+        "en": "{n} deposits paid {sales} sales: {matched} as expected, {flagged} with a problem.",
+        "zh": "{n} 笔到账对应 {sales} 笔销售：{matched} 笔符合预期，{flagged} 笔有问题。",
+    },
+    "dep.c.group_id": {"en": "Group", "zh": "组号"},
+    "dep.c.status": {"en": "Status", "zh": "状态"},
+    "dep.c.bank_ids": {"en": "Deposit", "zh": "到账记录"},
+    "dep.c.deposit_day": {"en": "Paid on", "zh": "到账日期"},
+    "dep.c.merchant": {"en": "Merchant", "zh": "商户"},
+    "dep.c.batch": {"en": "Batch", "zh": "批次号"},
+    "dep.c.n_sales": {"en": "Sales", "zh": "笔数"},
+    "dep.c.gross": {"en": "Gross", "zh": "交易总额"},
+    "dep.c.fee_expected": {"en": "Expected fee", "zh": "应扣手续费"},
+    "dep.c.fee_charged": {"en": "Fee charged", "zh": "实扣手续费"},
+    "dep.c.deposit": {"en": "Net paid", "zh": "到账净额"},
+    "dep.c.currency": {"en": "Currency", "zh": "币种"},
+    "dep.c.pos_ids": {"en": "Sales paid", "zh": "包含的销售"},
+    "dep.s.matched": {"en": "as expected", "zh": "符合"},
+    "dep.s.split": {"en": "paid in two parts", "zh": "分两笔到账"},
+    "dep.s.missing": {"en": "sale(s) missing", "zh": "缺少销售"},
+    "dep.s.extra": {"en": "holds a sale of another day", "zh": "含其他日期的销售"},
+    "dep.s.fee_mismatch": {"en": "fee mismatch", "zh": "手续费不符"},
+    "dep.s.short": {"en": "short", "zh": "少到账"},
+    "dep.s.long": {"en": "long", "zh": "多到账"},
     # --- findings: terminal- and pattern-level conclusions (recon.findings) -----------------
     "find.title": {"en": "Findings", "zh": "结论"},
     "find.terminal_currency": {
@@ -501,6 +619,279 @@ TEXT: dict[str, dict[str, str]] = {
         "请向收单银行报告",
     },
     "find.and_more": {"en": ", ...", "zh": "等"},
+    # --- rejection reasons (recon.reasons) ------------------------------------------------
+    # The English is the loader's own sentence (rejected.csv keeps it); recon.reasons matches
+    # it and writes the other language with the same values in the same places.
+    "rej.time_empty": {"en": "time is empty", "zh": "时间为空"},
+    "rej.time_format": {
+        "en": "time '{value}' does not match {formats}",
+        "zh": "时间 '{value}' 不符合格式 {formats}",
+    },
+    "rej.time_iso": {
+        "en": "time '{value}' is not an ISO 8601 date or date/time",
+        "zh": "时间 '{value}' 不是 ISO 8601 格式的日期或日期时间",
+    },
+    "rej.or": {"en": " or ", "zh": " 或 "},
+    "rej.amount_both_empty": {
+        "en": "amount is empty (both income and expense columns are empty)",
+        "zh": "金额为空（收入列和支出列都为空）",
+    },
+    "rej.money_empty": {"en": "{label} is empty", "zh": "{label}为空"},
+    "rej.money_not_number": {
+        "en": "{label} is not a number: '{value}'",
+        "zh": "{label}不是数字：'{value}'",
+    },
+    "rej.money_too_large": {
+        "en": "{label} is too large",
+        "zh": "{label}过大，超出可处理的范围",
+    },
+    "rej.money_decimals": {
+        "en": "{label} '{value}' has more decimals than {currency} allows ({digits})",
+        "zh": "{label} '{value}' 的小数位超过 {currency} 允许的位数（{digits} 位）",
+    },
+    "rej.its_currency": {"en": "its currency", "zh": "其币种"},
+    "rej.label.amount": {"en": "amount", "zh": "金额"},
+    "rej.label.income_amount": {"en": "income amount", "zh": "收入金额"},
+    "rej.label.expense_amount": {"en": "expense amount", "zh": "支出金额"},
+    "rej.label.fee": {"en": "fee", "zh": "手续费"},
+    "rej.label.value_date": {"en": "value date", "zh": "起息日"},
+    "rej.currency_missing": {
+        "en": "currency missing and no default_currency in profile",
+        "zh": "缺少币种，且格式配置中没有设置默认币种（default_currency）",
+    },
+    "rej.currency_not_iso": {
+        "en": "currency '{value}' is not an ISO 4217 code",
+        "zh": "币种 '{value}' 不是 ISO 4217 币种代码",
+    },
+    "rej.kind_unknown": {
+        "en": "unknown kind '{value}' (expected {expected})",
+        "zh": "未知的交易类型 '{value}'（应为 {expected}）",
+    },
+    "rej.dc_flag": {
+        "en": "debit/credit flag '{value}' is not one of {choices}",
+        "zh": "借贷标志 '{value}' 不是 {choices} 之一",
+    },
+    "rej.fields": {
+        "en": "expected {expected} fields, found {found}",
+        "zh": "字段数不符：应为 {expected} 个，实际为 {found} 个",
+    },
+    "rej.zm_length": {
+        "en": "UnionPay ZM record is {length} bytes, expected {expected}",
+        "zh": "银联 ZM 记录长 {length} 字节，应为 {expected} 字节",
+    },
+    "rej.zm_positions": {
+        "en": "not a UnionPay ZM record: fields not at their fixed positions",
+        "zh": "不是银联 ZM 记录：字段不在固定位置上",
+    },
+    "rej.zm_shape": {
+        "en": "UnionPay ZM field {name} is not of its shape",
+        "zh": "银联 ZM 字段 {name} 的格式不正确",
+    },
+    "rej.zm_date": {
+        "en": "UnionPay ZM 交易传输时间 '{value}' is not a date",
+        "zh": "银联 ZM 交易传输时间 '{value}' 不是有效的日期",
+    },
+    "rej.bai2_no_account": {
+        "en": "BAI2 16 record outside an account (no 03 record before it)",
+        "zh": "BAI2 16 记录不属于任何账户（前面没有 03 记录）",
+    },
+    "rej.bai2_no_date": {
+        "en": "BAI2 16 record in a group without a valid as-of date (02 record)",
+        "zh": "BAI2 16 记录所在的组没有有效的日期（02 记录）",
+    },
+    "rej.bai2_unreadable": {
+        "en": "cannot read BAI2 16 record: {error}",
+        "zh": "无法读取 BAI2 16 记录：{error}",
+    },
+    "rej.mt940_without": {
+        "en": "MT940 :61: line without {label}",
+        "zh": "MT940 :61: 行缺少{label}",
+    },
+    "rej.mt940_unreadable": {
+        "en": "cannot read MT940 entry: {error}",
+        "zh": "无法读取 MT940 条目：{error}",
+    },
+    "rej.mt940_count": {
+        "en": "parsed {parsed} entries from {lines} :61: lines",
+        "zh": "解析出 {parsed} 个条目，但有 {lines} 个 :61: 行",
+    },
+    "rej.camt_no_amt": {"en": "entry has no Amt", "zh": "条目缺少金额（Amt）"},
+    "rej.camt_mark": {
+        "en": "CdtDbtInd '{value}' is not CRDT or DBIT",
+        "zh": "借贷标记 CdtDbtInd '{value}' 不是 CRDT 或 DBIT",
+    },
+    "rej.camt_no_mark": {"en": "no CdtDbtInd", "zh": "缺少借贷标记（CdtDbtInd）"},
+    "rej.camt_no_date": {
+        "en": "entry has no booking or value date",
+        "zh": "条目缺少记账日期和起息日",
+    },
+    "rej.ofx_no_amount": {"en": "transaction has no TRNAMT", "zh": "交易缺少金额（TRNAMT）"},
+    "rej.ofx_amount": {
+        "en": "TRNAMT '{value}' is not a decimal number",
+        "zh": "金额 TRNAMT '{value}' 不是十进制数字",
+    },
+    "rej.ofx_no_date": {
+        "en": "transaction has no DTPOSTED",
+        "zh": "交易缺少记账日期（DTPOSTED）",
+    },
+    # --- recon investigate: the case file of one transfer (recon.investigate, report.case) ---
+    # the query
+    "case.q.reference": {"en": "reference {value}", "zh": "参考号 {value}"},
+    "case.q.id": {"en": "id {value}", "zh": "记录号 {value}"},
+    "case.q.amount": {"en": "amount {value}", "zh": "金额 {value}"},
+    "case.q.date": {"en": "date {value}", "zh": "日期 {value}"},
+    "case.q.last4": {"en": "card ending {value}", "zh": "卡号末四位 {value}"},
+    "case.q.terminal": {"en": "terminal {value}", "zh": "终端 {value}"},
+    "case.q.time": {"en": "time {value}", "zh": "时间 {value}"},
+    "case.list_sep": {"en": ", ", "zh": "，"},
+    "case.sep": {"en": "; ", "zh": "；"},
+    # where the decisions come from
+    "case.decided.recomputed": {
+        "en": "recomputed on these records only (pass --results DIR for the decisions "
+        "of the day's full run)",
+        "zh": "仅根据这些记录重新计算（加上 --results 目录，可采用当天完整对账的结论）",
+    },
+    "case.decided.results": {
+        "en": "the run whose results are in {dir}",
+        "zh": "结果保存在 {dir} 的那次对账",
+    },
+    # what recon decided about one record
+    "case.dec.voided": {
+        "en": "cancelled by its void and never settled (voided)",
+        "zh": "已被撤销交易取消，且从未结算（已撤销）",
+    },
+    "case.dec.matched": {
+        "en": "matched to {partner} by rule {rule}",
+        "zh": "按规则 {rule} 与 {partner} 匹配",
+    },
+    "case.dec.matched_after": {
+        "en": "matched to {partner} by rule {rule}, {days} days after the sale",
+        "zh": "按规则 {rule} 与 {partner} 匹配，在销售后 {days} 天结算",
+    },
+    "case.dec.flagged": {
+        "en": "flagged {type} ({severity}) as {item_id}",
+        "zh": "标记为 {type}（{severity}），差异编号 {item_id}",
+    },
+    "case.dec.none": {"en": "not matched and not flagged", "zh": "未匹配，也未被标记"},
+    # why a nearby record of the other side did not match
+    "case.why.currency": {
+        "en": "currency {theirs} vs {mine}",
+        "zh": "币种不同：{theirs} 与 {mine}",
+    },
+    "case.why.amount": {
+        "en": "amount off by {diff} (bank minus POS)",
+        "zh": "金额相差 {diff}（银行减 POS）",
+    },
+    "case.why.early": {
+        "en": "settled {hours} h before the sale",
+        "zh": "结算时间比销售早 {hours} 小时",
+    },
+    "case.why.window": {
+        "en": "outside the {window}-day window by {days} days",
+        "zh": "超出 {window} 天的匹配时间窗口 {days} 天",
+    },
+    "case.why.card": {
+        "en": "card's last 4 digits differ at digit {positions} ({theirs} vs {mine})",
+        "zh": "卡号末四位的第 {positions} 位不同（{theirs} 与 {mine}）",
+    },
+    "case.why.reference": {
+        "en": "reference {theirs} vs {mine}",
+        "zh": "参考号不同：{theirs} 与 {mine}",
+    },
+    "case.why.taken": {
+        "en": "already matched to another record",
+        "zh": "已与另一条记录匹配",
+    },
+    "case.why.none": {"en": "no difference found", "zh": "未发现差异"},
+    # the case file's words
+    "case.transfer": {"en": "Transfer: {query}", "zh": "交易：{query}"},
+    "case.decisions": {"en": "Decisions: {by}", "zh": "结论来源：{by}"},
+    "case.ref": {"en": "ref {reference}", "zh": "参考号 {reference}"},
+    "case.finding": {
+        "en": "{item_id} {type} ({severity}): {detail}",
+        "zh": "{item_id} {type}（{severity}）：{detail}",
+    },
+    "case.md_finding": {
+        "en": "**{type}** ({severity}, {item_id}): {detail}",
+        "zh": "**{type}**（{severity}，{item_id}）：{detail}",
+    },
+    "case.html_finding": {
+        "en": "<b>{type}</b> ({severity}, {item_id}): {detail}",
+        "zh": "<b>{type}</b>（{severity}，{item_id}）：{detail}",
+    },
+    "case.cause": {"en": "Probable cause: ", "zh": "可能原因："},
+    "case.do": {"en": "Do: ", "zh": "处理："},
+    "case.action": {"en": "Suggested action: ", "zh": "建议处理："},
+    "case.candidates": {
+        "en": "Nearest candidates of unmatched records, and why they did not match:",
+        "zh": "未匹配记录最接近的候选记录，以及未能匹配的原因：",
+    },
+    "case.candidate": {
+        "en": "{record} ~ {candidate}: {why}",
+        "zh": "{record} ~ {candidate}：{why}",
+    },
+    "case.history": {
+        "en": "history {day}: {type} {status}{done}",
+        "zh": "历史 {day}：{type} {status}{done}",
+    },
+    "case.resolved_by": {"en": ", resolved by {by}: {note}", "zh": "，由 {by} 解决：{note}"},
+    "case.md_history": {
+        "en": "{day}: {type} ({severity}) {status}{done}",
+        "zh": "{day}：{type}（{severity}）{status}{done}",
+    },
+    "case.resolved_at": {
+        "en": "; resolved {at} by {by}: {note}",
+        "zh": "；{at} 由 {by} 解决：{note}",
+    },
+    "case.pair": {"en": "{label}: {value}", "zh": "{label}：{value}"},
+    "case.evidence": {"en": "Evidence: {query}", "zh": "证据：{query}"},
+    "case.prepared": {
+        "en": "Prepared by recon {version}. Decisions: {by}.",
+        "zh": "由 recon {version} 生成。结论来源：{by}。",
+    },
+    "case.h_records": {"en": "Records", "zh": "记录"},
+    "case.h_wrong": {"en": "What went wrong", "zh": "问题所在"},
+    "case.nothing": {
+        "en": "Nothing: every record was matched.",
+        "zh": "没有问题：所有记录均已匹配。",
+    },
+    "case.h_why_not": {
+        "en": "Why the nearest candidates did not match",
+        "zh": "最接近的候选记录为何未能匹配",
+    },
+    "case.h_nearest": {"en": "Nearest candidates", "zh": "最接近的候选记录"},
+    "case.h_history": {"en": "History (state store)", "zh": "历史记录（状态库）"},
+    "case.h_contacts": {"en": "Contacts", "zh": "联系人"},
+    "case.h_sources": {"en": "Source files", "zh": "源文件"},
+    "case.written": {"en": "Evidence written to {path}", "zh": "证据文件已写入 {path}"},
+    "case.not_found": {
+        "en": "recon: no record matches {query} in the given files",
+        "zh": "recon：给定的文件中没有与 {query} 相符的记录",
+    },
+    # the records table's columns (English: the field name)
+    "case.c.time": {"en": "time", "zh": "时间"},
+    "case.c.side": {"en": "side", "zh": "来源"},
+    "case.c.id": {"en": "id", "zh": "记录号"},
+    "case.c.kind": {"en": "kind", "zh": "交易类型"},
+    "case.c.amount": {"en": "amount", "zh": "金额"},
+    "case.c.reference": {"en": "reference", "zh": "参考号"},
+    "case.c.terminal": {"en": "terminal", "zh": "终端"},
+    "case.c.account": {"en": "account", "zh": "卡号"},
+    "case.c.decision": {"en": "decision", "zh": "结论"},
+    # values shown as words in zh (the stored values stay as they are)
+    "case.kind.sale": {"en": "sale", "zh": "销售"},
+    "case.kind.refund": {"en": "refund", "zh": "退款"},
+    "case.kind.void": {"en": "void", "zh": "撤销"},
+    "case.kind.reversal": {"en": "reversal", "zh": "冲正"},
+    "case.kind.credit": {"en": "credit", "zh": "入账"},
+    "case.kind.debit": {"en": "debit", "zh": "扣款"},
+    "case.status.new": {"en": "new", "zh": "新增"},
+    "case.status.escalated": {"en": "escalated", "zh": "已升级"},
+    "case.status.carried": {"en": "carried", "zh": "仍未解决"},
+    "case.status.closed": {"en": "closed", "zh": "已关闭"},
+    "case.contact.acquirer": {"en": "acquirer", "zh": "收单银行"},
+    "case.contact.pos_vendor": {"en": "pos_vendor", "zh": "POS服务商"},
+    "case.contact.responsible": {"en": "responsible", "zh": "负责人"},
 }
 
 

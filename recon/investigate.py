@@ -18,11 +18,35 @@ import polars as pl
 from recon.classify import classify
 from recon.config import Settings
 from recon.errors import UsageError
+from recon.i18n import sev_label, t, type_label
 from recon.load import load_side
 from recon.match import match
 from recon.money import digits_expr, format_minor, parse_amount
 
 _TIME_SLACK = timedelta(minutes=30)
+
+# A sentence for people, kept as its catalog key (recon.i18n "case.*") and its values, so the
+# case can be told in any language: the JSON keeps the English, the case file the chosen one.
+Phrase = tuple[str, dict[str, str]]
+
+
+def say(phrase: Phrase, lang: str) -> str:
+    """One phrase in `lang`; a discrepancy type and a severity get their words next to them."""
+    key, values = phrase
+    if lang != "en":
+        values = dict(values)
+        if "type" in values:
+            values["type"] = type_label(values["type"], lang)
+        if "severity" in values:
+            values["severity"] = sev_label(values["severity"], lang)
+        if "positions" in values:
+            values["positions"] = values["positions"].replace(", ", "、")
+    return t(key, lang, **values)
+
+
+def say_all(phrases: list[Phrase], lang: str) -> str:
+    """Several phrases in `lang`, joined the way the language joins them."""
+    return t("case.sep", lang).join(say(p, lang) for p in phrases)
 
 
 @dataclass(frozen=True)
@@ -35,20 +59,20 @@ class Query:
     terminal: str | None = None
     at: time | None = None
 
-    def describe(self) -> str:
+    def describe(self, lang: str = "en") -> str:
         parts = []
-        for label, value in (
+        for key, value in (
             ("reference", self.reference),
             ("id", self.record_id),
             ("amount", self.amount),
             ("date", self.day),
-            ("card ending", self.last4),
+            ("last4", self.last4),
             ("terminal", self.terminal),
             ("time", self.at),
         ):
             if value is not None:
-                parts.append(f"{label} {value}")
-        return ", ".join(parts)
+                parts.append(t(f"case.q.{key}", lang, value=value))
+        return t("case.list_sep", lang).join(parts)
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,9 @@ class Case:
     decided_by: str
     history: list[dict[str, Any]] = field(default_factory=list)
     contacts: dict[str, str] = field(default_factory=dict)
+    # The language of the case file; `decided_by` as a phrase, to be told in it.
+    lang: str = "en"
+    decided_by_phrase: Phrase = ("case.decided.recomputed", {})
 
 
 def _validate(q: Query) -> None:
@@ -209,19 +236,28 @@ def find_case(
     pos = frames.get("pos", empty)
     bank = frames.get("bank", empty)
 
+    decided: Phrase
     if results is not None:
-        matches, items, decided_by = _stored_decisions(results, pos, bank)
+        matches, items = _stored_decisions(results, pos, bank)
+        decided = ("case.decided.results", {"dir": str(results)})
     else:
         outcome = match(pos, bank, settings.match)
         items, matches = classify(outcome, settings)
-        decided_by = (
-            "recomputed on these records only (pass --results DIR for the decisions "
-            "of the day's full run)"
-        )
+        decided = ("case.decided.recomputed", {})
     records = _timeline(pos, bank, matches, items)
     candidates = _candidates(records, pos, bank, settings)
     history = _history(state, [r["id"] for r in records]) if state else []
-    return Case(q, records, candidates, sources, decided_by, history, dict(settings.contacts))
+    return Case(
+        q,
+        records,
+        candidates,
+        sources,
+        say(decided, "en"),
+        history,
+        dict(settings.contacts),
+        lang=settings.lang,
+        decided_by_phrase=decided,
+    )
 
 
 def _stored_decisions(results: Path, pos: pl.DataFrame, bank: pl.DataFrame):
@@ -246,7 +282,7 @@ def _stored_decisions(results: Path, pos: pl.DataFrame, bank: pl.DataFrame):
         )
         .collect()
     )
-    return matches, items, f"the run whose results are in {results}"
+    return matches, items
 
 
 def _fmt(minor: int | None, currency: str | None) -> str:
@@ -266,17 +302,28 @@ def _timeline(pos, bank, matches, items) -> list[dict[str, Any]]:
     for side, frame in (("pos", pos), ("bank", bank)):
         for r in frame.iter_rows(named=True):
             m = by_pos.get(r["id"]) if side == "pos" else by_bank.get(r["id"])
-            decisions = []
+            decisions: list[Phrase] = []
             partner = None
             if m and m["rule"] == "voided":
-                decisions.append("cancelled by its void and never settled (voided)")
+                decisions.append(("case.dec.voided", {}))
             elif m:
                 partner = m["bank_id"] if side == "pos" else m["pos_id"]
                 lag = m["lag_seconds"]
-                when = f", {lag / 86400:.1f} days after the sale" if lag is not None else ""
-                decisions.append(f"matched to {partner} by rule {m['rule']}{when}")
+                said = {"partner": partner, "rule": m["rule"]}
+                if lag is None:
+                    decisions.append(("case.dec.matched", said))
+                else:
+                    decisions.append(
+                        ("case.dec.matched_after", {**said, "days": f"{lag / 86400:.1f}"})
+                    )
             for it in flagged.get(r["id"], []):
-                decisions.append(f"flagged {it['type']} ({it['severity']}) as {it['item_id']}")
+                decisions.append(
+                    (
+                        "case.dec.flagged",
+                        {"type": it["type"], "severity": it["severity"], "item_id": it["item_id"]},
+                    )
+                )
+            decisions = decisions or [("case.dec.none", {})]
             out.append(
                 {
                     "side": side,
@@ -293,7 +340,8 @@ def _timeline(pos, bank, matches, items) -> list[dict[str, Any]]:
                     "source": r["source"],
                     "line": r["line"],
                     "matched_to": partner,
-                    "decision": "; ".join(decisions) or "not matched and not flagged",
+                    "decision": say_all(decisions, "en"),
+                    "decision_phrases": decisions,  # for the case file's language
                     "items": [
                         {
                             k: it.get(k)
@@ -314,14 +362,17 @@ def _timeline(pos, bank, matches, items) -> list[dict[str, Any]]:
     return out
 
 
-def _card_diff(a: str | None, b: str | None) -> str | None:
+def _card_diff(a: str | None, b: str | None) -> Phrase | None:
     if not a or not b:
         return None
     ta, tb = a[-4:], b[-4:]
     if not (ta.isdigit() and tb.isdigit()) or ta == tb:
         return None
     positions = [i + 1 for i, (x, y) in enumerate(zip(ta, tb, strict=True)) if x != y]
-    return f"card's last 4 digits differ at digit {', '.join(map(str, positions))} ({ta} vs {tb})"
+    return (
+        "case.why.card",
+        {"positions": ", ".join(map(str, positions)), "theirs": ta, "mine": tb},
+    )
 
 
 def _candidates(records, pos, bank, settings: Settings) -> list[dict[str, Any]]:
@@ -333,7 +384,7 @@ def _candidates(records, pos, bank, settings: Settings) -> list[dict[str, Any]]:
     by_side = {"pos": pos.to_dicts(), "bank": bank.to_dicts()}
     out = []
     for r in records:
-        if r["matched_to"] or "voided" in r["decision"]:
+        if r["matched_to"] or ("case.dec.voided", {}) in r["decision_phrases"]:
             continue
         other = "bank" if r["side"] == "pos" else "pos"
         mine = next(x for x in by_side[r["side"]] if x["id"] == r["id"])
@@ -341,35 +392,47 @@ def _candidates(records, pos, bank, settings: Settings) -> list[dict[str, Any]]:
         for c in by_side[other]:
             if (c["amount"] < 0) != (mine["amount"] < 0):
                 continue
-            reasons = []
+            reasons: list[Phrase] = []
             if c["currency"] != mine["currency"]:
-                reasons.append(f"currency {c['currency']} vs {mine['currency']}")
+                reasons.append(
+                    ("case.why.currency", {"theirs": c["currency"], "mine": mine["currency"]})
+                )
             elif c["amount"] != mine["amount"]:
                 diff = (
                     c["amount"] - mine["amount"]
                     if other == "bank"
                     else mine["amount"] - c["amount"]
                 )
-                reasons.append(f"amount off by {_fmt(diff, mine['currency'])} (bank minus POS)")
+                reasons.append(("case.why.amount", {"diff": _fmt(diff, mine["currency"])}))
             sale, settle = (mine, c) if other == "bank" else (c, mine)
             lag = (settle["time"] - sale["time"]).total_seconds()
             if lag < 0:
-                reasons.append(f"settled {-lag / 3600:.1f} h before the sale")
+                reasons.append(("case.why.early", {"hours": f"{-lag / 3600:.1f}"}))
             elif lag > window:
+                days = f"{(lag - window) / 86400:.1f}"
                 reasons.append(
-                    f"outside the {settings.match.window_days:g}-day window by "
-                    f"{(lag - window) / 86400:.1f} days"
+                    ("case.why.window", {"window": f"{settings.match.window_days:g}", "days": days})
                 )
             card = _card_diff(mine["account"], c["account"])
             if card:
                 reasons.append(card)
             if mine["reference"] and c["reference"] and mine["reference"] != c["reference"]:
-                reasons.append(f"reference {c['reference']} vs {mine['reference']}")
+                reasons.append(
+                    ("case.why.reference", {"theirs": c["reference"], "mine": mine["reference"]})
+                )
             if c["id"] in matched:
-                reasons.append("already matched to another record")
-            found.append((len(reasons), abs(lag), c["id"], reasons or ["no difference found"]))
-        for _, _, cid, reasons in sorted(found)[:3]:
-            out.append({"record": r["id"], "candidate": cid, "side": other, "why_not": reasons})
+                reasons.append(("case.why.taken", {}))
+            found.append((len(reasons), abs(lag), c["id"], reasons or [("case.why.none", {})]))
+        for _, _, cid, reasons in sorted(found, key=lambda f: f[:3])[:3]:
+            out.append(
+                {
+                    "record": r["id"],
+                    "candidate": cid,
+                    "side": other,
+                    "why_not": [say(p, "en") for p in reasons],
+                    "why_not_phrases": reasons,  # for the case file's language
+                }
+            )
     return out
 
 

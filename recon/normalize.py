@@ -553,6 +553,8 @@ def normalize(
         c("fee").struct.field("minor").alias("fee"),
         pl.lit(source).alias("source"),
         line.alias("line"),
+        clean_text(col("batch")).alias("batch"),
+        clean_text(col("trace")).alias("trace"),
         c("reason").alias(_P + "reason"),
     ).collect()
     is_bad = rows.get_column(_P + "reason") != ""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from recon.classify import classify
+from recon.classify import classify_all
 from recon.config import Settings
 from recon.errors import UsageError
 from recon.findings import find as find_findings
@@ -65,7 +65,7 @@ def reconcile(
 
     stage("classify")
     t = time.perf_counter()
-    discrepancies, matches = classify(outcome, settings)
+    discrepancies, matches, deposits = classify_all(outcome, settings)
     # Findings need the canonical frames (terminal, kind, card of every record), so before del.
     findings = find_findings(discrepancies, matches, outcome.pos, outcome.bank, settings)
     del outcome
@@ -73,7 +73,7 @@ def reconcile(
     timings["total_s"] = time.perf_counter() - t0
 
     summary = build_summary(
-        discrepancies, matches, rejected, pos_info, bank_info, settings, timings, findings
+        discrepancies, matches, rejected, pos_info, bank_info, settings, timings, findings, deposits
     )
     return RunResult(
         discrepancies=discrepancies,
@@ -83,4 +83,5 @@ def reconcile(
         bank=bank_info,
         settings=settings,
         summary=summary,
+        deposits=deposits,
     )

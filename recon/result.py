@@ -34,6 +34,8 @@ class RunResult:
     bank: SideInfo
     settings: Settings
     summary: dict[str, Any] = field(default_factory=dict)
+    # Batch deposits and the sales they paid (recon.settle; empty without [settlement]).
+    deposits: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def exit_code(self, fail_on: str | None = None) -> int:
         """1 when an item at or above `fail_on` exists or any row was rejected, else 0."""
@@ -66,6 +68,7 @@ def build_summary(
     settings: Settings,
     timings: dict[str, float],
     findings: list[dict[str, Any]] | None = None,
+    deposits: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Counts per type and severity, money at risk per currency, inputs and timings.
 
@@ -76,7 +79,12 @@ def build_summary(
         by_type[t] = {"count": sub.height, "at_risk": _at_risk_by_currency(sub)}
     by_sev = {s: discrepancies.filter(pl.col("severity") == s).height for s in SEVERITIES}
     rules = matches.group_by("rule").len().sort("rule")
-    paired = matches.filter(pl.col("bank_id").is_not_null())
+    one_to_one = pl.col("bank_id").is_not_null()
+    if "group_id" in matches.columns:
+        one_to_one &= pl.col("group_id").is_null()
+    paired = matches.filter(one_to_one)
+    batched = matches.height - paired.height - matches.filter(pl.col("rule") == "voided").height
+    dep = deposits if deposits is not None and deposits.height else None
     code = RunResult(discrepancies, matches, rejected, pos, bank, settings).exit_code()
     return {
         "recon_version": __version__,
@@ -94,7 +102,8 @@ def build_summary(
         },
         "matched": {
             "pairs": paired.height,
-            "voided": matches.height - paired.height,
+            "voided": matches.filter(pl.col("rule") == "voided").height,
+            "in_deposits": batched,
             "by_rule": dict(rules.iter_rows()),
         },
         "discrepancies": {
@@ -113,4 +122,10 @@ def build_summary(
         },
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "findings": list(findings or []),
+        "deposits": {
+            "count": 0 if dep is None else dep.height,
+            "by_status": {}
+            if dep is None
+            else dict(dep.group_by("status").len().sort("status").iter_rows()),
+        },
     }

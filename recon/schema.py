@@ -26,6 +26,10 @@ CANONICAL: dict[str, pl.DataType] = {
     "fee": pl.Int64(),
     "source": pl.String(),
     "line": pl.Int64(),
+    # Evidence the acquirer prints (terminal batch number, trace/voucher number); batch is also
+    # a key of batch settlements. Last, so the state store's records table could add them.
+    "batch": pl.String(),
+    "trace": pl.String(),
 }
 
 # Columns a canonical input file must have; the rest may be absent and default to null.
@@ -42,6 +46,8 @@ INPUT_COLUMNS = (
     "terminal",
     "merchant",
     "fee",
+    "batch",
+    "trace",
 )
 
 POS_KINDS = ("sale", "refund", "void", "reversal")

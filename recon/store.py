@@ -26,7 +26,7 @@ import polars as pl
 from recon.errors import ReconError, UsageError
 from recon.schema import CANONICAL
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EXIT_BUSY = 3
 # How far back a run looks for records it has already seen (overlapping rolling exports).
 IDEMPOTENCY_DAYS = 31
@@ -101,6 +101,11 @@ _MIGRATIONS = [
         resolved_at TEXT NOT NULL, resolved_by TEXT NOT NULL, note TEXT NOT NULL,
         after_run INTEGER REFERENCES runs(run_id)
     );
+    """,
+    # v2: batch and trace numbers of each record (evidence; the batch-settlement key).
+    """
+    ALTER TABLE records ADD COLUMN batch TEXT;
+    ALTER TABLE records ADD COLUMN trace TEXT
     """,
 ]
 

@@ -51,6 +51,21 @@ def test_zh_run_translates_words_not_values(tmp_path: Path) -> None:
     assert "涉及金额" in md and "金额不符" in md
 
 
+def test_zh_run_shows_rejected_reasons_in_chinese_and_keeps_rejected_csv(tmp_path: Path) -> None:
+    en = _run(tmp_path / "en", "--lang", "en")
+    zh = _run(tmp_path / "zh", "--lang", "zh")
+    # rejected.csv is read by other tools: the same English in both languages.
+    ren = (tmp_path / "en" / "rejected.csv").read_bytes()
+    assert (tmp_path / "zh" / "rejected.csv").read_bytes() == ren
+    reasons = pl.read_csv(tmp_path / "zh" / "rejected.csv")["reason"].to_list()
+    assert reasons == ["amount is not a number: '1O.00'"]
+    # The terminal summary and report.html are for people.
+    assert "第 30 行：金额不是数字：'1O.00'" in zh.output
+    assert "line 30: amount is not a number: '1O.00'" in en.output
+    page = (tmp_path / "zh" / "report.html").read_text(encoding="utf-8")
+    assert "金额不是数字：&#x27;1O.00&#x27;" in page and "amount is not a number" not in page
+
+
 def test_default_is_english_and_unchanged(tmp_path: Path) -> None:
     plain = _run(tmp_path / "a")
     en = _run(tmp_path / "b", "--lang", "en")

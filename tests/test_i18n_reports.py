@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -9,11 +10,13 @@ from pathlib import Path
 import fastexcel
 import polars as pl
 import pytest
+from rich.console import Console
 
 from recon.config import TYPES, Settings
 from recon.pipeline import reconcile
 from recon.report import html as html_report
 from recon.report.html import render_html
+from recon.report.terminal import render_summary
 from recon.report.xlsx import write_xlsx
 from recon.result import RunResult
 
@@ -148,3 +151,33 @@ def test_en_xlsx_summary_stays_english(en: RunResult, tmp_path: Path) -> None:
     again = tmp_path / "again.xlsx"
     write_xlsx(en, again)
     assert path.read_bytes() == again.read_bytes()
+
+
+SAMPLE_REASON = "amount is not a number: '1O.00'"  # the bad row of samples/pos.csv
+
+
+def test_rejected_reasons_for_people_are_chinese(
+    zh: RunResult, en: RunResult, tmp_path: Path
+) -> None:
+    # The data keeps the loader's English (rejected.csv is written from it).
+    assert zh.rejected["reason"].to_list() == en.rejected["reason"].to_list() == [SAMPLE_REASON]
+    page = render_html(zh)
+    assert "金额不是数字：&#x27;1O.00&#x27;" in page
+    assert "amount is not a number" not in page
+    assert "amount is not a number: &#x27;1O.00&#x27;" in render_html(en)
+
+    write_xlsx(zh, tmp_path / "zh.xlsx")
+    write_xlsx(en, tmp_path / "en.xlsx")
+    zsheet = pl.read_excel(tmp_path / "zh.xlsx", sheet_name="Rejected", engine="calamine")
+    esheet = pl.read_excel(tmp_path / "en.xlsx", sheet_name="Rejected", engine="calamine")
+    assert zsheet["原因"].to_list() == ["金额不是数字：'1O.00'"]
+    assert esheet["reason"].to_list() == [SAMPLE_REASON]
+    assert zsheet["原始内容"].to_list() == esheet["raw"].to_list()
+
+    for result, line in (
+        (zh, "pos 第 30 行：金额不是数字：'1O.00'"),
+        (en, f"pos line 30: {SAMPLE_REASON}"),
+    ):
+        out = io.StringIO()
+        render_summary(result, Console(file=out, width=200, highlight=False), None)
+        assert line in out.getvalue()

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
 from conftest import REPO
+from rich.console import Console
 
 from recon.cli import cli
+from recon.config import Settings
+from recon.i18n import TEXT
+from recon.investigate import Query, _card_diff, find_case, say, say_all
+from recon.report.case import case_dict, render_html, render_markdown, render_terminal
 
 SAMPLES = REPO / "samples"
 HEADER = "id,time,amount,currency,account,reference,kind,terminal,merchant\n"
@@ -265,3 +273,126 @@ def test_state_history_appears_in_the_case(tmp_path):
     assert code == 0
     assert [h["type"] for h in case["history"]] == ["orphan_pos"]
     assert case["history"][0]["day"] == "2026-11-20"
+
+
+# --- the case in Chinese ------------------------------------------------------------------------
+
+
+def _story(tmp: Path) -> tuple[Path, Path, Path]:
+    """A sale never settled, with near misses of every kind, a match and a state history."""
+    card = "622202******7788"
+    pos, bank = _files(
+        tmp,
+        [
+            f"P7,2026-11-20T12:20:00,19.90,CNY,{card},R7,sale,T1,M1",
+            f"P1,2026-11-20T09:00:00,40.00,CNY,{card},R1,sale,T1,M1",
+        ],
+        [
+            f"B8,2026-11-21T02:00:00,55.00,CNY,{card},R8,credit,T1,M1",
+            f"B9,2026-11-27T02:00:00,19.90,CNY,{card},,credit,T1,M1",
+            f"B1,2026-11-21T02:00:00,40.00,CNY,{card},R1,credit,T1,M1",
+            f"B5,2026-11-20T08:00:00,19.90,USD,{card},,credit,T1,M1",
+        ],
+    )
+    state = tmp / "state.db"
+    args = ["run", "--pos", str(pos), "--bank", str(bank), "--state", str(state), "--quiet"]
+    CliRunner().invoke(cli, [*args, "--out", str(tmp / "out")])
+    return pos, bank, state
+
+
+def _rendered(pos: Path, bank: Path, state: Path, lang: str):
+    settings = Settings(pos=str(pos), bank=str(bank), contacts={"acquirer": "UnionPay 95516"})
+    case = find_case(replace(settings, lang=lang), Query(reference="R7"), None, state)
+    out = io.StringIO()
+    render_terminal(case, Console(file=out, width=400, highlight=False))
+    return out.getvalue(), render_markdown(case), render_html(case), case_dict(case)
+
+
+def _english_fragments() -> set[str]:
+    """The English words of the case file's catalog: sentence pieces around the values."""
+    pieces = set()
+    for key, entry in TEXT.items():
+        if not key.startswith("case.") or key.startswith(("case.c.", "case.kind.", "case.status.")):
+            continue
+        for piece in re.split(r"\{\w+\}", entry["en"]):
+            piece = piece.strip(" ,;:.()")
+            if re.search(r"[a-z]{2,} [a-z]", piece, re.I):  # two words or more
+                pieces.add(piece)
+    return pieces
+
+
+def test_case_in_chinese_has_no_english_sentence_left(tmp_path):
+    pos, bank, state = _story(tmp_path)
+    en_term, en_md, en_html, en_json = _rendered(pos, bank, state, "en")
+    zh_term, zh_md, zh_html, zh_json = _rendered(pos, bank, state, "zh")
+    fragments = _english_fragments()
+    assert {"Probable cause", "amount off by", "by rule", "What went wrong"} <= fragments
+    for name, zh in (("terminal", zh_term), ("markdown", zh_md), ("html", zh_html)):
+        for piece in fragments:
+            assert piece not in zh, (name, piece)
+    # Every line of the terminal view is told differently; the values are the same.
+    en_lines = [ln for ln in en_term.splitlines() if ln.strip()]
+    zh_lines = [ln for ln in zh_term.splitlines() if ln.strip()]
+    assert len(en_lines) == len(zh_lines)
+    for en_line, zh_line in zip(en_lines, zh_lines, strict=True):
+        assert en_line != zh_line
+        assert re.search(r"[\u4e00-\u9fff]", zh_line), zh_line
+    for value in ("R7", "P7", "B9", "19.90 CNY", "35.10 CNY", "622202******7788", "D000001"):
+        assert value in zh_term, value
+    assert "orphan_pos POS有记录、银行未结算" in zh_term and "（high 高）" in zh_term
+    for words in ("交易：参考号 R7", "结论来源：", "按规则 reference 与 B1 匹配", "超出 3 天"):
+        assert words in zh_term, words
+    for words in ("金额相差 35.10 CNY（银行减 POS）", "参考号不同：R8 与 R7", "币种不同："):
+        assert words in zh_term, words
+    assert "结算时间比销售早 4.3 小时" in zh_term and "已与另一条记录匹配" in zh_term
+    assert "历史 2026-11-20：orphan_pos POS有记录、银行未结算 新增" in zh_term
+    # The evidence files: Chinese headings and table heads, the same records.
+    assert "| 时间 | 来源 | 记录号 | 交易类型 | 金额 | 参考号 | 终端 | 卡号 | 结论 |" in zh_md
+    assert (
+        "| time | side | id | kind | amount | reference | terminal | account | decision |" in en_md
+    )
+    assert "## 问题所在" in zh_md and "- 收单银行：UnionPay 95516" in zh_md
+    assert '<html lang="zh">' in zh_html and '<html lang="en">' in en_html
+    assert "<h2>源文件</h2>" in zh_html
+    # The JSON is for scripts: recon's phrases stay English whatever the language.
+    for key in ("query", "decided_by"):
+        assert zh_json[key] == en_json[key]
+    assert [r["decision"] for r in zh_json["records"]] == [
+        r["decision"] for r in en_json["records"]
+    ]
+    assert zh_json["candidates"] == en_json["candidates"]
+    assert "decision_phrases" not in zh_json["records"][0] and "lang" not in zh_json
+
+
+def test_case_phrases_not_met_above():
+    card = _card_diff("622202******7788", "622202******7187")
+    assert say(card, "en") == "card's last 4 digits differ at digit 2, 4 (7788 vs 7187)"
+    assert say(card, "zh") == "卡号末四位的第 2、4 位不同（7788 与 7187）"
+    none = ("case.why.none", {})
+    assert say_all([none, ("case.why.taken", {})], "en") == (
+        "no difference found; already matched to another record"
+    )
+    assert say_all([none, ("case.why.taken", {})], "zh") == "未发现差异；已与另一条记录匹配"
+    assert say(("case.dec.none", {}), "zh") == "未匹配，也未被标记"
+    assert say(("case.dec.voided", {}), "zh") == "已被撤销交易取消，且从未结算（已撤销）"
+
+
+def test_investigate_cli_in_chinese(tmp_path):
+    res = CliRunner().invoke(
+        cli,
+        [
+            "investigate",
+            "--pos",
+            str(SAMPLES / "pos.csv"),
+            "--bank",
+            str(SAMPLES / "bank.csv"),
+            "--reference",
+            "605200000112",
+            "--lang",
+            "zh",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "交易：参考号 605200000112" in res.output
+    assert "voided_but_settled 已撤销但已结算" in res.output
+    assert "Transfer:" not in res.output and "Probable cause" not in res.output

@@ -21,7 +21,7 @@ import polars as pl
 from recon.config import MatchSettings
 from recon.keying import amount_pattern
 from recon.match.passes import candidates, nearest_pairs, reference_pass, sweep
-from recon.match.prepare import COPY_GROUP, derive, duplicate_groups, void_pairs
+from recon.match.prepare import COPY_GROUP, EVIDENCE, derive, duplicate_groups, void_pairs
 
 PAIR_SCHEMA = {"prow": pl.UInt32, "brow": pl.UInt32, "rule": pl.String}
 
@@ -96,11 +96,16 @@ def _validate(
     return out.select("prow", "brow")
 
 
+def _filled(frame: pl.DataFrame, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of `columns` that hold at least one value in `frame`."""
+    return tuple(c for c in columns if c in frame.columns and frame[c].null_count() < frame.height)
+
+
 def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> MatchOutcome:
     # Each stage is collected once: later passes read what earlier ones left, and polars would
     # otherwise re-run the earlier plans for every anti-join.
-    pos = derive(pos_df.lazy(), "prow").collect()
-    bank = derive(bank_df.lazy(), "brow").collect()
+    pos = derive(pos_df.lazy(), "prow", _filled(pos_df, EVIDENCE)).collect()
+    bank = derive(bank_df.lazy(), "brow", _filled(bank_df, EVIDENCE)).collect()
     voids = void_pairs(pos.lazy()).collect()
     pos_dups = duplicate_groups(
         pos.lazy(), "prow", s.duplicate_seconds, retry_needs_clock=False

@@ -20,13 +20,19 @@ REFERENCE_GROUP = 1 << 33
 COPY_GROUP = 2 << 33
 
 
-def derive(lf: pl.LazyFrame, row: str) -> pl.LazyFrame:
-    """Add the row index and the keys the matcher compares on."""
+EVIDENCE = ("batch", "trace")
+
+
+def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.LazyFrame:
+    """Add the row index and the keys the matcher compares on.
+
+    `evidence` names the columns of EVIDENCE the file fills: carried for the report only, and
+    left out when empty so a large day without them does not pay for null columns."""
     digits = pl.col("account").str.replace_all(r"[^0-9*]", "")
     # Only what matching and classifying read: fee, source and line stay with the loader.
     keep = ["id", "time", "has_clock", "amount", "currency", "account", "reference", "kind"]
     return (
-        lf.select(*keep, "terminal", "merchant")
+        lf.select(*keep, "terminal", "merchant", *evidence)
         .with_row_index(row)
         .with_columns(
             dir=pl.when(pl.col("amount") < 0)

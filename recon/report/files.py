@@ -42,6 +42,8 @@ DISCREPANCY_COLUMNS = (
     "merchant",
     "pos_account",
     "bank_account",
+    "batch",
+    "trace",
 )
 
 FILES = (

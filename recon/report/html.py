@@ -77,12 +77,15 @@ _ITEM_COLUMNS: tuple[tuple[str, str], ...] = (
     ("currency", "Currency"),
     ("reference", "Reference"),
     ("terminal", "Terminal"),
+    ("batch", "Batch"),
+    ("trace", "Trace"),
     ("time", "Time"),
     ("detail", "Detail"),
     ("cause", "Probable cause"),
     ("suggested_action", "Suggested action"),
 )
 _NUMERIC = {"pos_amount", "bank_amount", "difference"}
+_OPTIONAL = {"batch", "trace"}
 
 
 def _e(value: Any) -> str:
@@ -210,10 +213,16 @@ def _items(df: pl.DataFrame, lang: str = "en") -> str:
     df = df.head(MAX_ROWS).with_columns(
         time=pl.coalesce("pos_time", "bank_time").dt.strftime("%Y-%m-%d %H:%M:%S")
     )
-    names = [c for c, _ in _ITEM_COLUMNS]
+    # Batch and trace numbers only where the inputs carried some.
+    columns = [
+        (c, label)
+        for c, label in _ITEM_COLUMNS
+        if c not in _OPTIONAL or (c in df.columns and df[c].null_count() < df.height)
+    ]
+    names = [c for c, _ in columns]
     head = "".join(
         f'<th title="sort">{_e(label if lang == "en" else t("html.c." + c, lang))}</th>'
-        for c, label in _ITEM_COLUMNS
+        for c, label in columns
     )
     rows = []
     for r in df.select(*names, "bank_currency").iter_rows(named=True):
@@ -246,7 +255,9 @@ def _rejected(df: pl.DataFrame, lang: str = "en") -> str:
     if df.height == 0:
         return f"<p>{_e(t('html.no_rejected', lang))}</p>\n"
     note = _cap_note(df.height, "rejected rows", "rejected.csv", lang)
-    df = df.head(MAX_ROWS)
+    from recon.reasons import translate_reasons
+
+    df = translate_reasons(df.head(MAX_ROWS), lang)  # rejected.csv keeps the English
     rows = (
         (_e(side), _e(line), _e(reason), f"<code>{_e(raw)}</code>")
         for side, line, reason, raw in df.select("side", "line", "reason", "raw").iter_rows()

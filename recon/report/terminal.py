@@ -209,7 +209,10 @@ def _rejected(result: RunResult, console: Console) -> None:
             "term.rejected_counts", lang, pos=counts.get("pos", 0), bank=counts.get("bank", 0)
         )
     console.print(Text(head, style="bold red"))
+    from recon.reasons import translate_reason
+
     for side, line, reason, _raw in df.head(_REJECTED_SHOWN).iter_rows():
+        reason = translate_reason(reason, lang)  # rejected.csv keeps the English
         _indented(
             console, Text(t("term.rejected_line", lang, side=side, line=line, reason=reason)), 2
         )

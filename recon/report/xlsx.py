@@ -332,5 +332,9 @@ def write_xlsx(result: RunResult, path: Path) -> None:
         sub = items.filter(pl.col("type") == typ)
         if sub.height:
             _table(wb, typ, sub, f, "discrepancies.csv", lang)
-    _table(wb, "Rejected", result.rejected, f, "rejected.csv", lang)
+    from recon.reasons import translate_reasons
+
+    # The reasons people read, in their language (rejected.csv keeps the English).
+    rejected = translate_reasons(result.rejected, lang, rows=MAX_ROWS)
+    _table(wb, "Rejected", rejected, f, "rejected.csv", lang)
     wb.close()
