@@ -36,6 +36,13 @@ _KEY_FIELDS = (
 )
 
 
+def _carried_item() -> pl.Expr:
+    """Items whose records go on to the next run: orphans, and sales a batch deposit has not
+    paid yet because they are not due (late_settlement with no bank record)."""
+    pending = (pl.col("type") == "late_settlement") & (pl.col("bank_ids").fill_null("") == "")
+    return pl.col("type").is_in(CARRIED_TYPES) | pending
+
+
 def record_key(side: str) -> pl.Expr:
     """A stable text key of a canonical row: its side, its source id (unless the id was made
     from file and line, which changes between exports) and its content."""
@@ -192,8 +199,8 @@ def _record(
     # Earlier items: orphans whose records this run took up are closed; others stay open.
     this_keys = disc["item_key"].implode()
     earlier = prev.filter(~pl.col("item_key").is_in(this_keys))
-    closed = earlier.filter(pl.col("type").is_in(CARRIED_TYPES))
-    still_open = earlier.filter(~pl.col("type").is_in(CARRIED_TYPES))
+    closed = earlier.filter(_carried_item())
+    still_open = earlier.filter(~_carried_item())
     still_open = still_open.with_columns(
         age_days=(pl.lit(day).str.to_date() - pl.col("first_day").str.to_date())
         .dt.total_days()
@@ -208,7 +215,11 @@ def _record(
     orphan_ids = {
         side: set(
             i
-            for v in disc.filter(pl.col("type") == f"orphan_{side}")[f"{side}_ids"].to_list()
+            for v in disc.filter(
+                pl.col("type") == f"orphan_{side}"
+                if side == "bank"
+                else _carried_item() & (pl.col("type") != "orphan_bank")
+            )[f"{side}_ids"].to_list()
             for i in (v or "").split(";")
             if i
         )

@@ -369,16 +369,37 @@ def _key_for_ref(store, ref: str) -> str:
     help="Whether the bank side carries references.",
 )
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="csv")
+@click.option(
+    "--settlement",
+    type=click.Choice(["per-sale", "daily", "batch"]),
+    default="per-sale",
+    show_default=True,
+    help="How the bank pays: one row per sale, or one net deposit per merchant and day "
+    "(daily) or per batch number (batch); the last two also write settlement.toml.",
+)
 @output_options
 @_boundary
 def sample(
-    rows: int, seed: int, out: str, references: bool, fmt: str, quiet: bool, debug: bool
+    rows: int,
+    seed: int,
+    out: str,
+    references: bool,
+    fmt: str,
+    settlement: str,
+    quiet: bool,
+    debug: bool,
 ) -> None:
     """Write a synthetic shop day (POS, bank and the list of injected faults)."""
-    from recon.generate import generate_day, write_day
+    if settlement == "per-sale":
+        from recon.generate import generate_day, write_day
 
-    day = generate_day(rows, seed, with_references=references)
-    paths = write_day(day, Path(out), fmt)
+        day = generate_day(rows, seed, with_references=references)
+        paths = write_day(day, Path(out), fmt)
+    else:
+        from recon.generate_batch import batch_day, write_batch_day
+
+        pos, bank, truth = batch_day(rows, seed, batches=settlement == "batch")
+        paths = write_batch_day(pos, bank, truth, Path(out), fmt)
     if not quiet:
         con = Console(highlight=False)
         for name, path in paths.items():

@@ -18,7 +18,7 @@ Every step is joins, group-bys and rounds of mutual best choices: no loop over r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import polars as pl
@@ -29,6 +29,8 @@ from recon.money import digits_expr
 
 _DIGITS = range(0, 5)
 _E8 = 100_000_000
+# The most chance matches (expected count) a named set of missing sales may have.
+CHANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Settled:
 
 _GROUP_SCHEMA: dict[str, pl.DataType] = {
     "group_id": pl.String(),
-    "status": pl.String(),  # matched, split, missing, extra, fee_mismatch, short, long
+    "status": pl.String(),  # matched split missing moved extra fee_mismatch short long
     "brows": pl.List(pl.UInt32()),
     "prows": pl.List(pl.UInt32()),
     "gross": pl.Int64(),
@@ -203,7 +205,7 @@ def settle(
         return _empty()
     sales = pos.filter(p_free & pos["kind"].is_in(["sale", "refund"]))
     deps = bank.filter(b_free)
-    if sales.height == 0 or deps.height == 0:
+    if sales.height == 0 or bank.height == 0:
         return _empty()
     as_of = bank["time"].max().date()  # type: ignore[union-attr]
 
@@ -214,6 +216,10 @@ def settle(
         net=pl.col("amount") - pl.col("fee"),
         expected=expected_date(pl.col("business_day"), cfg),
     )
+    if deps.height == 0:
+        # nothing to pair: only the sales that are not due yet are told apart
+        pending = sales.filter(pl.col("expected") > pl.lit(as_of)).select("prow", "expected")
+        return replace(_empty(), pending=pending)
     dep_batch = pl.col("reference").str.extract(cfg.batch_pattern, 1)
     if "batch" in deps.columns:
         dep_batch = pl.coalesce(pl.col("batch"), dep_batch)
@@ -321,12 +327,29 @@ def settle(
     used_g = pl.concat([used_g, loose["gi"]])
 
     # A short deposit: one sale, or else two, of the group whose nets make up the gap.
+    # In a large group some set of sales adds up to almost any gap by chance, so a set is only
+    # named when chance alone would rarely produce one: the expected number of chance sets
+    # (sets of that size / distinct sums they can take) must stay under CHANCE.
     short = loose.filter(pl.col("diff") < -pl.col("tol")).select("gi", need=-pl.col("diff"))
     in_group = sales.select("prow", "gi", "net")
-    one = in_group.join(short, left_on=["gi", "net"], right_on=["gi", "need"])
+    spread = (
+        in_group.group_by("gi")
+        .agg(n=pl.len().cast(pl.Float64), span=(pl.col("net").max() - pl.col("net").min() + 1))
+        .with_columns(
+            chance1=pl.col("n") / pl.col("span"),
+            chance2=pl.col("n") * (pl.col("n") - 1) / 2 / (2 * pl.col("span")),
+        )
+    )
+    short = short.join(spread, on="gi")
+    one = in_group.join(
+        short.filter(pl.col("chance1") <= CHANCE), left_on=["gi", "net"], right_on=["gi", "need"]
+    )
     one = one.filter(pl.len().over("gi") == 1).select("gi", "prow")
     two_cand = (
-        in_group.join(short.filter(~pl.col("gi").is_in(one["gi"].implode())), on="gi")
+        in_group.join(
+            short.filter(~pl.col("gi").is_in(one["gi"].implode()), pl.col("chance2") <= CHANCE),
+            on="gi",
+        )
         .with_columns(other=pl.col("need") - pl.col("net"))
         .join(in_group, left_on=["gi", "other"], right_on=["gi", "net"], suffix="_2")
         .filter(pl.col("prow") < pl.col("prow_2"))
@@ -336,15 +359,34 @@ def settle(
         "prow"
     )
     # A long deposit: a free sale of the same key, in no paired group, whose net is the excess.
-    long_ = loose.filter(pl.col("diff") > pl.col("tol")).select(*join_keys, "gi", need="diff")
-    loners = sales.filter(~pl.col("gi").is_in(used_g.implode())).select("prow", "net", *join_keys)
-    extra = loners.join(long_, left_on=[*join_keys, "net"], right_on=[*join_keys, "need"])
+    # Candidates: sales of unpaired groups, and sales named missing from another deposit (a
+    # sale the acquirer put in the batch before or after the one its time says: cut-off or
+    # terminal settings), due around the long deposit's day.
+    long_ = loose.join(cand.select("gi", "brow", "deposit_day"), on=["gi", "brow"]).filter(
+        pl.col("diff") > pl.col("tol")
+    )
+    # (by merchant and currency: a sale in the wrong batch carries the other batch's number)
+    near = [k for k in join_keys if k != "gkey"]
+    long_ = long_.select(*near, "gi", "deposit_day", need="diff")
+    loners = sales.filter(
+        ~pl.col("gi").is_in(used_g.implode()) | pl.col("prow").is_in(missing["prow"].implode())
+    ).select("prow", "net", "expected", *near)
+    extra = loners.join(long_, left_on=[*near, "net"], right_on=[*near, "need"])
+    slack = pl.duration(days=cfg.slack_days)
+    extra = extra.filter(
+        pl.col("deposit_day").is_between(pl.col("expected") - slack, pl.col("expected") + slack)
+    )
     extra = extra.filter(pl.len().over("gi") == 1, pl.len().over("prow") == 1).select("gi", "prow")
+    # a sale paid in another deposit is not missing from its own
+    moved = missing.filter(pl.col("prow").is_in(extra["prow"].implode()))
+    missing = missing.filter(~pl.col("prow").is_in(extra["prow"].implode()))
 
     max_rate_e8 = int(cfg.max_fee_rate * _E8)
     loose = loose.with_columns(
         status=pl.when(pl.col("gi").is_in(missing["gi"].implode()))
         .then(pl.lit("missing"))
+        .when(pl.col("gi").is_in(moved["gi"].implode()))
+        .then(pl.lit("moved"))
         .when(pl.col("gi").is_in(extra["gi"].implode()))
         .then(pl.lit("extra"))
         .when((pl.col("diff") < 0) & (-pl.col("diff") * _E8 <= pl.col("gross") * max_rate_e8))
@@ -371,7 +413,10 @@ def settle(
     members = (
         sales.filter(pl.col("gi").is_in(ids["gi"].implode()))
         .select("prow", "gi")
-        .filter(~pl.col("prow").is_in(missing["prow"].implode()))
+        .filter(
+            ~pl.col("prow").is_in(missing["prow"].implode()),
+            ~pl.col("prow").is_in(extra["prow"].implode()),
+        )
         .with_columns(rule=pl.lit("batch"))
     )
     members = pl.concat(
