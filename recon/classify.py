@@ -604,27 +604,50 @@ def _severity(settings: Settings) -> pl.Expr:
     return pl.when(escalate).then(pl.lit("high")).otherwise(base)
 
 
+def order_items(df: pl.DataFrame) -> pl.DataFrame:
+    """Sort items most severe first, then by type, time and ids, and number them D000001...
+
+    Works on the output columns (ids joined by ';'), so the partitioned engines order the items
+    of all partitions exactly as one run over the whole day would."""
+
+    def joined(c: str) -> pl.Expr:
+        # ids are lists inside classify, text joined by ';' in the output
+        return pl.col(c).list.join(";") if df.schema[c] != pl.String else pl.col(c)
+
+    def first(c: str) -> pl.Expr:
+        return (
+            pl.col(c).list.first()
+            if df.schema[c] != pl.String
+            else pl.col(c).str.split(";").list.first()
+        )
+
+    pos_first = pl.when(joined("pos_ids").fill_null("") != "").then(first("pos_ids"))
+    return df.sort(
+        pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int8),
+        pl.col("type").replace_strict(TYPE_RANK, return_dtype=pl.Int8),
+        pl.coalesce("pos_time", "bank_time"),
+        pl.coalesce(pos_first, first("bank_ids")),
+        joined("pos_ids"),
+        joined("bank_ids"),
+        nulls_last=True,
+        maintain_order=True,
+    ).with_columns(
+        item_id=pl.format(
+            "D{}", (pl.int_range(1, pl.len() + 1) + 1_000_000).cast(pl.String).str.slice(1)
+        )
+    )
+
+
 def _finish_items(items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     bank_cur = pl.coalesce("bank_currency", "currency")
     same_cur = pl.col("currency") == bank_cur
     diff = pl.col("bank_amount").fill_null(0) - pl.col("pos_amount").fill_null(0)
     df = items.with_columns(
         severity=_severity(settings),
-        sort_time=pl.coalesce("pos_time", "bank_time"),
-        first_id=pl.coalesce(pl.col("pos_ids").list.first(), pl.col("bank_ids").list.first()),
-    ).sort(
-        pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int8),
-        pl.col("type").replace_strict(TYPE_RANK, return_dtype=pl.Int8),
-        "sort_time",
-        "first_id",
-        nulls_last=True,
-    )
-    df = df.with_columns(
-        item_id=pl.format(
-            "D{}", (pl.int_range(1, pl.len() + 1) + 1_000_000).cast(pl.String).str.slice(1)
-        ),
         difference_minor=pl.when(same_cur).then(diff),
+        item_id=pl.lit(None, pl.String),
     )
+    df = order_items(df)
     df = keying_patterns(df).with_columns(describe(settings))
     return df.select(
         "item_id",

@@ -247,6 +247,12 @@ TEXT: dict[str, dict[str, str]] = {
     "term.read": {"en": "read", "zh": "读取"},
     "term.loaded": {"en": "loaded", "zh": "载入"},
     "term.rejected": {"en": "rejected", "zh": "拒收"},
+    "term.in_deposits": {
+        "en": "    paid in batch deposits: {n}",
+        "zh": "    批量到账已支付：{n} 笔",
+    },
+    "term.more_ids": {"en": " … and {n} more", "zh": " … 另有 {n} 笔"},
+    "html.in_deposits": {"en": "Paid in deposits", "zh": "批量到账已支付"},
     "term.matched": {
         "en": "Matched pairs: {pairs}    voided (cancelled, never settled): {voided}",
         "zh": "已匹配：{pairs} 对    已撤销（取消、未结算）：{voided} 笔",
@@ -580,10 +586,42 @@ TEXT: dict[str, dict[str, str]] = {
     "dep.s.matched": {"en": "as expected", "zh": "符合"},
     "dep.s.split": {"en": "paid in two parts", "zh": "分两笔到账"},
     "dep.s.missing": {"en": "sale(s) missing", "zh": "缺少销售"},
-    "dep.s.extra": {"en": "holds a sale of another day", "zh": "含其他日期的销售"},
+    "dep.s.extra": {"en": "holds a sale of another batch", "zh": "含其他批次的销售"},
+    "dep.s.moved": {"en": "a sale paid in another deposit", "zh": "有销售在其他到账中支付"},
     "dep.s.fee_mismatch": {"en": "fee mismatch", "zh": "手续费不符"},
     "dep.s.short": {"en": "short", "zh": "少到账"},
     "dep.s.long": {"en": "long", "zh": "多到账"},
+    "dep.sales_one": {"en": "1 sale", "zh": "1 笔销售"},
+    "dep.sales_many": {"en": "{n} sales", "zh": "{n} 笔销售"},
+    "dep.more_ids": {"en": "… and {n} more", "zh": "……另有 {n} 笔"},
+    "dep.cap_note": {
+        "en": "Showing the first {shown} of {total} deposits (problems first); "
+        "<code>{file}</code> holds them all.",
+        "zh": "仅显示 {total} 笔到账中的前 {shown} 笔（有问题的在前）；"
+        "<code>{file}</code> 包含全部。",
+    },
+    "dep.term_more": {
+        "en": "... and {n} more in deposits.csv",
+        "zh": "……其余 {n} 笔见 deposits.csv",
+    },
+    "dep.md_line": {
+        "en": "net paid {deposit} vs gross {gross} less expected fee {fee_expected} "
+        "(fee charged {fee_charged})",
+        "zh": "到账净额 {deposit}，交易总额 {gross} 减应扣手续费 {fee_expected}"
+        "（实扣手续费 {fee_charged}）",
+    },
+    "dep.md_more": {
+        "en": "… and {n} more flagged deposits in deposits.csv.",
+        "zh": "……其余 {n} 笔有问题的到账见 deposits.csv。",
+    },
+    "xlsx.c.group_id": {"en": "group_id", "zh": "组号"},
+    "xlsx.c.business_day": {"en": "business_day", "zh": "营业日"},
+    "xlsx.c.expected": {"en": "expected", "zh": "应到账日期"},
+    "xlsx.c.n_sales": {"en": "n_sales", "zh": "笔数"},
+    "xlsx.c.gross": {"en": "gross", "zh": "交易总额"},
+    "xlsx.c.fee_expected": {"en": "fee_expected", "zh": "应扣手续费"},
+    "xlsx.c.fee_charged": {"en": "fee_charged", "zh": "实扣手续费"},
+    "xlsx.c.deposit": {"en": "deposit", "zh": "到账净额"},
     # --- findings: terminal- and pattern-level conclusions (recon.findings) -----------------
     "find.title": {"en": "Findings", "zh": "结论"},
     "find.terminal_currency": {

@@ -358,6 +358,9 @@ def _split_amount(
     return [minor.alias(_P + "minor"), error.cast(pl.String).alias(_P + "amount_error")]
 
 
+REASON = _P + "reason"  # the column of normalize_plan that says why a row is rejected ("" if not)
+
+
 def normalize(
     raw: RawTable,
     profile: Profile,
@@ -368,6 +371,46 @@ def normalize(
     where: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Canonical rows (schema.CANONICAL) and rejected rows (schema.REJECTED)."""
+    plan, raw = normalize_plan(raw, profile, side, source, target_tz=target_tz, where=where)
+    # One query computes every row, then the rows are split eagerly: two lazy queries (good
+    # rows, rejected rows) over one plan made polars cache all the parse's intermediate
+    # columns between them, which tripled the peak memory of a large file.
+    rows = plan.collect()
+    is_bad = rows.get_column(REASON) != ""
+    bad = pl.DataFrame(schema={"side": pl.String, "line": pl.Int64, "reason": pl.String})
+    if is_bad.any():
+        bad = rows.filter(is_bad).select(
+            pl.lit(side).alias("side"), "line", pl.col(REASON).alias("reason")
+        )
+        rows = rows.filter(~is_bad)
+    bad = bad.join(rejected_text(raw, bad), on="line", how="left", maintain_order="left")
+    frame = conform(rows.lazy()).collect()
+    return _mask_remaining(frame, "account"), _mask_remaining(bad, "raw")
+
+
+def rejected_text(raw: RawTable, bad: pl.DataFrame) -> pl.DataFrame:
+    """line, raw: the raw text of the (few) rejected rows only; the predicate runs before the
+    text is built."""
+    line = pl.col(LINE).cast(pl.Int64)
+    return (
+        raw.frame.filter(line.is_in(bad.get_column("line").implode()))
+        .select(line.alias("line"), raw.raw.cast(pl.String).alias("raw"))
+        .collect()
+    )
+
+
+def normalize_plan(
+    raw: RawTable,
+    profile: Profile,
+    side: str,
+    source: str,
+    *,
+    target_tz: str | None = None,
+    where: str | None = None,
+) -> tuple[pl.LazyFrame, RawTable]:
+    """A lazy plan of every row in canonical columns plus REASON, and the prepared raw table
+    (for the raw text of rejected rows). Card numbers in `account` are masked by the fast
+    slice mask only: values with a card number inside other text need mask_text()."""
     cols = resolve_columns(raw.columns, profile)
     missing = [c for c in required_columns(profile) if c not in cols]
     if missing:
@@ -536,10 +579,7 @@ def normalize(
     )
     lf = lf.with_columns(signed.alias(_P + "signed"), reason.alias(_P + "reason"))
     line = pl.col(LINE).cast(pl.Int64)
-    # One query computes every row, then the rows are split eagerly: two lazy queries (good
-    # rows, rejected rows) over one plan made polars cache all the parse's intermediate
-    # columns between them, which tripled the peak memory of a large file.
-    rows = lf.select(
+    plan = lf.select(
         clean_text(col("id")).fill_null(pl.format("{}:{}", pl.lit(source), line)).alias("id"),
         pl.col(TIME).alias("time"),
         pl.col(HAS_CLOCK).alias("has_clock"),
@@ -555,21 +595,13 @@ def normalize(
         line.alias("line"),
         clean_text(col("batch")).alias("batch"),
         clean_text(col("trace")).alias("trace"),
-        c("reason").alias(_P + "reason"),
-    ).collect()
-    is_bad = rows.get_column(_P + "reason") != ""
-    bad = pl.DataFrame(schema={"side": pl.String, "line": pl.Int64, "reason": pl.String})
-    if is_bad.any():
-        bad = rows.filter(is_bad).select(
-            pl.lit(side).alias("side"), "line", pl.col(_P + "reason").alias("reason")
-        )
-        rows = rows.filter(~is_bad)
-    # The raw text of the (few) rejected rows only: the predicate runs before the text is built.
-    text = (
-        raw.frame.filter(line.is_in(bad.get_column("line").implode()))
-        .select(line.alias("line"), raw.raw.cast(pl.String).alias("raw"))
-        .collect()
+        c("reason").alias(REASON),
     )
-    bad = bad.join(text, on="line", how="left", maintain_order="left")
-    frame = conform(rows.lazy()).collect()
-    return _mask_remaining(frame, "account"), _mask_remaining(bad, "raw")
+    return plan, raw
+
+
+def mask_text(column: str) -> pl.Expr:
+    """Regex-mask card numbers inside text, for lazy plans (the eager path masks only the rows
+    that need it)."""
+    col = pl.col(column)
+    return pl.when(col.str.contains(_PAN_HINT)).then(mask_pans(col)).otherwise(col).alias(column)

@@ -161,3 +161,74 @@ def test_screenshot(report: tuple[Path, dict], tmp_path: Path) -> None:
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 20_000  # a blank 1280x2000 page compresses to a few KB
+
+
+# --- a batch-settled week: the deposits table is sortable like the items table ---------------
+
+_SETTLEMENT = """\
+[settlement]
+cutoff = "23:00"
+t_plus = 1
+holidays = ["2026-11-19"]
+[[settlement.fees]]
+scheme = "*"
+rate = "0.01"
+"""
+
+
+@pytest.fixture(scope="module")
+def deposits_dumped(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dict]:
+    from recon.generate_batch import batch_day
+
+    tmp = tmp_path_factory.mktemp("deposits")
+    pos, bank, _ = batch_day(sales=600, seed=3)
+    pos.write_csv(tmp / "pos.csv")
+    bank.write_csv(tmp / "bank.csv")
+    (tmp / "settle.toml").write_text(_SETTLEMENT, encoding="utf-8")
+    out = tmp / "out"
+    args = ["run", "--pos", str(tmp / "pos.csv"), "--bank", str(tmp / "bank.csv")]
+    args += ["--config", str(tmp / "settle.toml"), "--out", str(out), "--quiet"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code in (0, 1), res.output
+    proc = _chromium(
+        tmp,
+        "deposits",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=3000",
+        "--dump-dom",
+        (out / "report.html").as_uri(),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, proc.stderr, json.loads((out / "summary.json").read_text())
+
+
+def test_deposits_table_sorts_by_a_number(
+    deposits_dumped: tuple[str, str, dict], tmp_path: Path
+) -> None:
+    dom, _, _ = deposits_dumped
+    head = _element(dom, r'<table class="deposits".*?</thead>')
+    sales = re.findall(r"<th[^>]*>(.*?)</th>", head).index("Sales") + 1
+    page = tmp_path / "sorted.html"
+    click = f"<script>document.querySelector('#deposits th:nth-child({sales})').click();</script>"
+    page.write_text(dom.replace("</body>", click + "</body>"), encoding="utf-8")
+    proc = _chromium(tmp_path, "sort", "--virtual-time-budget=3000", "--dump-dom", page.as_uri())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    body = _element(proc.stdout, r'<table class="deposits".*?</tbody>')
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr.*?</tr>", body)]
+    counts = [int(c[sales - 1]) for c in cells if c]
+    assert len(counts) > 3 and counts == sorted(counts), counts
+
+
+def test_deposits_page_runs_without_errors(deposits_dumped: tuple[str, str, dict]) -> None:
+    dom, log, summary = deposits_dumped
+    assert re.search(r'<div id="js-errors" hidden="">\s*</div>', dom), _element(
+        dom, r'<div id="js-errors".*?</div>'
+    )
+    bad = [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+    assert not bad, bad
+    table = _element(dom, r'<table class="deposits" id="deposits">.*?</table>')
+    body = _element(table, r"<tbody>.*?</tbody>")
+    assert summary["deposits"]["count"] > 0
+    assert body.count("<tr") == summary["deposits"]["count"]
+    assert body.count("<details>") == summary["deposits"]["count"]

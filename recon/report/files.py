@@ -58,6 +58,35 @@ FILES = (
 )
 
 
+# deposits.csv (written beside the contract's files when [settlement] is on): one row per batch
+# deposit, the columns of RunResult.deposits in this order.
+DEPOSIT_SCHEMA: dict[str, pl.DataType] = {
+    "group_id": pl.String(),
+    "status": pl.String(),
+    "currency": pl.String(),
+    "merchant": pl.String(),
+    "batch": pl.String(),
+    "business_day": pl.Date(),
+    "expected": pl.Date(),
+    "bank_time": pl.Datetime("us"),
+    "bank_ids": pl.String(),
+    "n_sales": pl.UInt32(),
+    "gross": pl.String(),
+    "fee_expected": pl.String(),
+    "fee_charged": pl.String(),
+    "deposit": pl.String(),
+    "pos_ids": pl.String(),
+}
+
+
+def deposit_table(result: RunResult) -> pl.DataFrame:
+    """The deposits as deposits.csv holds them (a header only when there are none)."""
+    deposits = result.deposits
+    if not deposits.columns:
+        return pl.DataFrame(schema=DEPOSIT_SCHEMA)
+    return deposits
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -77,7 +106,20 @@ def discrepancy_table(result: RunResult) -> pl.DataFrame:
 
 
 # Columns that hold numbers as text: they may start with '-' and must stay as they are.
-_NUMERIC = {"pos_amount", "bank_amount", "difference", "amount_at_risk", "line", "age_days"}
+_NUMERIC = {
+    "pos_amount",
+    "bank_amount",
+    "difference",
+    "amount_at_risk",
+    "line",
+    "age_days",
+    # deposits.csv
+    "n_sales",
+    "gross",
+    "fee_expected",
+    "fee_charged",
+    "deposit",
+}
 
 
 def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
@@ -127,5 +169,13 @@ def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
             paths["summary.md"],
             lambda p: p.write_text(render_summary_md(result, out_dir), encoding="utf-8"),
         )
+        if result.settings.settlement.enabled:
+            paths["deposits.csv"] = out_dir / "deposits.csv"
+            _atomic(
+                paths["deposits.csv"],
+                lambda p: neutralise_formulas(deposit_table(result)).write_csv(
+                    p, datetime_format=iso
+                ),
+            )
         workbook.result()  # re-raises an error from the workbook writer
     return paths

@@ -20,7 +20,7 @@ import polars as pl
 
 from recon import __version__
 from recon.config import SEVERITIES, TYPES
-from recon.i18n import t, type_label
+from recon.i18n import TEXT, t, type_label
 from recon.money import format_minor
 from recon.result import RunResult
 
@@ -30,7 +30,7 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.4em 0}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.items th{cursor:pointer}code{font-size:.92em;word-break:break-all}
+table.items th,table.deposits th{cursor:pointer}code{font-size:.92em;word-break:break-all}
 .sev-high{background:#fde2e1}.sev-medium{background:#fff4d6}.sev-low{background:#e4f3fb}
 .badge{font-weight:bold}.sev-high .badge{color:#b3261e}.sev-medium .badge{color:#8a6100}
 .sev-low .badge{color:#0b6285}
@@ -39,19 +39,19 @@ table.items th{cursor:pointer}code{font-size:.92em;word-break:break-all}
 .charts{display:flex;flex-wrap:wrap;gap:1em 2em}.chart{margin:0;max-width:100%}
 .chart figcaption{font-weight:bold;margin:.3em 0}.chart svg{max-width:100%;height:auto}
 .chart text{font:12px system-ui,-apple-system,"Segoe UI",sans-serif;fill:#222}
+.flag{background:#fde2e1}details summary{cursor:pointer;white-space:nowrap}
+table.deposits code{display:block;max-width:36em;word-break:normal;overflow-wrap:anywhere}
 .chart .n{fill:#2f6fad}.chart .m{fill:#d9822b}.chart .axis{stroke:#999}
 """
 
-# Column headers sort the items table (numeric cells by value); the filter box hides rows that do
-# not contain its text. With scripts off the box stays hidden and every row is shown.
+# Column headers sort the items and the deposits tables (numeric cells by value); the filter box
+# hides items rows that do not contain its text. With scripts off the box stays hidden and every
+# row is shown.
 _JS = """
 window.onerror=function(m,s,l){var e=document.getElementById('js-errors');
 if(e)e.textContent+=m+' (line '+l+')\\n';};
 (function(){
-var t=document.getElementById('items');if(!t)return;var b=t.tBodies[0];
-var f=document.getElementById('filter');f.hidden=false;
-f.addEventListener('input',function(){var q=f.value.toLowerCase();
-for(var r of b.rows){r.hidden=q&&r.textContent.toLowerCase().indexOf(q)<0;}});
+var sortable=function(t){var b=t.tBodies[0];
 t.querySelectorAll('th').forEach(function(th,i){var asc=true;
 th.addEventListener('click',function(){
 var key=function(r){var c=r.cells[i];
@@ -59,7 +59,13 @@ return c.dataset.sort!==undefined?c.dataset.sort:c.textContent;};
 var num=function(s){return s!==''&&!isNaN(s);};
 var rows=Array.from(b.rows).sort(function(x,y){var a=key(x),c=key(y);
 var d=num(a)&&num(c)?Number(a)-Number(c):a.localeCompare(c);return asc?d:-d;});
-asc=!asc;rows.forEach(function(r){b.appendChild(r);});});});
+asc=!asc;rows.forEach(function(r){b.appendChild(r);});});});};
+var d=document.getElementById('deposits');if(d)sortable(d);
+var t=document.getElementById('items');if(!t)return;var b=t.tBodies[0];
+var f=document.getElementById('filter');f.hidden=false;
+f.addEventListener('input',function(){var q=f.value.toLowerCase();
+for(var r of b.rows){r.hidden=q&&r.textContent.toLowerCase().indexOf(q)<0;}});
+sortable(t);
 })();
 """
 
@@ -142,6 +148,11 @@ def _headline(result: RunResult) -> str:
         (t("html.bank_rows", lang), _e(result.bank.rows)),
         (t("html.matched", lang), _e(matched.get("pairs", 0))),
         (t("html.voided", lang), _e(matched.get("voided", 0))),
+        *(
+            [(t("html.in_deposits", lang), _e(matched["in_deposits"]))]
+            if matched.get("in_deposits")
+            else []
+        ),
         (t("html.discrepancies", lang), _e(s.get("discrepancies", {}).get("total", 0))),
         (t("html.at_risk", lang), _money(s.get("money_at_risk"))),
         (t("html.rejected", lang), _e(s.get("rejected", {}).get("total", 0))),
@@ -239,6 +250,9 @@ def _items(df: pl.DataFrame, lang: str = "en") -> str:
                 cells.append(f"<td>{_e(v)} ({bank} {_e(r['bank_currency'])})</td>")
             elif c == "type" and lang != "en":
                 cells.append(f"<td>{_e(type_label(v, lang))}</td>")
+            elif c == "pos_ids" and v and v.count(";") >= _SALES_FOLDED:
+                # a deposit's item names every sale it paid: folded like the deposits table
+                cells.append(_sales_cell(v, lang))
             else:
                 cells.append(f"<td>{_e(v)}</td>")
         rows.append(f'<tr class="sev-{_e(r["severity"])}">{"".join(cells)}</tr>\n')
@@ -607,6 +621,115 @@ def _findings(result: RunResult) -> str:
     return f'<h2>{_e(t("find.title", lang))}</h2>\n<ul class="findings">\n{rows}</ul>\n'
 
 
+# --- batch deposits (recon.settle) ----------------------------------------------------------
+# The order and the counts below are shared by every report that lists deposits.
+
+# Deposit statuses that need someone to act, in the order the reports list them; then the rest.
+DEPOSIT_PROBLEMS = ("fee_mismatch", "short", "long", "missing")
+DEPOSIT_OK = ("matched", "split", "moved", "extra")
+MAX_DEPOSITS = 500  # deposits shown on the page; deposits.csv holds them all
+_SALES_SHOWN = 50  # sale ids listed in a deposit's row
+_DEP_COLUMNS = (
+    "group_id",
+    "status",
+    "bank_ids",
+    "deposit_day",
+    "merchant",
+    "batch",
+    "n_sales",
+    "gross",
+    "fee_expected",
+    "fee_charged",
+    "deposit",
+    "currency",
+    "pos_ids",
+)
+_DEP_NUMERIC = ("n_sales", "gross", "fee_expected", "fee_charged", "deposit")
+# Sort keys of the status column: problems first, in DEPOSIT_PROBLEMS order.
+_DEP_RANK = {s: i for i, s in enumerate((*DEPOSIT_PROBLEMS, *DEPOSIT_OK))}
+
+
+def deposits_in_order(df: pl.DataFrame) -> pl.DataFrame:
+    """Deposits with problems first (in DEPOSIT_PROBLEMS order), then the rest; by group_id."""
+    rank = pl.col("status").replace_strict(
+        {s: i for i, s in enumerate(DEPOSIT_PROBLEMS)},
+        default=len(DEPOSIT_PROBLEMS),
+        return_dtype=pl.Int32,
+    )
+    return df.sort(rank, pl.col("group_id"))
+
+
+def deposits_line(df: pl.DataFrame, lang: str) -> str:
+    """The one-sentence summary of the deposits (not escaped)."""
+    status = df.get_column("status")
+    return t(
+        "dep.summary",
+        lang,
+        n=df.height,
+        sales=int(df.get_column("n_sales").sum() or 0),
+        matched=int(status.is_in(DEPOSIT_OK).sum()),
+        flagged=int(status.is_in(DEPOSIT_PROBLEMS).sum()),
+    )
+
+
+def deposit_status(status: str | None, lang: str) -> str:
+    """A deposit's status in words (the raw value when the catalog has none)."""
+    key = f"dep.s.{status}"
+    return t(key, lang) if key in TEXT else str(status or "")
+
+
+_SALES_FOLDED = 10  # an items-table cell with more ids than this is folded
+
+
+def _sales_cell(pos_ids: str | None, lang: str) -> str:
+    ids = [i for i in (pos_ids or "").split(";") if i]
+    label = t("dep.sales_one", lang) if len(ids) == 1 else t("dep.sales_many", lang, n=len(ids))
+    shown = ", ".join(_e(i) for i in ids[:_SALES_SHOWN])
+    more = ""
+    if len(ids) > _SALES_SHOWN:
+        more = " " + _e(t("dep.more_ids", lang, n=len(ids) - _SALES_SHOWN))
+    return (
+        f'<td data-sort="{len(ids)}"><details><summary>{_e(label)}</summary>'
+        f"<code>{shown}</code>{more}</details></td>"
+    )
+
+
+def _deposits(result: RunResult) -> str:
+    """The "Batch deposits" section: a summary line and one row per deposit, problems first."""
+    df = result.deposits
+    if df.height == 0:
+        return ""
+    lang = result.settings.lang
+    parts = [
+        f'<h2 id="batch-deposits">{_e(t("dep.title", lang))}</h2>\n',
+        f"<p>{_e(deposits_line(df, lang))}</p>\n",
+    ]
+    if df.height > MAX_DEPOSITS:
+        note = t("dep.cap_note", lang, shown=MAX_DEPOSITS, total=df.height, file="deposits.csv")
+        parts.append(f'<p class="muted">{note}</p>\n')
+    head = "".join(f'<th title="sort">{_e(t("dep.c." + c, lang))}</th>' for c in _DEP_COLUMNS)
+    rows = []
+    for r in deposits_in_order(df).head(MAX_DEPOSITS).iter_rows(named=True):
+        status = r["status"]
+        when = r["bank_time"]
+        cells = {c: f"<td>{_e(r.get(c))}</td>" for c in _DEP_COLUMNS}
+        cells["status"] = (
+            f'<td data-sort="{_DEP_RANK.get(status, len(_DEP_RANK))}" title="{_e(status)}">'
+            f"{_e(deposit_status(status, lang))}</td>"
+        )
+        cells["deposit_day"] = f"<td>{'' if when is None else when.strftime('%Y-%m-%d')}</td>"
+        for c in _DEP_NUMERIC:
+            cells[c] = f'<td class="num">{_e(r[c])}</td>'
+        cells["pos_ids"] = _sales_cell(r["pos_ids"], lang)
+        flag = ' class="flag"' if status in DEPOSIT_PROBLEMS else ""
+        rows.append(f"<tr{flag}>{''.join(cells[c] for c in _DEP_COLUMNS)}</tr>\n")
+    parts.append(
+        f'<table class="deposits" id="deposits"><thead><tr>{head}</tr></thead><tbody>\n'
+        f"{''.join(rows)}</tbody></table>\n"
+    )
+    return "".join(parts)
+
+
 def render_html(result: RunResult) -> str:
     """The whole report page as a string (deterministic for a given result)."""
     s = result.summary
@@ -628,6 +751,7 @@ def render_html(result: RunResult) -> str:
         _headline(result),
         _counts(result),
         _findings(result),
+        _deposits(result),
         f"<h2>{_e(t('html.h_charts', lang))}</h2>\n",
         _charts(result),
         f"<h2>{_e(t('html.h_disc', lang, n=result.discrepancies.height))}</h2>\n",

@@ -1,9 +1,10 @@
 """A short Markdown summary of a run, for an email or a chat message.
 
-A headline, counts and money at risk per type, the top items, rejected rows and where the files
-are. Nothing in it depends on the clock, so one result always gives the same text. Values from
-the inputs are escaped so they render as text, and no line is longer than `WIDTH` characters
-(except a folder path too long to fit, which is never split).
+A headline, batch deposits (when there are any), counts and money at risk per type, the top
+items, rejected rows and where the files are. Nothing in it depends on the clock, so one result
+always gives the same text. Values from the inputs are escaped so they render as text, and no
+line is longer than `WIDTH` characters (except a folder path too long to fit, which is never
+split).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import polars as pl
 from recon.config import SEVERITIES, TYPES
 from recon.i18n import t, type_label
 from recon.money import format_minor
+from recon.report.html import DEPOSIT_PROBLEMS, deposit_status, deposits_in_order, deposits_line
 from recon.result import RunResult
 
 WIDTH = 120
@@ -191,6 +193,32 @@ def _findings(result: RunResult) -> list[str]:
     return [*lines, ""]
 
 
+_DEPOSITS_SHOWN = 5
+
+
+def _deposits(result: RunResult) -> list[str]:
+    """The deposits' summary line and the flagged ones (problems first); [] when none."""
+    df = result.deposits
+    if df.height == 0:
+        return []
+    lang = result.settings.lang
+    lines = _wrap(_esc(deposits_line(df, lang)), "", "")
+    flagged = deposits_in_order(df.filter(pl.col("status").is_in(DEPOSIT_PROBLEMS)))
+    for r in flagged.head(_DEPOSITS_SHOWN).iter_rows(named=True):
+        cur = r["currency"] or ""
+        amounts = {
+            col: f"{_grouped(r[col] or '')} {cur}".strip()
+            for col in ("deposit", "gross", "fee_expected", "fee_charged")
+        }
+        money = t("dep.md_line", lang, **amounts)
+        ids = _ids(r["bank_ids"])
+        text = f"**{_esc(r['group_id'])}** {_esc(deposit_status(r['status'], lang))} {_esc(ids)}"
+        lines.extend(_wrap(f"{text}: {_esc(money)}", "- ", "  "))
+    if flagged.height > _DEPOSITS_SHOWN:
+        lines.append(t("dep.md_more", lang, n=f"{flagged.height - _DEPOSITS_SHOWN:,}"))
+    return [*lines, ""]
+
+
 def render_summary_md(
     result: RunResult, out_dir: Path | None, *, files: Sequence[str] | None = None
 ) -> str:
@@ -199,6 +227,7 @@ def render_summary_md(
     `files` names the files to list there (default: the output contract's files)."""
     lang = result.settings.lang
     lines = [f"**{_headline(result)}**", ""]
+    lines += _deposits(result)
     if result.discrepancies.height:
         lines += _type_table(result)
         lines.append("")
@@ -229,7 +258,7 @@ def render_summary_md(
             # Imported here: recon.report.files may import this module to wire it in.
             from recon.report.files import FILES
 
-            files = FILES
+            files = (*FILES, "deposits.csv") if result.settings.settlement.enabled else FILES
         lines.append("")
         lines.append(t("md.reports_in", lang, dir=str(out_dir).replace("`", "")))
         lines += _wrap(", ".join(_esc(f) for f in files), "", "")

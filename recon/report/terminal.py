@@ -1,4 +1,5 @@
-"""The short summary `recon run` prints: counts, the top items, rejected rows, where files went.
+"""The short summary `recon run` prints: counts, batch deposits, the top items, rejected rows,
+where files went.
 
 Data values are always printed as `Text` (never as markup), so a reference or raw line with
 square brackets is shown as it is. Colour marks severity, but every line reads the same without
@@ -12,6 +13,7 @@ from pathlib import Path
 import polars as pl
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -19,6 +21,7 @@ from recon import __version__
 from recon.config import SEVERITIES, TYPES
 from recon.i18n import t, type_label
 from recon.report.files import FILES
+from recon.report.html import DEPOSIT_PROBLEMS, deposit_status, deposits_in_order, deposits_line
 from recon.result import RunResult
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
@@ -75,16 +78,10 @@ def _inputs(result: RunResult, console: Console) -> None:
     console.print(table)
     console.print()
     matched = result.summary.get("matched", {})
-    console.print(
-        Text(
-            t(
-                "term.matched",
-                lang,
-                pairs=matched.get("pairs", 0),
-                voided=matched.get("voided", 0),
-            )
-        )
-    )
+    line = t("term.matched", lang, pairs=matched.get("pairs", 0), voided=matched.get("voided", 0))
+    if matched.get("in_deposits"):
+        line += t("term.in_deposits", lang, n=matched["in_deposits"])
+    console.print(Text(line))
     state = result.summary.get("state")
     if state:
         carried = state.get("carried_in", {})
@@ -169,6 +166,78 @@ def _findings(result: RunResult, console: Console) -> None:
             _indented(console, Text(", ".join(map(str, f["items"])), style="dim"), 4)
 
 
+_DEPOSITS_SHOWN = 10
+_DEP_TERM_COLUMNS = (
+    "group_id",
+    "status",
+    "bank_ids",
+    "deposit_day",
+    "n_sales",
+    "gross",
+    "fee_expected",
+    "fee_charged",
+    "deposit",
+    "currency",
+)
+_DEP_RIGHT = {"n_sales", "gross", "fee_expected", "fee_charged", "deposit"}
+
+
+def _deposit_cells(df: pl.DataFrame, lang: str) -> list[dict[str, Text]]:
+    """The first deposits (problems first) as one Text per column."""
+    out = []
+    for r in deposits_in_order(df).head(_DEPOSITS_SHOWN).iter_rows(named=True):
+        status = r["status"]
+        when = r["bank_time"]
+        values = {c: "" if r.get(c) is None else str(r[c]) for c in _DEP_TERM_COLUMNS}
+        values["deposit_day"] = "" if when is None else when.strftime("%Y-%m-%d")
+        cells = {c: Text(v) for c, v in values.items()}
+        style = "bold red" if status in DEPOSIT_PROBLEMS else ""
+        cells["status"] = Text(deposit_status(status, lang), style=style)
+        out.append(cells)
+    return out
+
+
+def _deposits(result: RunResult, console: Console) -> None:
+    """Batch deposits: the summary line and the first few deposits, problems first.
+
+    A table when it fits the console with every value whole; on a narrower one each deposit
+    takes two lines instead (a table would cut the amounts short)."""
+    df = result.deposits
+    lang = result.settings.lang
+    console.print(Text(t("dep.title", lang), style="bold"))
+    _indented(console, Text(deposits_line(df, lang)), 2)
+    rows = _deposit_cells(df, lang)
+    heads = {c: t(f"dep.c.{c}", lang) for c in _DEP_TERM_COLUMNS}
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    for c in _DEP_TERM_COLUMNS:
+        # Values never wrap (min_width: the longest); headers and the status wrap at words.
+        words = [w for r in rows for w in r[c].plain.split()] if c == "status" else []
+        longest = max(
+            [Text(w).cell_len for w in [*heads[c].split(), *words]]
+            + [r[c].cell_len for r in rows if c != "status"]
+        )
+        justify = "right" if c in _DEP_RIGHT else "left"
+        table.add_column(heads[c], justify=justify, min_width=longest)
+    for r in rows:
+        table.add_row(*(r[c] for c in _DEP_TERM_COLUMNS))
+    wide = console.options.update_width(10_000)
+    if Measurement.get(console, wide, table).minimum <= console.width:
+        console.print(table)
+    else:
+        for r in rows:
+            line = Text.assemble(
+                r["group_id"], "  ", r["status"], "  ", r["bank_ids"], "  ", r["deposit_day"]
+            )
+            _indented(console, line, 2)
+            details = ", ".join(
+                f"{heads[c]} {r[c].plain}"
+                for c in ("n_sales", "gross", "fee_expected", "fee_charged", "deposit")
+            )
+            _indented(console, Text(f"{details} {r['currency'].plain}".rstrip(), style="dim"), 4)
+    if df.height > _DEPOSITS_SHOWN:
+        console.print(Text(t("dep.term_more", lang, n=df.height - _DEPOSITS_SHOWN), style="dim"))
+
+
 def _top(result: RunResult, console: Console, top: int) -> None:
     df = result.discrepancies
     if df.height == 0 or top <= 0:
@@ -186,7 +255,10 @@ def _top(result: RunResult, console: Console, top: int) -> None:
     ):
         line = Text.assemble(f"{item_id}  ", _sev(sev, 6), f"  {type_label(typ, lang)}  ")
         bank = t("rep.bank", lang)
-        ids = [f"POS {pos_ids}" if pos_ids else "", f"{bank} {bank_ids}" if bank_ids else ""]
+        ids = [
+            f"POS {_few(pos_ids, lang)}" if pos_ids else "",
+            f"{bank} {_few(bank_ids, lang)}" if bank_ids else "",
+        ]
         line.append(" / ".join(i for i in ids if i), style="dim")
         console.print(line)
         if detail:
@@ -221,6 +293,14 @@ def _rejected(result: RunResult, console: Console) -> None:
         console.print(Text(t("term.rejected_more", lang, n=rest), style="dim"))
 
 
+def _few(ids: str, lang: str, shown: int = 5) -> str:
+    """At most `shown` ids of a ';'-joined list (a deposit's item lists every sale it paid)."""
+    parts = ids.split(";")
+    if len(parts) <= shown:
+        return ids
+    return ";".join(parts[:shown]) + t("term.more_ids", lang, n=len(parts) - shown)
+
+
 def render_summary(
     result: RunResult, console: Console, out_dir: Path | None, *, top: int = 10
 ) -> None:
@@ -233,6 +313,9 @@ def render_summary(
     if result.summary.get("findings"):
         console.print()
         _findings(result, console)
+    if result.deposits.height:
+        console.print()
+        _deposits(result, console)
     if result.discrepancies.height:
         console.print()
         _top(result, console, top)
@@ -244,4 +327,5 @@ def render_summary(
         console.print(
             Text.assemble((t("term.written", result.settings.lang), "bold"), str(out_dir))
         )
-        _indented(console, Text("  ".join(FILES)), 2)
+        files = (*FILES, "deposits.csv") if result.settings.settlement.enabled else FILES
+        _indented(console, Text("  ".join(files)), 2)

@@ -1,4 +1,5 @@
-"""An Excel workbook of a run: a Summary sheet, one sheet per discrepancy type, rejected rows.
+"""An Excel workbook of a run: a Summary sheet, one sheet per discrepancy type, the batch
+deposits (when there are any), rejected rows.
 
 Every cell is written with a typed call (write_string, write_number, write_datetime, ...), never
 with the generic write(): text from the inputs (references, ids, remittance text) may start with
@@ -26,6 +27,7 @@ from xlsxwriter.worksheet import Worksheet
 from recon.config import SEVERITIES, TYPES
 from recon.i18n import TEXT, sev_label, t, type_label
 from recon.money import format_minor, minor_digits
+from recon.report.html import deposits_in_order
 from recon.result import RunResult
 
 # Data rows per sheet at most (Excel's own limit is 1,048,576 rows including the header).
@@ -42,6 +44,11 @@ MONEY_COLUMNS = {
     "bank_amount": ("bank_currency", "currency"),
     "difference": ("currency",),
     "amount_at_risk": ("currency",),
+    # the Deposits sheet (batch settlements)
+    "gross": ("currency",),
+    "fee_expected": ("currency",),
+    "fee_charged": ("currency",),
+    "deposit": ("currency",),
 }
 _HIGH_FIRST = tuple(reversed(SEVERITIES))
 _MIN_WIDTH, _MAX_WIDTH = 6, 60
@@ -297,6 +304,11 @@ def _summary_sheet(wb: xlsxwriter.Workbook, result: RunResult, f: _Formats) -> N
                 t("xlsx.sheet_note", lang, name=typ[:MAX_SHEET_NAME])
                 + _capped_note(n, "discrepancies.csv", lang)
             )
+    if result.deposits.height > MAX_ROWS:
+        notes.append(
+            t("xlsx.sheet_note", lang, name="Deposits")
+            + _capped_note(result.deposits.height, "deposits.csv", lang)
+        )
     if result.rejected.height > MAX_ROWS:
         notes.append(
             t("xlsx.sheet_note", lang, name="Rejected")
@@ -332,6 +344,9 @@ def write_xlsx(result: RunResult, path: Path) -> None:
         sub = items.filter(pl.col("type") == typ)
         if sub.height:
             _table(wb, typ, sub, f, "discrepancies.csv", lang)
+    if result.deposits.height:
+        # Problems first, like the HTML page; the status stays the stored value, like the types.
+        _table(wb, "Deposits", deposits_in_order(result.deposits), f, "deposits.csv", lang)
     from recon.reasons import translate_reasons
 
     # The reasons people read, in their language (rejected.csv keeps the English).
