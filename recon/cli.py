@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from recon import __version__
 from recon.config import SEVERITIES, Settings, load_settings
@@ -42,7 +43,10 @@ def _boundary(fn: Callable[..., Any]) -> Callable[..., Any]:
         except ReconError as exc:
             if debug:
                 raise
-            _err_console().print(f"[bold red]recon: error:[/] {exc}", markup=True, soft_wrap=True)
+            # The message is text, not markup: paths and keys may hold brackets ([spark]).
+            _err_console().print(
+                f"[bold red]recon: error:[/] {escape(str(exc))}", markup=True, soft_wrap=True
+            )
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             _err_console().print("recon: interrupted")
@@ -103,8 +107,12 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--pos", "pos", type=click.Path(dir_okay=False), help="POS export (CSV or Parquet).")
-@click.option("--bank", "bank", type=click.Path(dir_okay=False), help="Bank settlement file.")
+@click.option(
+    "--pos",
+    "pos",
+    help="POS export (CSV, Parquet...); with --engine streaming/spark also a folder or a glob.",
+)
+@click.option("--bank", "bank", help="Bank settlement file (a folder or glob as for --pos).")
 @click.option("--pos-profile", help="Profile NAME or PATH.toml for the POS file's layout.")
 @click.option("--bank-profile", help="Profile NAME or PATH.toml for the bank file's layout.")
 @click.option(
@@ -112,6 +120,30 @@ def cli() -> None:
     "config_path",
     type=click.Path(dir_okay=False),
     help="Run config TOML (inputs, profiles, windows, severities).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "streaming", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: the whole day in memory; streaming: merchant buckets on disk, one at a time "
+    "(days larger than memory); spark: the buckets run in Spark (pip install 'recon[spark]').",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Merchant buckets for --engine streaming/spark (default: from --memory-limit, else 16).",
+)
+@click.option(
+    "--memory-limit",
+    default=None,
+    help="Peak memory to aim for with --engine streaming, e.g. 8G: sets the bucket count.",
+)
+@click.option(
+    "--spark-master",
+    default=None,
+    help="Spark master URL for --engine spark (default: the session's, else local[*]).",
 )
 @click.option(
     "--out",
@@ -158,6 +190,10 @@ def run(
     day: str | None,
     lock_timeout: float,
     as_json: bool,
+    engine: str,
+    partitions: int | None,
+    memory_limit: str | None,
+    spark_master: str | None,
     lang: str | None,
     quiet: bool,
     debug: bool,
@@ -177,14 +213,27 @@ def run(
         state=state,
     )
     out_dir = Path(settings.out or f"recon-{datetime.now():%Y%m%d-%H%M%S}")
+    scale = None
+    if engine != "local":
+        if settings.state:
+            raise UsageError("--state works with --engine local only")
+        from recon.partitioned import parse_size
+
+        limit = parse_size(memory_limit) if memory_limit else None
+        scale = (engine, partitions, limit, spark_master)
     err = _err_console()
     if not quiet and not as_json and err.is_terminal:
         with err.status("Starting…") as status:
             result = _reconcile(
-                settings, day, lock_timeout, out_dir, lambda s: status.update(_STAGES.get(s, s))
+                settings,
+                day,
+                lock_timeout,
+                out_dir,
+                lambda s: status.update(_STAGES.get(s, s)),
+                scale,
             )
     else:
-        result = _reconcile(settings, day, lock_timeout, out_dir, None)
+        result = _reconcile(settings, day, lock_timeout, out_dir, None, scale)
     if as_json:
         click.echo(json.dumps(result.summary, indent=2, ensure_ascii=False))
     elif not quiet:
@@ -198,12 +247,33 @@ def run(
     sys.exit(result.exit_code())
 
 
-def _reconcile(settings, day, lock_timeout, out_dir, on_stage):
+def _reconcile(settings, day, lock_timeout, out_dir, on_stage, scale=None):
     """One run, with or without the state store; report files are written before the store
     records the run, so a crash in between never marks unreported items as reported."""
     from recon.pipeline import reconcile
     from recon.report.files import write_outputs
 
+    if scale is not None:
+        from recon.partitioned import cleanup, reconcile_partitioned
+
+        engine, partitions, limit, master = scale
+        runner = None
+        if engine == "spark":
+            from recon.spark_engine import spark_runner
+
+            runner = spark_runner(master)
+        result, matches, work = reconcile_partitioned(
+            settings,
+            buckets=partitions,
+            memory_limit=limit,
+            on_stage=on_stage,
+            run_buckets=runner,
+        )
+        try:
+            write_outputs(result, out_dir, matches=matches)
+        finally:
+            cleanup(work)
+        return result
     if not settings.state:
         result = reconcile(settings, on_stage=on_stage)
         write_outputs(result, out_dir)

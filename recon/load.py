@@ -17,7 +17,13 @@ import polars as pl
 
 from recon import readers
 from recon.errors import ConfigError, InputError, UsageError
-from recon.normalize import describe_missing, missing_required, normalize, resolve_columns
+from recon.normalize import (
+    describe_missing,
+    missing_required,
+    normalize,
+    normalize_plan,
+    resolve_columns,
+)
 from recon.profiles import Profile, builtin_profiles, load_profile, parse_profile
 from recon.schema import REJECTED, SIDES, validate
 
@@ -118,6 +124,43 @@ def _recognise_profile(path: Path, head: bytes, reader: readers.Reader, where: s
         seen = reader.header(path, head, canonical)
     message = describe_missing(missing_required(seen, canonical), seen, canonical)
     raise InputError(f"{message}; pass --pos-profile/--bank-profile", where)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A file read lazily: the canonical plan (recon.normalize.normalize_plan) and what the
+    report says about the file. Used by the partitioned engines for inputs larger than memory."""
+
+    plan: pl.LazyFrame  # canonical columns + normalize.REASON
+    raw: readers.RawTable  # for the raw text of rejected rows
+    path: str
+    sha256: str
+    rows: int
+    profile: str
+    reader: str
+
+
+def plan_side(
+    path: str | Path,
+    side: str,
+    profile: str | Path | Profile | None = None,
+    *,
+    timezone: str | None = None,
+) -> Planned | None:
+    """The lazy plan of a file whose reader scans lazily (Parquet); None for other formats,
+    which are loaded whole with load_side."""
+    where = str(path)
+    file = Path(path)
+    head = _check_file(file, where)
+    chosen = load_profile(profile) if isinstance(profile, str | Path) else profile
+    reader = _pick_reader(file, head, chosen, where)
+    if reader.NAME != "parquet":
+        return None
+    if chosen is None:
+        chosen = _recognise_profile(file, head, reader, where)
+    raw = reader.scan(file, chosen)
+    plan, raw = normalize_plan(raw, chosen, side, file.name, target_tz=timezone, where=where)
+    return Planned(plan, raw, where, _sha256(file), raw.rows, chosen.name, reader.NAME)
 
 
 def load_side(

@@ -7,10 +7,9 @@ from collections.abc import Callable
 
 import polars as pl
 
-from recon.classify import classify_all
 from recon.config import Settings
+from recon.core import finish
 from recon.errors import UsageError
-from recon.findings import find as find_findings
 from recon.load import Loaded, load_side
 from recon.match import match
 from recon.result import RunResult, SideInfo, build_summary
@@ -62,14 +61,9 @@ def reconcile(
     outcome = match(pos_frame, bank_frame, settings.match)
     del pos_frame, bank_frame
     timings["match_s"] = time.perf_counter() - t
-
     stage("classify")
-    t = time.perf_counter()
-    discrepancies, matches, deposits = classify_all(outcome, settings)
-    # Findings need the canonical frames (terminal, kind, card of every record), so before del.
-    findings = find_findings(discrepancies, matches, outcome.pos, outcome.bank, settings)
+    discrepancies, matches, deposits, findings = finish(outcome, settings, timings)
     del outcome
-    timings["classify_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
 
     summary = build_summary(

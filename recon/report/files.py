@@ -138,7 +138,11 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
+def write_outputs(
+    result: RunResult, out_dir: Path, *, matches: pl.LazyFrame | None = None
+) -> dict[str, Path]:
+    """Write every report file. `matches` (the partitioned engines) streams matches.parquet
+    from the buckets' files instead of result.matches, which then holds only a few columns."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table = discrepancy_table(result)
     paths = {name: out_dir / name for name in FILES}
@@ -152,7 +156,10 @@ def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
             lambda p: neutralise_formulas(table).write_csv(p, datetime_format=iso),
         )
         _atomic(paths["discrepancies.parquet"], lambda p: table.write_parquet(p))
-        _atomic(paths["matches.parquet"], lambda p: result.matches.write_parquet(p))
+        if matches is None:
+            _atomic(paths["matches.parquet"], lambda p: result.matches.write_parquet(p))
+        else:
+            _atomic(paths["matches.parquet"], lambda p: matches.sink_parquet(p))
         _atomic(paths["rejected.csv"], lambda p: neutralise_formulas(result.rejected).write_csv(p))
         _atomic(
             paths["summary.json"],

@@ -1,0 +1,358 @@
+"""Days larger than memory: canonical rows are streamed to disk in merchant buckets, each bucket
+is reconciled by the shared core (recon.core), and the buckets' results are merged.
+
+    canonicalise(side)  file(s) -> work/<side>/f<i>/bucket=<k>/*.parquet  (one streaming pass
+                        per Parquet file; other formats are loaded one file at a time)
+    per bucket          pos_k, bank_k -> core -> items, matches, deposits (to disk)
+    merge               items ordered and numbered as one run would; matches streamed into
+                        matches.parquet; summary and reports as usual
+
+Every matching pass compares the merchant whenever both rows name one, so a sale and its
+settlement always share a bucket when both files carry the merchant on every row: the result
+is then the same as a run over the whole day (tests compare them row for row). Rows without a
+merchant all fall in one bucket. Peak memory is about one bucket's worth of a normal run.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recon.classify import order_items
+from recon.config import Settings
+from recon.core import Core, reconcile_frames
+from recon.errors import InputError, UsageError
+from recon.load import load_side, plan_side
+from recon.normalize import REASON, mask_text, rejected_text
+from recon.result import RunResult, SideInfo, build_summary
+from recon.schema import CANONICAL, REJECTED, conform
+
+BUCKET = "bucket"
+_SEED = 20261120
+# Peak memory of a normal run per row of the larger side (measured: 10M x 10M rows, ~8 GiB).
+BYTES_PER_ROW = 860
+
+
+def bucket_expr(buckets: int) -> pl.Expr:
+    """The bucket of a row: a hash of its merchant (rows without one share a bucket)."""
+    return (pl.col("merchant").fill_null("").hash(seed=_SEED) % buckets).cast(pl.Int32)
+
+
+def expand(spec: str) -> list[Path]:
+    """The files an input names: a file, a folder (every file below it, hive-partitioned
+    folders included) or a glob pattern; sorted, so the result does not depend on the disk."""
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    elif any(ch in spec for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+    else:
+        files = [path]
+    if not files:
+        raise InputError("no input files found", spec)
+    return files
+
+
+def parse_size(text: str) -> int:
+    """'8G', '512M', '1.5GiB' -> bytes."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = t[-1] if t and t[-1] in units else ""
+    try:
+        value = float(t[: len(t) - len(unit)] if unit else t)
+    except ValueError:
+        raise UsageError(f"--memory-limit: cannot read {text!r} (use e.g. 8G or 512M)") from None
+    if value <= 0:
+        raise UsageError("--memory-limit must be positive")
+    return int(value * units[unit])
+
+
+def buckets_for(rows: int, memory_limit: int | None) -> int:
+    """How many buckets keep one bucket's reconciliation under `memory_limit`."""
+    if not memory_limit:
+        return 16
+    return max(1, math.ceil(rows * BYTES_PER_ROW / memory_limit))
+
+
+@dataclass
+class SideParts:
+    side: str
+    info: SideInfo
+    rejected: pl.DataFrame
+    roots: list[Path] = field(default_factory=list)
+
+    def bucket_files(self, k: int) -> list[Path]:
+        return sorted(p for root in self.roots for p in (root / f"{BUCKET}={k}").glob("*.parquet"))
+
+
+def _rows_in(files: list[Path]) -> int:
+    return sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in files)
+
+
+def _parquet_rows(spec: str) -> int:
+    """Rows of the Parquet files of an input (0 for other formats): the footers only."""
+    n = 0
+    for f in expand(spec):
+        if f.suffix.lower() in (".parquet", ".pq", ".parq"):
+            n += pl.scan_parquet(f).select(pl.len()).collect().item()
+    return n
+
+
+def canonicalise(
+    spec: str,
+    side: str,
+    profile: str | None,
+    timezone: str | None,
+    work: Path,
+    buckets: int,
+) -> SideParts:
+    """Stream one side's files into canonical Parquet buckets under work/<side>/."""
+    files = expand(spec)
+    rows = loaded = 0
+    rejected: list[pl.DataFrame] = []
+    digests: list[str] = []
+    profiles: set[str] = set()
+    kinds: set[str] = set()
+    roots = []
+    target = bucket_expr(buckets).alias(BUCKET)
+    for i, file in enumerate(files):
+        root = work / side / f"f{i:05d}"
+        roots.append(root)
+        planned = plan_side(file, side, profile, timezone=timezone)
+        if planned is not None:
+            plan = planned.plan.with_columns(mask_text("account"), target)
+            plan.sink_parquet(pl.PartitionBy(root, key=BUCKET, include_key=False), mkdir=True)
+            written = sorted(root.rglob("*.parquet"))
+            bad = (
+                pl.scan_parquet(written, hive_partitioning=False)
+                .filter(pl.col(REASON) != "")
+                .select(pl.lit(side).alias("side"), "line", pl.col(REASON).alias("reason"))
+                .collect()
+                if written
+                else pl.DataFrame(schema={"side": pl.String, "line": pl.Int64, "reason": pl.String})
+            )
+            bad = bad.join(rejected_text(planned.raw, bad), on="line", how="left")
+            bad = bad.with_columns(mask_text("raw"))
+            n_rows, n_bad = planned.rows, bad.height
+            digests.append(planned.sha256)
+            profiles.add(planned.profile)
+            kinds.add(planned.reader)
+        else:
+            one = load_side(file, side, profile, timezone=timezone)
+            frame = one.frame.with_columns(pl.lit("").alias(REASON), target)
+            if frame.height:
+                frame.lazy().sink_parquet(
+                    pl.PartitionBy(root, key=BUCKET, include_key=False), mkdir=True
+                )
+            bad, n_rows, n_bad = one.rejected, one.rows, one.rejected.height
+            digests.append(one.sha256)
+            profiles.add(one.profile)
+            kinds.add(one.reader)
+        rows += n_rows
+        loaded += n_rows - n_bad
+        rejected.append(bad.select(list(REJECTED)).cast(REJECTED))  # type: ignore[arg-type]
+    sha = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
+    bad_all = pl.concat(rejected) if rejected else pl.DataFrame(schema=REJECTED)
+    info = SideInfo(
+        side=side,
+        path=spec,
+        sha256=sha,
+        rows=rows,
+        loaded=loaded,
+        rejected=bad_all.height,
+        profile=", ".join(sorted(profiles)),
+        reader=", ".join(sorted(kinds)),
+    )
+    return SideParts(side, info, bad_all, roots)
+
+
+def load_bucket(parts: SideParts, k: int) -> pl.DataFrame:
+    """The canonical rows of one bucket (rejected rows left out)."""
+    files = parts.bucket_files(k)
+    if not files:
+        return pl.DataFrame(schema=CANONICAL)
+    lf = pl.scan_parquet(files, hive_partitioning=False).filter(pl.col(REASON) == "")
+    return conform(lf).collect()
+
+
+def in_bucket(k: int, core: Core) -> Core:
+    """A bucket's result with deposit group ids made unique across buckets."""
+    return core._replace(
+        matches=_prefix_groups(core.matches, k), deposits=_prefix_groups(core.deposits, k)
+    )
+
+
+def _prefix_groups(frame: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Deposit group ids are numbered per bucket: the bucket makes them unique."""
+    if "group_id" not in frame.columns:
+        return frame
+    return frame.with_columns(
+        group_id=pl.when(pl.col("group_id").is_not_null()).then(
+            pl.format("G{}-{}", pl.lit(f"{k:03d}"), pl.col("group_id").str.slice(1))
+        )
+    )
+
+
+def results_dir(work: Path) -> Path:
+    """Where the buckets' matches files go (merge() takes every matches-*.parquet there)."""
+    out = work / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@dataclass
+class Merged:
+    """What the buckets gave, on disk where it is large (matches)."""
+
+    discrepancies: pl.DataFrame
+    matches_files: list[Path]
+    deposits: pl.DataFrame
+    findings: list[dict[str, Any]]
+
+
+def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
+    """Collect the buckets' results: items renumbered as one run would number them, finding
+    item ids renamed to match, matches and deposits of every bucket."""
+    items, deposits, findings = [], [], []
+    out = results_dir(work)
+    for k, core in parts:
+        items.append(core.discrepancies.with_columns(_part=pl.lit(k, pl.Int32)))
+        if core.deposits.height:
+            deposits.append(core.deposits)
+        if core.matches.height:
+            path = out / f"matches-{k:05d}.parquet"
+            core.matches.write_parquet(path)
+        findings += [dict(f, _part=k) for f in core.findings]
+    # (a runner may also have written matches files there itself: Spark does)
+    files = sorted(out.glob("matches-*.parquet"))
+    all_items = pl.concat(items, how="vertical_relaxed") if items else pl.DataFrame()
+    if all_items.height:
+        all_items = order_items(all_items.with_columns(_local=pl.col("item_id")))
+        renamed = _renames(all_items)
+        for f in findings:
+            p = f["_part"]
+            if f.get("kind") == "terminal_currency":
+                f["items"] = [renamed.get((p, i), i) for i in f.get("items", [])]
+        all_items = all_items.drop("_part", "_local")
+    for f in findings:
+        f.pop("_part", None)
+    deps = pl.concat(deposits, how="vertical_relaxed") if deposits else pl.DataFrame()
+    if deps.height:
+        deps = deps.sort("group_id")
+    return Merged(all_items, files, deps, findings)
+
+
+def _renames(items: pl.DataFrame) -> dict[tuple[int, str], str]:
+    pairs = items.select("_part", "_local", "item_id")
+    return {(p, old): new for p, old, new in pairs.iter_rows()}
+
+
+def reconcile_partitioned(
+    settings: Settings,
+    *,
+    buckets: int | None = None,
+    memory_limit: int | None = None,
+    work_dir: Path | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    run_buckets: Callable[[SideParts, SideParts, int, Settings], Iterator[tuple[int, Core]]]
+    | None = None,
+) -> tuple[RunResult, pl.LazyFrame, Path]:
+    """Reconcile settings.pos against settings.bank bucket by bucket.
+
+    Returns the result (its `matches` holds only the columns the summary and reports read),
+    a lazy scan of every matched row for matches.parquet, and the work folder (the caller
+    removes it once the reports are written). `run_buckets` lets another engine (Spark) run
+    the buckets; by default they run here, one after the other."""
+    if not settings.pos or not settings.bank:
+        raise UsageError("both a POS file (--pos) and a bank file (--bank) are needed")
+    stage = on_stage or (lambda _name: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if buckets is None:
+        rows = max(_parquet_rows(settings.pos), _parquet_rows(settings.bank))
+        buckets = buckets_for(rows, memory_limit)
+    work = Path(tempfile.mkdtemp(prefix="recon-", dir=work_dir))
+    stage("load")
+    pos = canonicalise(settings.pos, "pos", settings.pos_profile, settings.timezone, work, buckets)
+    bank = canonicalise(
+        settings.bank, "bank", settings.bank_profile, settings.timezone, work, buckets
+    )
+    timings["load_s"] = time.perf_counter() - t0
+    stage("match")
+    t = time.perf_counter()
+    runner = run_buckets or _run_here
+    merged = merge(runner(pos, bank, buckets, settings), work)
+    timings["match_classify_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    timings["buckets"] = buckets
+
+    matches_all = pl.scan_parquet(merged.matches_files) if merged.matches_files else None
+    slim = (
+        matches_all.select("rule", "bank_id", "group_id", "lag_seconds").collect()
+        if matches_all is not None
+        else pl.DataFrame(
+            schema={
+                "rule": pl.String,
+                "bank_id": pl.String,
+                "group_id": pl.String,
+                "lag_seconds": pl.Int64,
+            }
+        )
+    )
+    rejected = pl.concat([pos.rejected, bank.rejected]).cast(REJECTED).sort("side", "line")
+    items = merged.discrepancies
+    if items.width == 0:
+        items = _empty_items(settings)
+    summary = build_summary(
+        items,
+        slim,
+        rejected,
+        pos.info,
+        bank.info,
+        settings,
+        timings,
+        merged.findings,
+        merged.deposits,
+    )
+    result = RunResult(
+        discrepancies=items,
+        matches=slim,
+        rejected=rejected,
+        pos=pos.info,
+        bank=bank.info,
+        settings=settings,
+        summary=summary,
+        deposits=merged.deposits,
+    )
+    lazy_matches = matches_all if matches_all is not None else slim.lazy()
+    return result, lazy_matches, work
+
+
+def _run_here(
+    pos: SideParts, bank: SideParts, buckets: int, settings: Settings
+) -> Iterator[tuple[int, Core]]:
+    for k in range(buckets):
+        p, b = load_bucket(pos, k), load_bucket(bank, k)
+        if p.height == 0 and b.height == 0:
+            continue
+        yield k, in_bucket(k, reconcile_frames(p, b, settings))
+
+
+def _empty_items(settings: Settings) -> pl.DataFrame:
+    """The items frame of a day with nothing in it (the core's columns, no rows)."""
+    empty = pl.DataFrame(schema=CANONICAL)
+    return reconcile_frames(empty, empty, settings).discrepancies
+
+
+def cleanup(work: Path) -> None:
+    shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,190 @@
+"""--engine spark: the merchant buckets of recon.partitioned reconciled inside Spark.
+
+Both sides are canonicalised by recon.partitioned into Parquet folders partitioned by bucket,
+read by Spark, and cogrouped on the bucket; `cogroup(...).applyInArrow` hands each bucket's
+POS and bank rows to the same polars core a local run uses (recon.core.reconcile_frames), so
+there is one implementation of the matching rules. Each bucket returns its matched rows
+(written by Spark as a Parquet dataset) and one row holding its items, deposits and findings
+(Arrow IPC and JSON), which the driver merges and reports exactly like the streaming engine.
+
+pyspark is an optional extra: pip install 'recon[spark]' (Spark 4, Java 17).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import polars as pl
+
+from recon.config import Settings
+from recon.core import Core
+from recon.errors import UsageError
+from recon.partitioned import BUCKET, SideParts, results_dir
+
+KIND, DATA = "_kind", "_data"
+# matches.parquet's columns and types, as the workers return them.
+MATCH_SCHEMA = {
+    "pos_id": pl.String(),
+    "bank_id": pl.String(),
+    "rule": pl.String(),
+    "pos_amount": pl.String(),
+    "bank_amount": pl.String(),
+    "currency": pl.String(),
+    "bank_currency": pl.String(),
+    "lag_seconds": pl.Int64(),
+    "pos_time": pl.Datetime("us"),
+    "bank_time": pl.Datetime("us"),
+    "group_id": pl.String(),
+}
+
+
+def _ipc(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_ipc(buf)
+    return buf.getvalue()
+
+
+def _canonical(table: Any) -> pl.DataFrame:
+    """A bucket's rows from Spark as a canonical polars frame (Spark hands timestamps back
+    in UTC when it treats them as instants: they are naive wall-clock times in recon)."""
+    from recon.normalize import REASON
+    from recon.schema import CANONICAL, conform
+
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    fixes = [
+        pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        for c, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone
+    ]
+    if fixes:
+        frame = frame.with_columns(fixes)
+    if frame.width == 0:
+        return pl.DataFrame(schema=CANONICAL)
+    if REASON in frame.columns:
+        frame = frame.filter(pl.col(REASON) == "")
+    return conform(frame.lazy()).collect()
+
+
+def reconcile_bucket(settings: Settings) -> Callable[[Any, Any, Any], Any]:
+    """The function Spark runs per bucket: (key, pos rows, bank rows) -> matches + one row."""
+
+    def run(key: Any, left: Any, right: Any) -> Any:
+        import pyarrow as pa
+
+        from recon.core import reconcile_frames
+        from recon.partitioned import in_bucket
+
+        k = int(key[0].as_py() if hasattr(key[0], "as_py") else key[0])
+        core = in_bucket(k, reconcile_frames(_canonical(left), _canonical(right), settings))
+        matches = core.matches.select(
+            [pl.col(c).cast(t) for c, t in MATCH_SCHEMA.items()]
+        ).with_columns(pl.lit("match").alias(KIND), pl.lit(None, pl.Binary).alias(DATA))
+        meta = {
+            "items": _ipc(core.discrepancies),
+            "deposits": _ipc(core.deposits),
+            "findings": json.dumps(core.findings, ensure_ascii=False, default=str).encode(),
+        }
+        extra = pl.DataFrame(
+            {KIND: list(meta), DATA: list(meta.values())},
+            schema={KIND: pl.String, DATA: pl.Binary},
+        )
+        out = pl.concat([matches, extra], how="diagonal_relaxed")
+        out = out.with_columns(pl.lit(k, pl.Int32).alias(BUCKET))
+        return out.to_arrow().cast(_arrow_schema(pa))
+
+    return run
+
+
+def _arrow_schema(pa: Any) -> Any:
+    """The Arrow types Spark's schema expects (plain, not large, strings and binaries)."""
+    types = {
+        pl.String(): pa.string(),
+        pl.Int64(): pa.int64(),
+        pl.Datetime("us"): pa.timestamp("us"),
+    }
+    fields = [pa.field(c, types[t]) for c, t in MATCH_SCHEMA.items()]
+    fields += [pa.field(KIND, pa.string()), pa.field(DATA, pa.binary())]
+    fields += [pa.field(BUCKET, pa.int32())]
+    return pa.schema(fields)
+
+
+def _spark_schema() -> str:
+    types = {pl.String(): "string", pl.Int64(): "bigint", pl.Datetime("us"): "timestamp_ntz"}
+    cols = [f"{c} {types[t]}" for c, t in MATCH_SCHEMA.items()]
+    return ", ".join([*cols, f"{KIND} string", f"{DATA} binary", f"{BUCKET} int"])
+
+
+def spark_runner(
+    master: str | None,
+) -> Callable[[SideParts, SideParts, int, Settings], Iterator[tuple[int, Core]]]:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise UsageError(
+            "--engine spark needs pyspark (Spark 4): pip install 'recon[spark]'"
+        ) from None
+
+    def run(
+        pos: SideParts, bank: SideParts, buckets: int, settings: Settings
+    ) -> Iterator[tuple[int, Core]]:
+        builder = SparkSession.builder.appName("recon")
+        if master:
+            builder = builder.master(master)
+        spark = (
+            builder.config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
+            .config("spark.sql.shuffle.partitions", str(max(1, min(buckets, 200))))
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
+        spark.sparkContext.setLogLevel("ERROR")
+        if not master and not spark.conf.get("spark.master", None):
+            spark.conf.set("spark.master", "local[*]")
+        sides = []
+        for parts in (pos, bank):
+            roots = [str(r) for r in parts.roots if any(r.rglob("*.parquet"))]
+            if roots:
+                sides.append(spark.read.parquet(*roots))
+            else:
+                sides.append(None)
+        if sides[0] is None and sides[1] is None:
+            return
+        # A side with no rows at all still needs a frame to cogroup with.
+        template = sides[0] if sides[0] is not None else sides[1]
+        sides = [s if s is not None else template.limit(0) for s in sides]
+        grouped = sides[0].groupby(BUCKET).cogroup(sides[1].groupby(BUCKET))
+        result = grouped.applyInArrow(reconcile_bucket(settings), schema=_spark_schema())
+        work = pos.roots[0].parents[1] if pos.roots else bank.roots[0].parents[1]
+        dataset = work / "spark-results"
+        result.write.mode("overwrite").parquet(str(dataset))
+
+        # Matched rows go to the merge as one file; the per-bucket rows are small.
+        files = sorted(dataset.rglob("*.parquet"))
+        if not files:
+            return
+        scan = pl.scan_parquet(files, hive_partitioning=False)
+        target = results_dir(work) / "matches-spark.parquet"
+        (
+            scan.filter(pl.col(KIND) == "match")
+            .select([pl.col(c).cast(t) for c, t in MATCH_SCHEMA.items()])
+            .sink_parquet(target)
+        )
+        meta = scan.filter(pl.col(KIND) != "match").select(BUCKET, KIND, DATA).collect()
+        for (k,), rows in sorted(meta.group_by(BUCKET), key=lambda g: g[0][0]):
+            parts = dict(zip(rows[KIND], rows[DATA], strict=True))
+            yield (
+                int(k),
+                Core(
+                    discrepancies=pl.read_ipc(io.BytesIO(parts["items"])),
+                    matches=pl.DataFrame(schema=MATCH_SCHEMA),
+                    deposits=pl.read_ipc(io.BytesIO(parts["deposits"])),
+                    findings=json.loads(parts["findings"].decode()),
+                ),
+            )
+
+    return run
