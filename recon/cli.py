@@ -141,6 +141,13 @@ def cli() -> None:
     help="Peak memory to aim for with --engine streaming, e.g. 8G: sets the bucket count.",
 )
 @click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for the canonical buckets of --engine streaming/spark (default: the system's "
+    "temporary folder; on a Spark cluster, shared storage every node mounts).",
+)
+@click.option(
     "--spark-master",
     default=None,
     help="Spark master URL for --engine spark (default: the session's, else local[*]).",
@@ -193,6 +200,7 @@ def run(
     engine: str,
     partitions: int | None,
     memory_limit: str | None,
+    work_dir: str | None,
     spark_master: str | None,
     lang: str | None,
     quiet: bool,
@@ -220,7 +228,7 @@ def run(
         from recon.partitioned import parse_size
 
         limit = parse_size(memory_limit) if memory_limit else None
-        scale = (engine, partitions, limit, spark_master)
+        scale = (engine, partitions, limit, spark_master, work_dir)
     err = _err_console()
     if not quiet and not as_json and err.is_terminal:
         with err.status("Starting…") as status:
@@ -256,7 +264,7 @@ def _reconcile(settings, day, lock_timeout, out_dir, on_stage, scale=None):
     if scale is not None:
         from recon.partitioned import cleanup, reconcile_partitioned
 
-        engine, partitions, limit, master = scale
+        engine, partitions, limit, master, work_dir = scale
         runner = None
         if engine == "spark":
             from recon.spark_engine import spark_runner
@@ -266,6 +274,7 @@ def _reconcile(settings, day, lock_timeout, out_dir, on_stage, scale=None):
             settings,
             buckets=partitions,
             memory_limit=limit,
+            work_dir=Path(work_dir) if work_dir else None,
             on_stage=on_stage,
             run_buckets=runner,
         )

@@ -281,7 +281,26 @@ def reconcile_partitioned(
     if buckets is None:
         rows = max(_parquet_rows(settings.pos), _parquet_rows(settings.bank))
         buckets = buckets_for(rows, memory_limit)
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="recon-", dir=work_dir))
+    try:
+        return _reconcile_in(settings, buckets, work, stage, run_buckets, t0, timings)
+    except BaseException:
+        cleanup(work)
+        raise
+
+
+def _reconcile_in(
+    settings: Settings,
+    buckets: int,
+    work: Path,
+    stage: Callable[[str], None],
+    run_buckets: Callable[..., Iterator[tuple[int, Core]]] | None,
+    t0: float,
+    timings: dict[str, float],
+) -> tuple[RunResult, pl.LazyFrame, Path]:
+    assert settings.pos and settings.bank
     stage("load")
     pos = canonicalise(settings.pos, "pos", settings.pos_profile, settings.timezone, work, buckets)
     bank = canonicalise(

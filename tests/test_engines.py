@@ -161,3 +161,18 @@ def test_spark_engine_without_pyspark_is_a_clear_error(day, tmp_path, monkeypatc
     )
     assert res.exit_code == 2
     assert "pip install 'recon[spark]'" in res.output
+
+
+def test_the_work_folder_is_emptied_after_a_run(day, tmp_path):
+    work = tmp_path / "work"
+    _run(
+        str(day / "pos.parquet"),
+        str(day / "bank.parquet"),
+        tmp_path / "out",
+        "--engine",
+        "streaming",
+        "--work-dir",
+        str(work),
+    )
+    assert work.is_dir() and not any(work.iterdir())
+    assert (tmp_path / "out" / "matches.parquet").is_file()

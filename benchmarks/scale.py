@@ -1,0 +1,83 @@
+"""Time vs rows for the three engines: local polars, local streaming (merchant buckets on
+disk), and Spark local mode, on the generator's canonical Parquet days.
+
+    python benchmarks/scale.py --sizes 1000000 10000000 50000000 --data bench-data \\
+        --memory-limit 6G --spark-partitions 16
+
+Each run is a fresh `recon run` process measured by bench.py's wrapper: wall seconds and the
+peak RSS of the largest single process it waited for (getrusage of children: for Spark, the
+largest of the driver, the JVM and the Python workers, not their sum). Local runs are skipped above
+--local-max rows (a 50M-row day needs more memory than this machine has). Prints a markdown
+table and writes it as JSON to --data/scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import ensure_data, recon_command, run_measured
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--data", type=Path, default=Path("bench-data"))
+    parser.add_argument("--memory-limit", default="6G")
+    parser.add_argument("--spark-partitions", type=int, default=16)
+    parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--local-max", type=int, default=10_000_000)
+    parser.add_argument("--engines", nargs="+", default=["local", "streaming", "spark"])
+    args = parser.parse_args()
+    rows = []
+    for size in args.sizes:
+        pos, bank = ensure_data(args.data, size)
+        for engine in args.engines:
+            if engine == "local" and size > args.local_max:
+                rows.append({"rows": size, "engine": engine, "skipped": "above --local-max"})
+                continue
+            out = args.data / str(size) / f"out-{engine}"
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = [*recon_command(), "run", "--pos", str(pos), "--bank", str(bank)]
+            cmd += ["--out", str(out), "--quiet", "--engine", engine]
+            if engine == "streaming":
+                cmd += ["--memory-limit", args.memory_limit]
+            if engine == "spark":
+                cmd += ["--partitions", str(args.spark_partitions)]
+                cmd += ["--spark-master", args.spark_master]
+            run = run_measured(cmd)
+            summary = out / "summary.json"
+            timings = json.loads(summary.read_text())["timings"] if summary.exists() else {}
+            rows.append(
+                {
+                    "rows": size,
+                    "engine": engine,
+                    "seconds": round(run["seconds"], 1),
+                    "peak_mib": round(run["peak_mib"]),
+                    "rc": run["rc"],
+                    "buckets": timings.get("buckets"),
+                    "stderr": run["stderr"][-300:] if run["rc"] not in (0, 1) else "",
+                }
+            )
+            print(rows[-1], flush=True)
+    print("\n| rows per side | engine | seconds | peak MiB (process) | buckets |")
+    print("| ---: | --- | ---: | ---: | ---: |")
+    for r in rows:
+        if "skipped" in r:
+            print(f"| {r['rows']:,} | {r['engine']} | not run ({r['skipped']}) | | |")
+        else:
+            ok = "" if r["rc"] in (0, 1) else f" (failed rc={r['rc']})"
+            print(
+                f"| {r['rows']:,} | {r['engine']} | {r['seconds']}{ok} | {r['peak_mib']} "
+                f"| {r['buckets'] or ''} |"
+            )
+    args.data.mkdir(parents=True, exist_ok=True)
+    (args.data / "scale.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
