@@ -15,12 +15,41 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
 
+import polars as pl
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import ensure_data, recon_command, run_measured
+
+CHUNK = 10_000_000
+
+
+def ensure_chunked(data: Path, size: int) -> tuple[Path, Path]:
+    """A day too large to generate at once: independent 10M-row chunks (ids and merchants
+    prefixed by chunk), written as folders of Parquet files (the streaming engine's input)."""
+    folder = data / str(size)
+    pos_dir, bank_dir = folder / "pos", folder / "bank"
+    meta = folder / "meta.json"
+    want = {"rows": size, "chunk": CHUNK}
+    if meta.exists() and json.loads(meta.read_text()) == want:
+        return pos_dir, bank_dir
+    for i in range(math.ceil(size / CHUNK)):
+        rows = min(CHUNK, size - i * CHUNK)
+        chunk_pos, chunk_bank = ensure_data(data, rows)  # the cached day of that size
+        for src, dst in ((chunk_pos, pos_dir), (chunk_bank, bank_dir)):
+            dst.mkdir(parents=True, exist_ok=True)
+            prefix = f"C{i}-"
+            pl.scan_parquet(src).with_columns(
+                id=pl.lit(prefix) + pl.col("id"),
+                merchant=pl.lit(prefix) + pl.col("merchant"),
+                reference=pl.lit(f"{i}") + pl.col("reference"),
+            ).sink_parquet(dst / f"part-{i:03d}.parquet")
+    meta.write_text(json.dumps(want))
+    return pos_dir, bank_dir
 
 
 def main() -> None:
@@ -35,7 +64,9 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for size in args.sizes:
-        pos, bank = ensure_data(args.data, size)
+        pos, bank = (
+            ensure_data(args.data, size) if size <= CHUNK else ensure_chunked(args.data, size)
+        )
         for engine in args.engines:
             if engine == "local" and size > args.local_max:
                 rows.append({"rows": size, "engine": engine, "skipped": "above --local-max"})

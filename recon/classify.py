@@ -122,8 +122,11 @@ def _with_evidence(m: MatchOutcome) -> MatchOutcome:
     """Null evidence columns where a file has none (the matcher leaves empty ones out)."""
 
     def fill(frame: pl.DataFrame) -> pl.DataFrame:
+        # hstack shares the existing columns and a Null column takes no memory; with_columns
+        # would copy a ten-million-row frame (2 GiB at 10M rows)
         missing = [c for c in EVIDENCE if c not in frame.columns]
-        return frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
+        nulls = [pl.Series(c, dtype=pl.Null).extend_constant(None, frame.height) for c in missing]
+        return frame.hstack(nulls) if nulls else frame
 
     return replace(m, pos=fill(m.pos), bank=fill(m.bank))
 
@@ -381,18 +384,7 @@ def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
         .with_columns(free=p_free)
         .filter(pl.col("free") & ~pl.col("prow").is_in(p_taken)),
         type=pl.lit("orphan_pos"),
-        pos_ids=pl.concat_list("id"),
-        bank_ids=pl.lit([], dtype=pl.List(pl.String)),
-        pos_amount=pl.col("amount"),
-        currency=pl.col("currency"),
-        reference=pl.col("reference"),
-        pos_time=pl.col("time"),
-        terminal=pl.col("terminal"),
-        merchant=pl.col("merchant"),
-        pos_account=pl.col("account"),
-        batch=pl.col("batch"),
-        trace=pl.col("trace"),
-        kind=pl.col("kind"),
+        **_lone_pos_record(),
         at_risk=pl.col("amount").abs(),
         how=pl.when(pl.col("kind").is_in(["void", "reversal"])).then(pl.lit("lone_void")),
     )
@@ -453,6 +445,24 @@ def _ids_of(frame: pl.DataFrame, rows: str, ids: pl.Series, key: str) -> pl.Data
         .group_by(key, maintain_order=True)
         .agg(pl.col("_id"))
     )
+
+
+def _lone_pos_record() -> dict[str, pl.Expr]:
+    """Item columns of one POS record that no bank row pays."""
+    return {
+        "pos_ids": pl.concat_list("id"),
+        "bank_ids": pl.lit([], dtype=pl.List(pl.String)),
+        "pos_amount": pl.col("amount"),
+        "currency": pl.col("currency"),
+        "reference": pl.col("reference"),
+        "pos_time": pl.col("time"),
+        "terminal": pl.col("terminal"),
+        "merchant": pl.col("merchant"),
+        "pos_account": pl.col("account"),
+        "batch": pl.col("batch"),
+        "trace": pl.col("trace"),
+        "kind": pl.col("kind"),
+    }
 
 
 def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.DataFrame]:
@@ -528,18 +538,7 @@ def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.Da
     missing_items = _items(
         missing,
         type=pl.lit("orphan_pos"),
-        pos_ids=pl.concat_list("id"),
-        bank_ids=pl.lit([], dtype=pl.List(pl.String)),
-        pos_amount=pl.col("amount"),
-        currency=pl.col("currency"),
-        reference=pl.col("reference"),
-        pos_time=pl.col("time"),
-        terminal=pl.col("terminal"),
-        merchant=pl.col("merchant"),
-        pos_account=pl.col("account"),
-        batch=pl.col("batch"),
-        trace=pl.col("trace"),
-        kind=pl.col("kind"),
+        **_lone_pos_record(),
         at_risk=pl.col("amount").abs(),
         how=pl.lit("missing_from_deposit"),
         group_id=pl.col("group_id"),
@@ -549,18 +548,7 @@ def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.Da
     pending_items = _items(
         pending,
         type=pl.lit("late_settlement"),
-        pos_ids=pl.concat_list("id"),
-        bank_ids=pl.lit([], dtype=pl.List(pl.String)),
-        pos_amount=pl.col("amount"),
-        currency=pl.col("currency"),
-        reference=pl.col("reference"),
-        pos_time=pl.col("time"),
-        terminal=pl.col("terminal"),
-        merchant=pl.col("merchant"),
-        pos_account=pl.col("account"),
-        batch=pl.col("batch"),
-        trace=pl.col("trace"),
-        kind=pl.col("kind"),
+        **_lone_pos_record(),
         at_risk=pl.lit(0),
         how=pl.lit("pending"),
         expected=pl.col("expected"),

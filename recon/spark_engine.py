@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -134,6 +135,10 @@ def spark_runner(
         builder = SparkSession.builder.appName("recon")
         if master:
             builder = builder.master(master)
+        # In local mode the executors live in the driver's JVM, which this call starts: give
+        # it room for the shuffle (ignored when spark-submit started the JVM already).
+        memory = os.environ.get("RECON_SPARK_DRIVER_MEMORY", "4g")
+        builder = builder.config("spark.driver.memory", memory)
         spark = (
             builder.config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
