@@ -35,6 +35,8 @@ def reconcile_frames(
     timings = {} if timings is None else timings
     t = time.perf_counter()
     outcome = match(pos, bank, settings.match)
+    # The caller passes its frames without keeping them: let them go before classifying.
+    del pos, bank
     timings["match_s"] = timings.get("match_s", 0.0) + time.perf_counter() - t
     return finish(outcome, settings, timings)
 

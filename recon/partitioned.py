@@ -1,8 +1,10 @@
 """Days larger than memory: canonical rows are streamed to disk in merchant buckets, each bucket
 is reconciled by the shared core (recon.core), and the buckets' results are merged.
 
-    canonicalise(side)  file(s) -> work/<side>/f<i>/bucket=<k>/*.parquet  (one streaming pass
-                        per Parquet file; other formats are loaded one file at a time)
+    canonicalise(side)  file(s) -> work/<side>/f<i>/shard=<s>/*.parquet  (one streaming pass
+                        per Parquet file; other formats are loaded one file at a time); a
+                        shard is a hash of the merchant
+    plan                shards packed into buckets of about equal rows, largest first
     per bucket          pos_k, bank_k -> core -> items, matches, deposits (to disk)
     merge               items ordered and numbered as one run would; matches streamed into
                         matches.parquet; summary and reports as usual
@@ -10,7 +12,8 @@ is reconciled by the shared core (recon.core), and the buckets' results are merg
 Every matching pass compares the merchant whenever both rows name one, so a sale and its
 settlement always share a bucket when both files carry the merchant on every row: the result
 is then the same as a run over the whole day (tests compare them row for row). Rows without a
-merchant all fall in one bucket. Peak memory is about one bucket's worth of a normal run.
+merchant all fall in one shard. Peak memory is about one bucket's worth of a normal run; one
+merchant's day is never split, so the largest merchant's day must fit in memory.
 """
 
 from __future__ import annotations
@@ -37,15 +40,21 @@ from recon.normalize import REASON, mask_text, rejected_text
 from recon.result import RunResult, SideInfo, build_summary
 from recon.schema import CANONICAL, REJECTED, conform
 
-BUCKET = "bucket"
+SHARD = "shard"
 _SEED = 20261120
 # Peak memory of a normal run per row of the larger side (measured: 10M x 10M rows, ~8 GiB).
 BYTES_PER_ROW = 860
 
 
-def bucket_expr(buckets: int) -> pl.Expr:
-    """The bucket of a row: a hash of its merchant (rows without one share a bucket)."""
-    return (pl.col("merchant").fill_null("").hash(seed=_SEED) % buckets).cast(pl.Int32)
+def shard_expr(shards: int) -> pl.Expr:
+    """The shard of a row: a hash of its merchant (rows without one share a shard). Shards
+    are packed into buckets by size afterwards, so a bucket count that does not divide the
+    merchants evenly still gives buckets of about equal size."""
+    return (pl.col("merchant").fill_null("").hash(seed=_SEED) % shards).cast(pl.Int32)
+
+
+def shards_for(buckets: int) -> int:
+    return min(4096, max(64, 4 * buckets))
 
 
 def expand(spec: str) -> list[Path]:
@@ -91,8 +100,35 @@ class SideParts:
     rejected: pl.DataFrame
     roots: list[Path] = field(default_factory=list)
 
-    def bucket_files(self, k: int) -> list[Path]:
-        return sorted(p for root in self.roots for p in (root / f"{BUCKET}={k}").glob("*.parquet"))
+    def shard_files(self, shard: int) -> list[Path]:
+        return sorted(
+            p for root in self.roots for p in (root / f"{SHARD}={shard}").glob("*.parquet")
+        )
+
+    def shard_rows(self) -> dict[int, int]:
+        """Rows per shard, from the Parquet footers."""
+        rows: dict[int, int] = {}
+        for root in self.roots:
+            for folder in root.glob(f"{SHARD}=*"):
+                shard = int(folder.name.split("=", 1)[1])
+                rows[shard] = rows.get(shard, 0) + _rows_in(sorted(folder.glob("*.parquet")))
+        return rows
+
+
+def plan_buckets(pos: SideParts, bank: SideParts, buckets: int) -> list[list[int]]:
+    """Shards packed into `buckets` buckets, largest shard first into the lightest bucket
+    (ties by number, so the plan depends only on the data). Empty buckets are dropped."""
+    sizes: dict[int, int] = {}
+    for side in (pos, bank):
+        for shard, n in side.shard_rows().items():
+            sizes[shard] = sizes.get(shard, 0) + n
+    loads = [0] * buckets
+    plan: list[list[int]] = [[] for _ in range(buckets)]
+    for shard, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
+        k = min(range(buckets), key=lambda i: (loads[i], i))
+        loads[k] += n
+        plan[k].append(shard)
+    return [sorted(shards) for shards in plan if shards]
 
 
 def _rows_in(files: list[Path]) -> int:
@@ -114,9 +150,9 @@ def canonicalise(
     profile: str | None,
     timezone: str | None,
     work: Path,
-    buckets: int,
+    shards: int,
 ) -> SideParts:
-    """Stream one side's files into canonical Parquet buckets under work/<side>/."""
+    """Stream one side's files into canonical Parquet shards under work/<side>/."""
     files = expand(spec)
     rows = loaded = 0
     rejected: list[pl.DataFrame] = []
@@ -124,14 +160,14 @@ def canonicalise(
     profiles: set[str] = set()
     kinds: set[str] = set()
     roots = []
-    target = bucket_expr(buckets).alias(BUCKET)
+    target = shard_expr(shards).alias(SHARD)
     for i, file in enumerate(files):
         root = work / side / f"f{i:05d}"
         roots.append(root)
         planned = plan_side(file, side, profile, timezone=timezone)
         if planned is not None:
             plan = planned.plan.with_columns(mask_text("account"), target)
-            plan.sink_parquet(pl.PartitionBy(root, key=BUCKET, include_key=False), mkdir=True)
+            plan.sink_parquet(pl.PartitionBy(root, key=SHARD, include_key=False), mkdir=True)
             written = sorted(root.rglob("*.parquet"))
             bad = (
                 pl.scan_parquet(written, hive_partitioning=False)
@@ -152,7 +188,7 @@ def canonicalise(
             frame = one.frame.with_columns(pl.lit("").alias(REASON), target)
             if frame.height:
                 frame.lazy().sink_parquet(
-                    pl.PartitionBy(root, key=BUCKET, include_key=False), mkdir=True
+                    pl.PartitionBy(root, key=SHARD, include_key=False), mkdir=True
                 )
             bad, n_rows, n_bad = one.rejected, one.rows, one.rejected.height
             digests.append(one.sha256)
@@ -176,9 +212,9 @@ def canonicalise(
     return SideParts(side, info, bad_all, roots)
 
 
-def load_bucket(parts: SideParts, k: int) -> pl.DataFrame:
-    """The canonical rows of one bucket (rejected rows left out)."""
-    files = parts.bucket_files(k)
+def load_bucket(parts: SideParts, shards: list[int]) -> pl.DataFrame:
+    """The canonical rows of one bucket's shards (rejected rows left out)."""
+    files = [f for shard in shards for f in parts.shard_files(shard)]
     if not files:
         return pl.DataFrame(schema=CANONICAL)
     lf = pl.scan_parquet(files, hive_partitioning=False).filter(pl.col(REASON) == "")
@@ -233,6 +269,7 @@ def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
             path = out / f"matches-{k:05d}.parquet"
             core.matches.write_parquet(path)
         findings += [dict(f, _part=k) for f in core.findings]
+        del core
     # (a runner may also have written matches files there itself: Spark does)
     files = sorted(out.glob("matches-*.parquet"))
     all_items = pl.concat(items, how="vertical_relaxed") if items else pl.DataFrame()
@@ -264,7 +301,9 @@ def reconcile_partitioned(
     memory_limit: int | None = None,
     work_dir: Path | None = None,
     on_stage: Callable[[str], None] | None = None,
-    run_buckets: Callable[[SideParts, SideParts, int, Settings], Iterator[tuple[int, Core]]]
+    run_buckets: Callable[
+        [SideParts, SideParts, list[list[int]], Settings], Iterator[tuple[int, Core]]
+    ]
     | None = None,
 ) -> tuple[RunResult, pl.LazyFrame, Path]:
     """Reconcile settings.pos against settings.bank bucket by bucket.
@@ -302,18 +341,20 @@ def _reconcile_in(
 ) -> tuple[RunResult, pl.LazyFrame, Path]:
     assert settings.pos and settings.bank
     stage("load")
-    pos = canonicalise(settings.pos, "pos", settings.pos_profile, settings.timezone, work, buckets)
+    shards = shards_for(buckets)
+    pos = canonicalise(settings.pos, "pos", settings.pos_profile, settings.timezone, work, shards)
     bank = canonicalise(
-        settings.bank, "bank", settings.bank_profile, settings.timezone, work, buckets
+        settings.bank, "bank", settings.bank_profile, settings.timezone, work, shards
     )
+    plan = plan_buckets(pos, bank, buckets)
     timings["load_s"] = time.perf_counter() - t0
     stage("match")
     t = time.perf_counter()
     runner = run_buckets or _run_here
-    merged = merge(runner(pos, bank, buckets, settings), work)
+    merged = merge(runner(pos, bank, plan, settings), work)
     timings["match_classify_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
-    timings["buckets"] = buckets
+    timings["buckets"] = len(plan)
 
     matches_all = pl.scan_parquet(merged.matches_files) if merged.matches_files else None
     slim = (
@@ -358,13 +399,16 @@ def _reconcile_in(
 
 
 def _run_here(
-    pos: SideParts, bank: SideParts, buckets: int, settings: Settings
+    pos: SideParts, bank: SideParts, plan: list[list[int]], settings: Settings
 ) -> Iterator[tuple[int, Core]]:
-    for k in range(buckets):
-        p, b = load_bucket(pos, k), load_bucket(bank, k)
-        if p.height == 0 and b.height == 0:
-            continue
-        yield k, in_bucket(k, reconcile_frames(p, b, settings))
+    for k, shards in enumerate(plan):
+        # Frames passed without a name here, so the core can free them once matched, and
+        # the result released before the next bucket loads: one bucket in memory at a time.
+        core = in_bucket(
+            k, reconcile_frames(load_bucket(pos, shards), load_bucket(bank, shards), settings)
+        )
+        yield k, core
+        del core
 
 
 def _empty_items(settings: Settings) -> pl.DataFrame:

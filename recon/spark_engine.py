@@ -1,17 +1,19 @@
 """--engine spark: the merchant buckets of recon.partitioned reconciled inside Spark.
 
-Both sides are canonicalised by recon.partitioned into Parquet folders partitioned by bucket,
-read by Spark, and cogrouped on the bucket; `cogroup(...).applyInArrow` hands each bucket's
-POS and bank rows to the same polars core a local run uses (recon.core.reconcile_frames), so
-there is one implementation of the matching rules. Each bucket returns its matched rows
-(written by Spark as a Parquet dataset) and one row holding its items, deposits and findings
-(Arrow IPC and JSON), which the driver merges and reports exactly like the streaming engine.
+Both sides are canonicalised by recon.partitioned into Parquet folders partitioned by shard,
+read by Spark, joined to the driver's packing of shards into buckets and cogrouped on the
+bucket; `cogroup(...).applyInArrow` hands each bucket's POS and bank rows to the same polars
+core a local run uses (recon.core.reconcile_frames), so there is one implementation of the
+matching rules. Each bucket returns its matched rows (written by Spark as a Parquet dataset)
+and one row holding its items, deposits and findings (Arrow IPC and JSON), which the driver
+merges and reports exactly like the streaming engine.
 
 pyspark is an optional extra: pip install 'recon[spark]' (Spark 4, Java 17).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -23,9 +25,9 @@ import polars as pl
 from recon.config import Settings
 from recon.core import Core
 from recon.errors import UsageError
-from recon.partitioned import BUCKET, SideParts, results_dir
+from recon.partitioned import SHARD, SideParts, results_dir
 
-KIND, DATA = "_kind", "_data"
+KIND, DATA, BUCKET = "_kind", "_data", "_bucket"
 # matches.parquet's columns and types, as the workers return them.
 MATCH_SCHEMA = {
     "pos_id": pl.String(),
@@ -124,14 +126,16 @@ def spark_runner(
 ) -> Callable[[SideParts, SideParts, int, Settings], Iterator[tuple[int, Core]]]:
     try:
         from pyspark.sql import SparkSession
+        from pyspark.sql import functions as F
     except ImportError:
         raise UsageError(
             "--engine spark needs pyspark (Spark 4): pip install 'recon[spark]'"
         ) from None
 
     def run(
-        pos: SideParts, bank: SideParts, buckets: int, settings: Settings
+        pos: SideParts, bank: SideParts, plan: list[list[int]], settings: Settings
     ) -> Iterator[tuple[int, Core]]:
+        buckets = len(plan)
         builder = SparkSession.builder.appName("recon")
         if master:
             builder = builder.master(master)
@@ -152,16 +156,28 @@ def spark_runner(
             spark.conf.set("spark.master", "local[*]")
         sides = []
         for parts in (pos, bank):
-            roots = [str(r) for r in parts.roots if any(r.rglob("*.parquet"))]
-            if roots:
-                sides.append(spark.read.parquet(*roots))
-            else:
-                sides.append(None)
+            # One folder per input file, each partitioned by shard: read one by one (Spark
+            # discovers the shard from the folder names of one root at a time) and union.
+            frames = [
+                spark.read.option("basePath", str(r)).parquet(str(r))
+                for r in parts.roots
+                if any(r.rglob("*.parquet"))
+            ]
+            sides.append(
+                functools.reduce(lambda a, b: a.unionByName(b), frames) if frames else None
+            )
         if sides[0] is None and sides[1] is None:
             return
         # A side with no rows at all still needs a frame to cogroup with.
         template = sides[0] if sides[0] is not None else sides[1]
         sides = [s if s is not None else template.limit(0) for s in sides]
+        # The driver's packing of shards into buckets, as a small table joined to both sides.
+        pairs = [(shard, k) for k, shards in enumerate(plan) for shard in shards]
+        schema = f"{SHARD} int, {BUCKET} int"
+        sides = [  # one table per side: a shared one would make the cogroup key ambiguous
+            s.join(F.broadcast(spark.createDataFrame(pairs, schema)), on=SHARD).drop(SHARD)
+            for s in sides
+        ]
         grouped = sides[0].groupby(BUCKET).cogroup(sides[1].groupby(BUCKET))
         result = grouped.applyInArrow(reconcile_bucket(settings), schema=_spark_schema())
         work = pos.roots[0].parents[1] if pos.roots else bank.roots[0].parents[1]

@@ -176,3 +176,24 @@ def test_the_work_folder_is_emptied_after_a_run(day, tmp_path):
     )
     assert work.is_dir() and not any(work.iterdir())
     assert (tmp_path / "out" / "matches.parquet").is_file()
+
+
+def test_shards_are_packed_into_buckets_of_about_equal_size(tmp_path):
+    from recon.partitioned import SideParts, plan_buckets
+    from recon.result import SideInfo
+
+    info = SideInfo("pos", "x", "", 0, 0, 0, "", "")
+    sides = []
+    for side, sizes in (("pos", [900, 500, 400, 300, 300, 100]), ("bank", [0, 0, 0, 0, 0, 0])):
+        root = tmp_path / side / "f00000"
+        for shard, n in enumerate(sizes):
+            if n:
+                (root / f"shard={shard}").mkdir(parents=True)
+                pl.DataFrame({"x": range(n)}).write_parquet(root / f"shard={shard}" / "0.parquet")
+        sides.append(SideParts(side, info, pl.DataFrame(), [root]))
+    plan = plan_buckets(sides[0], sides[1], 2)
+    sizes = {0: 900, 1: 500, 2: 400, 3: 300, 4: 300, 5: 100}
+    loads = sorted(sum(sizes[s] for s in shards) for shards in plan)
+    assert loads == [1200, 1300]
+    assert sorted(s for shards in plan for s in shards) == list(range(6))
+    assert plan_buckets(sides[0], sides[1], 10) == [[0], [1], [2], [3], [4], [5]]
