@@ -357,17 +357,21 @@ def _reconcile_in(
     timings["buckets"] = len(plan)
 
     matches_all = pl.scan_parquet(merged.matches_files) if merged.matches_files else None
+    # The summary and the lag chart read only these; ids become a marker of presence, so
+    # fifty million matched rows take about 1 GiB instead of several.
+    flag = pl.Categorical()
+    slim_schema = {"rule": flag, "bank_id": flag, "group_id": flag, "lag_seconds": pl.Int64()}
     slim = (
-        matches_all.select("rule", "bank_id", "group_id", "lag_seconds").collect()
+        matches_all.select(
+            pl.col("rule").cast(flag),
+            *(
+                pl.when(pl.col(c).is_not_null()).then(pl.lit("*")).cast(flag).alias(c)
+                for c in ("bank_id", "group_id")
+            ),
+            "lag_seconds",
+        ).collect()
         if matches_all is not None
-        else pl.DataFrame(
-            schema={
-                "rule": pl.String,
-                "bank_id": pl.String,
-                "group_id": pl.String,
-                "lag_seconds": pl.Int64,
-            }
-        )
+        else pl.DataFrame(schema=slim_schema)
     )
     rejected = pl.concat([pos.rejected, bank.rejected]).cast(REJECTED).sort("side", "line")
     items = merged.discrepancies

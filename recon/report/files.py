@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -105,6 +106,8 @@ def discrepancy_table(result: RunResult) -> pl.DataFrame:
     return result.discrepancies.select(*DISCREPANCY_COLUMNS, *extra)
 
 
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
+
 # Columns that hold numbers as text: they may start with '-' and must stay as they are.
 _NUMERIC = {
     "pos_amount",
@@ -122,7 +125,7 @@ _NUMERIC = {
 }
 
 
-def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+def neutralise_formulas(frame: FrameT) -> FrameT:
     """Prefix text that a spreadsheet would run as a formula (=, +, -, @, tab, CR) with a quote.
 
     Text in these files comes from the inputs (references, ids, remittance text), so a crafted
@@ -133,7 +136,7 @@ def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("'") + pl.col(c))
         .otherwise(pl.col(c))
         .alias(c)
-        for c, dtype in frame.schema.items()
+        for c, dtype in frame.collect_schema().items()
         if dtype == pl.String and c not in _NUMERIC
     )
 
@@ -153,7 +156,8 @@ def write_outputs(
         workbook = pool.submit(_atomic, paths["report.xlsx"], lambda p: write_xlsx(result, p))
         _atomic(
             paths["discrepancies.csv"],
-            lambda p: neutralise_formulas(table).write_csv(p, datetime_format=iso),
+            # streamed: a large day's items are not copied to be written
+            lambda p: neutralise_formulas(table.lazy()).sink_csv(p, datetime_format=iso),
         )
         _atomic(paths["discrepancies.parquet"], lambda p: table.write_parquet(p))
         if matches is None:

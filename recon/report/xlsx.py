@@ -148,8 +148,11 @@ def _table(
     f: _Formats,
     full_file: str,
     lang: str = "en",
+    total: int | None = None,
 ) -> None:
-    """One sheet of `frame`: typed cells, frozen header, autofilter, column widths, a cap."""
+    """One sheet of `frame`: typed cells, frozen header, autofilter, column widths, a cap.
+
+    `total` is the number of rows the sheet stands for when `frame` holds only the first."""
     ws = wb.add_worksheet(name[:MAX_SHEET_NAME])
     columns = frame.columns
     shown = frame.head(MAX_ROWS)
@@ -183,8 +186,9 @@ def _table(
                 _money(ws, r, c, value, cur, f)
             else:
                 _cell(ws, r, c, value, f)
-    if frame.height > MAX_ROWS:
-        _text(ws, shown.height + 2, 0, _capped_note(frame.height, full_file, lang), f.note)
+    total = frame.height if total is None else total
+    if total > MAX_ROWS:
+        _text(ws, shown.height + 2, 0, _capped_note(total, full_file, lang), f.note)
 
 
 def _contract_frame(result: RunResult) -> pl.DataFrame:
@@ -340,10 +344,12 @@ def write_xlsx(result: RunResult, path: Path) -> None:
     _summary_sheet(wb, result, f)
     lang = result.settings.lang
     items = _contract_frame(result)
+    counts = dict(items.group_by("type").len().iter_rows())
     for typ in TYPES:
-        sub = items.filter(pl.col("type") == typ)
-        if sub.height:
-            _table(wb, typ, sub, f, "discrepancies.csv", lang)
+        if counts.get(typ):
+            # only the rows the sheet shows are taken out of a large day's items
+            shown = items.lazy().filter(pl.col("type") == typ).head(MAX_ROWS).collect()
+            _table(wb, typ, shown, f, "discrepancies.csv", lang, total=counts[typ])
     if result.deposits.height:
         # Problems first, like the HTML page; the status stays the stored value, like the types.
         _table(wb, "Deposits", deposits_in_order(result.deposits), f, "deposits.csv", lang)
