@@ -272,7 +272,10 @@ def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
         del core
     # (a runner may also have written matches files there itself: Spark does)
     files = sorted(out.glob("matches-*.parquet"))
-    all_items = pl.concat(items, how="vertical_relaxed") if items else pl.DataFrame()
+    # No rechunk: the parts' columns are taken as they are, and the list let go, so a large
+    # day's items (gigabytes of detail text) are held once before sorting, not three times.
+    all_items = pl.concat(items, how="vertical_relaxed", rechunk=False) if items else pl.DataFrame()
+    items.clear()
     if all_items.height:
         all_items = order_items(all_items.with_columns(_local=pl.col("item_id")))
         renamed = _renames(all_items)
