@@ -561,23 +561,26 @@ def _batch_matches(m: MatchOutcome, s: Settled) -> pl.LazyFrame:
     mem = s.members
     pos = m.pos.select(pl.col("id", "amount", "currency", "time").gather(mem["prow"]))
     bank = m.bank.select(pl.col("id", "amount", "currency", "time").gather(mem["brow"]))
-    return (
-        pl.concat([mem, pos, bank.rename(lambda c: c + "_b")], how="horizontal")
-        .lazy()
-        .select(
-            "prow",
-            pos_id="id",
-            bank_id="id_b",
-            rule="rule",
-            pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
-            bank_amount=format_expr(pl.col("amount_b"), pl.col("currency_b")),
-            currency="currency",
-            bank_currency="currency_b",
-            lag_seconds=(pl.col("time_b") - pl.col("time")).dt.total_seconds().cast(pl.Int64),
-            pos_time="time",
-            bank_time="time_b",
-            group_id="group_id",
-        )
+    paid = pl.concat([mem, pos, bank.rename(lambda c: c + "_b")], how="horizontal").lazy()
+    lag = (pl.col("time_b") - pl.col("time")).dt.total_seconds().cast(pl.Int64)
+    return _match_rows(paid, lag=lag, group=pl.col("group_id"))
+
+
+def _match_rows(pairs: pl.LazyFrame, *, lag: pl.Expr, group: pl.Expr) -> pl.LazyFrame:
+    """matches.parquet rows of pairs (POS columns plain, bank columns suffixed _b)."""
+    return pairs.select(
+        "prow",
+        pos_id="id",
+        bank_id="id_b",
+        rule="rule",
+        pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
+        bank_amount=format_expr(pl.col("amount_b"), pl.col("currency_b")),
+        currency="currency",
+        bank_currency="currency_b",
+        lag_seconds=lag,
+        pos_time="time",
+        bank_time="time_b",
+        group_id=group,
     )
 
 
@@ -670,20 +673,7 @@ def _matches(
 ) -> pl.DataFrame:
     # Lazy, so the default (streaming) engine formats ten million amounts in chunks instead of
     # materialising every intermediate column at once.
-    matched = pairs.lazy().select(
-        "prow",
-        pos_id="id",
-        bank_id="id_b",
-        rule="rule",
-        pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
-        bank_amount=format_expr(pl.col("amount_b"), pl.col("currency_b")),
-        currency="currency",
-        bank_currency="currency_b",
-        lag_seconds="lag_s",
-        pos_time="time",
-        bank_time="time_b",
-        group_id=pl.lit(None, pl.String),
-    )
+    matched = _match_rows(pairs.lazy(), lag=pl.col("lag_s"), group=pl.lit(None, pl.String))
     vrows = pl.concat([voided["sale_row"], voided["void_row"]]).implode()
     void_rows = (
         pos.lazy()

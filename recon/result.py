@@ -49,7 +49,10 @@ class RunResult:
         return EXIT_FOUND if hit or self.rejected.height > 0 else EXIT_OK
 
 
-def _at_risk_by_currency(df: pl.DataFrame) -> dict[str, str]:
+def at_risk_by_currency(df: pl.DataFrame) -> dict[str, str]:
+    """Money at risk of these items per currency, as exact decimal text, currencies sorted."""
+    if df.height == 0:
+        return {}
     sums = (
         df.group_by("currency")
         .agg(pl.col("at_risk_minor").sum())
@@ -76,7 +79,7 @@ def build_summary(
     by_type = {}
     for t in TYPES:
         sub = discrepancies.filter(pl.col("type") == t)
-        by_type[t] = {"count": sub.height, "at_risk": _at_risk_by_currency(sub)}
+        by_type[t] = {"count": sub.height, "at_risk": at_risk_by_currency(sub)}
     by_sev = {s: discrepancies.filter(pl.col("severity") == s).height for s in SEVERITIES}
     rules = matches.group_by("rule").len().sort("rule")
     one_to_one = pl.col("bank_id").is_not_null()
@@ -111,7 +114,7 @@ def build_summary(
             "by_type": by_type,
             "by_severity": by_sev,
         },
-        "money_at_risk": _at_risk_by_currency(discrepancies),
+        "money_at_risk": at_risk_by_currency(discrepancies),
         "rejected": {"pos": pos.rejected, "bank": bank.rejected, "total": rejected.height},
         "fail_on": settings.fail_on,
         "exit_code": code,

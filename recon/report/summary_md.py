@@ -18,9 +18,8 @@ import polars as pl
 
 from recon.config import SEVERITIES, TYPES
 from recon.i18n import t, type_label
-from recon.money import format_minor
 from recon.report.html import DEPOSIT_PROBLEMS, deposit_status, deposits_in_order, deposits_line
-from recon.result import RunResult
+from recon.result import RunResult, at_risk_by_currency
 
 WIDTH = 120
 TOP = 5
@@ -54,18 +53,6 @@ def _money(amounts: dict[str, str] | None) -> str:
     if not amounts:
         return "0"
     return " + ".join(f"{_grouped(v)} {c}" for c, v in amounts.items())
-
-
-def _at_risk(df: pl.DataFrame) -> dict[str, str]:
-    if df.height == 0:
-        return {}
-    sums = (
-        df.group_by("currency")
-        .agg(pl.col("at_risk_minor").sum())
-        .filter(pl.col("currency").is_not_null())
-        .sort("currency")
-    )
-    return {cur: format_minor(v, cur) for cur, v in sums.iter_rows()}
 
 
 def _short_name(path: str) -> str:
@@ -109,7 +96,7 @@ def _headline(result: RunResult) -> str:
     d = result.summary.get("discrepancies", {})
     total = d.get("total", result.discrepancies.height)
     rejected = result.rejected.height
-    at_risk = result.summary.get("money_at_risk") or _at_risk(result.discrepancies)
+    at_risk = result.summary.get("money_at_risk") or at_risk_by_currency(result.discrepancies)
     lang = result.settings.lang
     vs = t("md.vs", lang)
     files = f"{_short_name(result.pos.path)} {vs} {_short_name(result.bank.path)}"
@@ -137,9 +124,9 @@ def _type_table(result: RunResult) -> list[str]:
         if not count:
             continue
         sev = " / ".join(str(mix.get(typ, {}).get(s, 0)) for s in _HIGH_FIRST)
-        money = _money(info.get("at_risk") or _at_risk(sub))
+        money = _money(info.get("at_risk") or at_risk_by_currency(sub))
         rows.append(f"| {type_label(typ, lang)} | {count:,} | {sev} | {_esc(money)} |")
-    total_money = _money(result.summary.get("money_at_risk") or _at_risk(df))
+    total_money = _money(result.summary.get("money_at_risk") or at_risk_by_currency(df))
     by_sev = {s: df.filter(pl.col("severity") == s).height for s in SEVERITIES}
     sev = " / ".join(str(by_sev[s]) for s in _HIGH_FIRST)
     rows.append(

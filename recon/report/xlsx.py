@@ -28,7 +28,7 @@ from recon.config import SEVERITIES, TYPES
 from recon.i18n import TEXT, sev_label, t, type_label
 from recon.money import format_minor, minor_digits
 from recon.report.html import deposits_in_order
-from recon.result import RunResult
+from recon.result import RunResult, at_risk_by_currency
 
 # Data rows per sheet at most (Excel's own limit is 1,048,576 rows including the header).
 MAX_ROWS = 500  # rows per sheet, most severe first: the CSV and Parquet hold every item
@@ -199,18 +199,6 @@ def _contract_frame(result: RunResult) -> pl.DataFrame:
     return discrepancy_table(result)
 
 
-def _at_risk(df: pl.DataFrame) -> dict[str, str]:
-    if df.height == 0:
-        return {}
-    sums = (
-        df.group_by("currency")
-        .agg(pl.col("at_risk_minor").sum())
-        .filter(pl.col("currency").is_not_null())
-        .sort("currency")
-    )
-    return {cur: format_minor(v, cur) for cur, v in sums.iter_rows()}
-
-
 def _summary_sheet(wb: xlsxwriter.Workbook, result: RunResult, f: _Formats) -> None:
     ws = wb.add_worksheet("Summary")
     ws.set_column(0, 0, 24)
@@ -258,7 +246,7 @@ def _summary_sheet(wb: xlsxwriter.Workbook, result: RunResult, f: _Formats) -> N
     row += 1
 
     # Counts and money at risk per type, then per severity; one money column per currency.
-    currencies = sorted(_at_risk(df))
+    currencies = sorted(at_risk_by_currency(df))
     by_type = s.get("discrepancies", {}).get("by_type", {})
 
     def header(first: str) -> None:
@@ -281,15 +269,15 @@ def _summary_sheet(wb: xlsxwriter.Workbook, result: RunResult, f: _Formats) -> N
     for typ in TYPES:
         sub = df.filter(pl.col("type") == typ)
         count = by_type.get(typ, {}).get("count", sub.height)
-        amounts = by_type.get(typ, {}).get("at_risk") or _at_risk(sub)
+        amounts = by_type.get(typ, {}).get("at_risk") or at_risk_by_currency(sub)
         line(type_label(typ, lang), count, amounts)
-    line(t("rep.total", lang), df.height, s.get("money_at_risk") or _at_risk(df), f.bold)
+    line(t("rep.total", lang), df.height, s.get("money_at_risk") or at_risk_by_currency(df), f.bold)
     row += 1
 
     header(t("xlsx.severity", lang))
     for sev in _HIGH_FIRST:
         sub = df.filter(pl.col("severity") == sev)
-        line(sev_label(sev, lang), sub.height, _at_risk(sub))
+        line(sev_label(sev, lang), sub.height, at_risk_by_currency(sub))
     row += 1
 
     for label, value in ((t("xlsx.fail_on", lang), s.get("fail_on", result.settings.fail_on)),):
