@@ -278,11 +278,10 @@ def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
     items.clear()
     if all_items.height:
         all_items = order_items(all_items.with_columns(_local=pl.col("item_id")))
-        renamed = _renames(all_items)
+        renamed = _renames(all_items, findings)
         for f in findings:
-            p = f["_part"]
             if f.get("kind") == "terminal_currency":
-                f["items"] = [renamed.get((p, i), i) for i in f.get("items", [])]
+                f["items"] = [renamed.get((f["_part"], i), i) for i in f.get("items", [])]
         all_items = all_items.drop("_part", "_local")
     for f in findings:
         f.pop("_part", None)
@@ -292,8 +291,20 @@ def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
     return Merged(all_items, files, deps, findings)
 
 
-def _renames(items: pl.DataFrame) -> dict[tuple[int, str], str]:
-    pairs = items.select("_part", "_local", "item_id")
+def _renames(items: pl.DataFrame, findings: list[dict[str, Any]]) -> dict[tuple[int, str], str]:
+    """(bucket, bucket's item id) -> the day's item id, for the ids findings name only (a
+    large day has millions of items and a few hundred named by findings)."""
+    named = pl.DataFrame(
+        [
+            (f["_part"], i)
+            for f in findings
+            if f.get("kind") == "terminal_currency"
+            for i in f["items"]
+        ],
+        schema={"_part": pl.Int32, "_local": pl.String},
+        orient="row",
+    )
+    pairs = items.select("_part", "_local", "item_id").join(named.unique(), on=["_part", "_local"])
     return {(p, old): new for p, old, new in pairs.iter_rows()}
 
 

@@ -56,6 +56,15 @@ def test_streaming_engine_equals_the_local_run(day, tmp_path):
     assert local["matched"] == streamed["matched"]
     assert streamed["timings"]["buckets"] == 5
 
+    # Findings name items by id: the buckets' ids are renamed to the day's.
+    def by_terminal(summary: dict) -> dict:
+        found = summary["findings"]
+        return {
+            f["terminal"]: sorted(f["items"]) for f in found if f["kind"] == "terminal_currency"
+        }
+
+    assert by_terminal(local) and by_terminal(local) == by_terminal(streamed)
+
 
 def test_streaming_reads_folders_and_globs_of_csv(tmp_path):
     day = generate_day(3_000, 4)
