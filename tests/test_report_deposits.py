@@ -21,14 +21,9 @@ from recon.config import load_settings
 from recon.generate_batch import batch_day
 from recon.i18n import t
 from recon.pipeline import reconcile
+from recon.report.deposits import DEPOSIT_OK, DEPOSIT_PROBLEMS, deposits_in_order
 from recon.report.files import FILES, write_outputs
-from recon.report.html import (
-    DEPOSIT_OK,
-    DEPOSIT_PROBLEMS,
-    MAX_DEPOSITS,
-    deposits_in_order,
-    render_html,
-)
+from recon.report.html import MAX_DEPOSITS, render_html
 from recon.report.summary_md import render_summary_md
 from recon.report.terminal import render_summary
 from recon.result import RunResult

@@ -20,8 +20,15 @@ import polars as pl
 
 from recon import __version__
 from recon.config import SEVERITIES, TYPES
-from recon.i18n import TEXT, t, type_label
+from recon.i18n import t, type_label
 from recon.money import format_minor
+from recon.report.deposits import (
+    DEPOSIT_OK,
+    DEPOSIT_PROBLEMS,
+    deposit_status,
+    deposits_in_order,
+    deposits_line,
+)
 from recon.result import RunResult
 
 _CSS = """
@@ -622,11 +629,6 @@ def _findings(result: RunResult) -> str:
 
 
 # --- batch deposits (recon.settle) ----------------------------------------------------------
-# The order and the counts below are shared by every report that lists deposits.
-
-# Deposit statuses that need someone to act, in the order the reports list them; then the rest.
-DEPOSIT_PROBLEMS = ("fee_mismatch", "short", "long", "missing")
-DEPOSIT_OK = ("matched", "split", "moved", "extra")
 MAX_DEPOSITS = 500  # deposits shown on the page; deposits.csv holds them all
 _SALES_SHOWN = 50  # sale ids listed in a deposit's row
 _DEP_COLUMNS = (
@@ -647,35 +649,6 @@ _DEP_COLUMNS = (
 _DEP_NUMERIC = ("n_sales", "gross", "fee_expected", "fee_charged", "deposit")
 # Sort keys of the status column: problems first, in DEPOSIT_PROBLEMS order.
 _DEP_RANK = {s: i for i, s in enumerate((*DEPOSIT_PROBLEMS, *DEPOSIT_OK))}
-
-
-def deposits_in_order(df: pl.DataFrame) -> pl.DataFrame:
-    """Deposits with problems first (in DEPOSIT_PROBLEMS order), then the rest; by group_id."""
-    rank = pl.col("status").replace_strict(
-        {s: i for i, s in enumerate(DEPOSIT_PROBLEMS)},
-        default=len(DEPOSIT_PROBLEMS),
-        return_dtype=pl.Int32,
-    )
-    return df.sort(rank, pl.col("group_id"))
-
-
-def deposits_line(df: pl.DataFrame, lang: str) -> str:
-    """The one-sentence summary of the deposits (not escaped)."""
-    status = df.get_column("status")
-    return t(
-        "dep.summary",
-        lang,
-        n=df.height,
-        sales=int(df.get_column("n_sales").sum() or 0),
-        matched=int(status.is_in(DEPOSIT_OK).sum()),
-        flagged=int(status.is_in(DEPOSIT_PROBLEMS).sum()),
-    )
-
-
-def deposit_status(status: str | None, lang: str) -> str:
-    """A deposit's status in words (the raw value when the catalog has none)."""
-    key = f"dep.s.{status}"
-    return t(key, lang) if key in TEXT else str(status or "")
 
 
 _SALES_FOLDED = 10  # an items-table cell with more ids than this is folded

@@ -18,7 +18,7 @@ import polars as pl
 
 from recon.config import SEVERITIES, TYPES
 from recon.i18n import t, type_label
-from recon.report.html import DEPOSIT_PROBLEMS, deposit_status, deposits_in_order, deposits_line
+from recon.report.deposits import DEPOSIT_PROBLEMS, deposit_status, deposits_in_order, deposits_line
 from recon.result import RunResult, at_risk_by_currency
 
 WIDTH = 120

@@ -20,8 +20,8 @@ from rich.text import Text
 from recon import __version__
 from recon.config import SEVERITIES, TYPES
 from recon.i18n import t, type_label
+from recon.report.deposits import DEPOSIT_PROBLEMS, deposit_status, deposits_in_order, deposits_line
 from recon.report.files import FILES
-from recon.report.html import DEPOSIT_PROBLEMS, deposit_status, deposits_in_order, deposits_line
 from recon.result import RunResult
 
 SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}

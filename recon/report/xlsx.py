@@ -27,7 +27,7 @@ from xlsxwriter.worksheet import Worksheet
 from recon.config import SEVERITIES, TYPES
 from recon.i18n import TEXT, sev_label, t, type_label
 from recon.money import format_minor, minor_digits
-from recon.report.html import deposits_in_order
+from recon.report.deposits import deposits_in_order
 from recon.result import RunResult, at_risk_by_currency
 
 # Data rows per sheet at most (Excel's own limit is 1,048,576 rows including the header).
