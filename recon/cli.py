@@ -10,7 +10,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -221,14 +221,14 @@ def run(
         state=state,
     )
     out_dir = Path(settings.out or f"recon-{datetime.now():%Y%m%d-%H%M%S}")
-    scale = None
+    scale: _Engine | None = None
     if engine != "local":
         if settings.state:
             raise UsageError("--state works with --engine local only")
         from recon.partitioned import parse_size
 
         limit = parse_size(memory_limit) if memory_limit else None
-        scale = (engine, partitions, limit, spark_master, work_dir)
+        scale = _Engine(engine, partitions, limit, spark_master, work_dir)
     err = _err_console()
     if not quiet and not as_json and err.is_terminal:
         with err.status("Starting…") as status:
@@ -255,34 +255,49 @@ def run(
     sys.exit(result.exit_code())
 
 
-def _reconcile(settings, day, lock_timeout, out_dir, on_stage, scale=None):
+@dataclass(frozen=True)
+class _Engine:
+    """--engine streaming/spark and its options."""
+
+    name: str
+    partitions: int | None
+    memory_limit: int | None
+    spark_master: str | None
+    work_dir: str | None
+
+
+def _reconcile_bucketed(settings: Settings, engine: _Engine, out_dir: Path, on_stage):
+    from recon.partitioned import cleanup, reconcile_partitioned
+    from recon.report.files import write_outputs
+
+    runner = None
+    if engine.name == "spark":
+        from recon.spark_engine import spark_runner
+
+        runner = spark_runner(engine.spark_master)
+    result, matches, work = reconcile_partitioned(
+        settings,
+        buckets=engine.partitions,
+        memory_limit=engine.memory_limit,
+        work_dir=Path(engine.work_dir) if engine.work_dir else None,
+        on_stage=on_stage,
+        run_buckets=runner,
+    )
+    try:
+        write_outputs(result, out_dir, matches=matches)
+    finally:
+        cleanup(work)
+    return result
+
+
+def _reconcile(settings, day, lock_timeout, out_dir, on_stage, engine: _Engine | None = None):
     """One run, with or without the state store; report files are written before the store
     records the run, so a crash in between never marks unreported items as reported."""
     from recon.pipeline import reconcile
     from recon.report.files import write_outputs
 
-    if scale is not None:
-        from recon.partitioned import cleanup, reconcile_partitioned
-
-        engine, partitions, limit, master, work_dir = scale
-        runner = None
-        if engine == "spark":
-            from recon.spark_engine import spark_runner
-
-            runner = spark_runner(master)
-        result, matches, work = reconcile_partitioned(
-            settings,
-            buckets=partitions,
-            memory_limit=limit,
-            work_dir=Path(work_dir) if work_dir else None,
-            on_stage=on_stage,
-            run_buckets=runner,
-        )
-        try:
-            write_outputs(result, out_dir, matches=matches)
-        finally:
-            cleanup(work)
-        return result
+    if engine is not None:
+        return _reconcile_bucketed(settings, engine, out_dir, on_stage)
     if not settings.state:
         result = reconcile(settings, on_stage=on_stage)
         write_outputs(result, out_dir)
