@@ -18,6 +18,7 @@ Every step is joins, group-bys and rounds of mutual best choices: no loop over r
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -218,8 +219,7 @@ def settle(
     )
     if deps.height == 0:
         # nothing to pair: only the sales that are not due yet are told apart
-        pending = sales.filter(pl.col("expected") > pl.lit(as_of)).select("prow", "expected")
-        return replace(_empty(), pending=pending)
+        return replace(_empty(), pending=_pending(sales, [], as_of))
     dep_batch = pl.col("reference").str.extract(cfg.batch_pattern, 1)
     if "batch" in deps.columns:
         dep_batch = pl.coalesce(pl.col("batch"), dep_batch)
@@ -245,7 +245,6 @@ def settle(
             gross=pl.col("amount").sum(),
             fee_expected=pl.col("fee").sum(),
             expected=pl.col("expected").max(),
-            first_time=pl.col("time").min(),
         )
         .sort(pl.col("prows").list.first())
         .with_row_index("gi")
@@ -326,57 +325,8 @@ def settle(
     )
     used_g = pl.concat([used_g, loose["gi"]])
 
-    # A short deposit: one sale, or else two, of the group whose nets make up the gap.
-    # In a large group some set of sales adds up to almost any gap by chance, so a set is only
-    # named when chance alone would rarely produce one: the expected number of chance sets
-    # (sets of that size / distinct sums they can take) must stay under CHANCE.
-    short = loose.filter(pl.col("diff") < -pl.col("tol")).select("gi", need=-pl.col("diff"))
-    in_group = sales.select("prow", "gi", "net")
-    spread = (
-        in_group.group_by("gi")
-        .agg(n=pl.len().cast(pl.Float64), span=(pl.col("net").max() - pl.col("net").min() + 1))
-        .with_columns(
-            chance1=pl.col("n") / pl.col("span"),
-            chance2=pl.col("n") * (pl.col("n") - 1) / 2 / (2 * pl.col("span")),
-        )
-    )
-    short = short.join(spread, on="gi")
-    one = in_group.join(
-        short.filter(pl.col("chance1") <= CHANCE), left_on=["gi", "net"], right_on=["gi", "need"]
-    )
-    one = one.filter(pl.len().over("gi") == 1).select("gi", "prow")
-    two_cand = (
-        in_group.join(
-            short.filter(~pl.col("gi").is_in(one["gi"].implode()), pl.col("chance2") <= CHANCE),
-            on="gi",
-        )
-        .with_columns(other=pl.col("need") - pl.col("net"))
-        .join(in_group, left_on=["gi", "other"], right_on=["gi", "net"], suffix="_2")
-        .filter(pl.col("prow") < pl.col("prow_2"))
-    )
-    two = two_cand.filter(pl.len().over("gi") == 1)
-    missing = pl.concat([one, two.select("gi", "prow"), two.select("gi", prow="prow_2")]).sort(
-        "prow"
-    )
-    # A long deposit: a free sale of the same key, in no paired group, whose net is the excess.
-    # Candidates: sales of unpaired groups, and sales named missing from another deposit (a
-    # sale the acquirer put in the batch before or after the one its time says: cut-off or
-    # terminal settings), due around the long deposit's day.
-    long_ = loose.join(cand.select("gi", "brow", "deposit_day"), on=["gi", "brow"]).filter(
-        pl.col("diff") > pl.col("tol")
-    )
-    # (by merchant and currency: a sale in the wrong batch carries the other batch's number)
-    near = [k for k in join_keys if k != "gkey"]
-    long_ = long_.select(*near, "gi", "deposit_day", need="diff")
-    loners = sales.filter(
-        ~pl.col("gi").is_in(used_g.implode()) | pl.col("prow").is_in(missing["prow"].implode())
-    ).select("prow", "net", "expected", *near)
-    extra = loners.join(long_, left_on=[*near, "net"], right_on=[*near, "need"])
-    slack = pl.duration(days=cfg.slack_days)
-    extra = extra.filter(
-        pl.col("deposit_day").is_between(pl.col("expected") - slack, pl.col("expected") + slack)
-    )
-    extra = extra.filter(pl.len().over("gi") == 1, pl.len().over("prow") == 1).select("gi", "prow")
+    missing = _missing_sales(loose, sales)
+    extra = _paid_elsewhere(loose, cand, sales, missing, used_g, join_keys, cfg)
     # a sale paid in another deposit is not missing from its own
     moved = missing.filter(pl.col("prow").is_in(extra["prow"].implode()))
     missing = missing.filter(~pl.col("prow").is_in(extra["prow"].implode()))
@@ -461,14 +411,84 @@ def settle(
     )
 
     # Unsettled sales whose settlement is not yet due are pending, not orphans.
-    taken = pl.concat([members["prow"], missing["prow"]]).implode()
-    pending = sales.filter(~pl.col("prow").is_in(taken), pl.col("expected") > pl.lit(as_of)).select(
-        "prow", "expected"
-    )
     return Settled(
         members=members,
         deposit_rows=deposit_rows,
         groups=summary,
         missing=missing,
-        pending=pending,
+        pending=_pending(sales, [members["prow"], missing["prow"]], as_of),
     )
+
+
+def _pending(sales: pl.DataFrame, taken: list[pl.Series], as_of: dt.date) -> pl.DataFrame:
+    """prow, expected: sales no deposit took whose settlement is not due yet (its expected
+    date is after the last date of the bank file) are pending, not orphans."""
+    done = pl.concat(taken) if taken else pl.Series([], dtype=pl.UInt32)
+    return sales.filter(
+        ~pl.col("prow").is_in(done.implode()), pl.col("expected") > pl.lit(as_of)
+    ).select("prow", "expected")
+
+
+def _missing_sales(loose: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
+    """gi, prow: for each short deposit, the one sale (or else the two sales) of its group
+    whose nets make up the gap, when unique.
+
+    In a large group some set of sales adds up to almost any gap by chance, so a set is only
+    named when chance alone would rarely produce one: the expected number of chance sets
+    (sets of that size / distinct sums they can take) must stay under CHANCE."""
+    short = loose.filter(pl.col("diff") < -pl.col("tol")).select("gi", need=-pl.col("diff"))
+    in_group = sales.select("prow", "gi", "net")
+    spread = (
+        in_group.group_by("gi")
+        .agg(n=pl.len().cast(pl.Float64), span=(pl.col("net").max() - pl.col("net").min() + 1))
+        .with_columns(
+            chance1=pl.col("n") / pl.col("span"),
+            chance2=pl.col("n") * (pl.col("n") - 1) / 2 / (2 * pl.col("span")),
+        )
+    )
+    short = short.join(spread, on="gi")
+    one = in_group.join(
+        short.filter(pl.col("chance1") <= CHANCE), left_on=["gi", "net"], right_on=["gi", "need"]
+    )
+    one = one.filter(pl.len().over("gi") == 1).select("gi", "prow")
+    two_cand = (
+        in_group.join(
+            short.filter(~pl.col("gi").is_in(one["gi"].implode()), pl.col("chance2") <= CHANCE),
+            on="gi",
+        )
+        .with_columns(other=pl.col("need") - pl.col("net"))
+        .join(in_group, left_on=["gi", "other"], right_on=["gi", "net"], suffix="_2")
+        .filter(pl.col("prow") < pl.col("prow_2"))
+    )
+    two = two_cand.filter(pl.len().over("gi") == 1)
+    return pl.concat([one, two.select("gi", "prow"), two.select("gi", prow="prow_2")]).sort("prow")
+
+
+def _paid_elsewhere(
+    loose: pl.DataFrame,
+    cand: pl.DataFrame,
+    sales: pl.DataFrame,
+    missing: pl.DataFrame,
+    used_g: pl.Series,
+    join_keys: list[str],
+    cfg: SettlementSettings,
+) -> pl.DataFrame:
+    """gi, prow: for each long deposit, the one free sale of the same merchant whose net is the
+    excess: a sale of an unpaired group, or one named missing from another deposit (the
+    acquirer put it in the batch before or after the one its time says: cut-off or terminal
+    settings), due around the deposit's day."""
+    long_ = loose.join(cand.select("gi", "brow", "deposit_day"), on=["gi", "brow"]).filter(
+        pl.col("diff") > pl.col("tol")
+    )
+    # (by merchant and currency: a sale in the wrong batch carries the other batch's number)
+    near = [k for k in join_keys if k != "gkey"]
+    long_ = long_.select(*near, "gi", "deposit_day", need="diff")
+    loners = sales.filter(
+        ~pl.col("gi").is_in(used_g.implode()) | pl.col("prow").is_in(missing["prow"].implode())
+    ).select("prow", "net", "expected", *near)
+    extra = loners.join(long_, left_on=[*near, "net"], right_on=[*near, "need"])
+    slack = pl.duration(days=cfg.slack_days)
+    extra = extra.filter(
+        pl.col("deposit_day").is_between(pl.col("expected") - slack, pl.col("expected") + slack)
+    )
+    return extra.filter(pl.len().over("gi") == 1, pl.len().over("prow") == 1).select("gi", "prow")
