@@ -462,7 +462,14 @@ def _key_for_ref(store, ref: str) -> str:
     default=True,
     help="Whether the bank side carries references.",
 )
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="csv")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv"]),
+    default="csv",
+    show_default=True,
+    help="File format of the written day.",
+)
 @click.option(
     "--settlement",
     type=click.Choice(["per-sale", "daily", "batch"]),
@@ -487,7 +494,10 @@ def sample(
     if settlement == "per-sale":
         from recon.generate import generate_day, write_day
 
-        day = generate_day(rows, seed, with_references=references)
+        try:
+            day = generate_day(rows, seed, with_references=references)
+        except ValueError as exc:  # too few rows for one case of every kind
+            raise UsageError(f"--rows: {exc}") from None
         paths = write_day(day, Path(out), fmt)
     else:
         from recon.generate_batch import batch_day, write_batch_day

@@ -315,3 +315,13 @@ def test_floor_script(tmp_path):
     assert matched.height > 900 and pos_only.height > 0 and bank_only.height > 0
     r = bench.measure(["python", "-c", "x = bytearray(50 * 2**20)"])
     assert r["rc"] == 0 and r["peak_mib"] >= 50
+
+
+def test_sample_with_too_few_rows_is_a_usage_error(tmp_path):
+    from click.testing import CliRunner
+
+    from recon.cli import cli
+
+    res = CliRunner().invoke(cli, ["sample", "--rows", "50", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "--rows" in res.output and "internal error" not in res.output

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import SHARED
 
 from recon.errors import InputError
 from recon.load import Loaded, load_side
@@ -510,7 +511,7 @@ def test_canonical_columns_are_exact_schema(tmp_path):
 
 
 def test_contract_example_files_load_cleanly():
-    folder = Path("/work/shared/examples/contract")
+    folder = SHARED / "examples" / "contract"
     if not folder.is_dir():
         pytest.skip("shared contract examples not present")
     for name, side in (("pos.csv", "pos"), ("bank.csv", "bank")):

@@ -10,12 +10,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from conftest import SHARED
 
 from recon.cli import cli
 from recon.errors import InputError
 from recon.load import load_side
 
-FORMATS = Path("/work/shared/formats")
+FORMATS = SHARED / "formats"
 EXAMPLE = FORMATS / "examples" / "INN25031588ZM_777000000000001"
 MADE = Path(__file__).parent / "data" / "unionpay" / "INN25010288ZM_888000000000002"
 
@@ -59,7 +60,7 @@ def _check(path: Path) -> pl.DataFrame:
     return loaded.frame
 
 
-@pytest.mark.skipif(not EXAMPLE.is_file(), reason="/work/shared/formats is absent (format doc)")
+@pytest.mark.skipif(not EXAMPLE.is_file(), reason=f"{FORMATS} is absent (format doc)")
 def test_doc_example_loads():
     frame = _check(EXAMPLE)
     assert frame["kind"].to_list() == ["credit", "debit", "credit"]

@@ -11,16 +11,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from conftest import SHARED
 
 from recon.cli import cli
 from recon.errors import InputError
 from recon.load import load_side
 from recon.money import minor_digits
 
-REALDATA = Path("/work/shared/realdata")
+REALDATA = SHARED / "realdata"
 HERE = Path(__file__).parent / "data" / "statements"
 needs_realdata = pytest.mark.skipif(
-    not REALDATA.is_dir(), reason="/work/shared/realdata is absent (real statement files)"
+    not REALDATA.is_dir(), reason=f"{REALDATA} is absent (real statement files)"
 )
 
 
@@ -102,7 +103,7 @@ def test_real_mt940_counts_and_balances(path):
 
 def test_real_mt940_files_have_balance_checks_somewhere():
     if not REALDATA.is_dir():
-        pytest.skip("/work/shared/realdata is absent (real statement files)")
+        pytest.skip(f"{REALDATA} is absent (real statement files)")
     assert sum(len(mt940_figures(_text(p))[1]) for p in _files("mt940")) > 10
 
 

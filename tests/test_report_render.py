@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import SHARED
 from rich.console import Console
 
 from recon.classify import classify
@@ -21,7 +22,7 @@ from recon.schema import REJECTED, conform
 
 DATA = Path(__file__).parent / "data" / "contract"
 if not (DATA / "pos.csv").exists():  # pragma: no cover - the shared copy, before tests/data exists
-    DATA = Path("/work/shared/examples/contract")
+    DATA = SHARED / "examples" / "contract"
 
 XSS = "<script>alert(1)</script>"
 
