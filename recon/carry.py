@@ -21,7 +21,7 @@ import polars as pl
 from recon.config import SEVERITIES, Settings
 from recon.pipeline import Stage, reconcile
 from recon.result import RunResult, build_summary
-from recon.store import RECORD_COLUMNS, Store, now
+from recon.store import RECORD_COLUMNS, REF_SEP, Store, now
 
 CARRIED_TYPES = ("orphan_pos", "orphan_bank")
 _KEY_FIELDS = (
@@ -121,6 +121,7 @@ def reconcile_with_state(
             old = carried.drop("side").with_columns(
                 time=pl.col("time").str.to_datetime(time_unit="us"),
                 has_clock=pl.col("has_clock").cast(pl.Boolean),
+                references=pl.col("references").str.split(REF_SEP),
             )
             # An old record whose id a new one reuses gets its first day appended.
             old = old.with_columns(
@@ -234,6 +235,7 @@ def _record(
                 side=pl.lit(side),
                 time=pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.f"),
                 has_clock=pl.col("has_clock").cast(pl.Int64),
+                references=pl.col("references").list.join(REF_SEP),
             )
         )
         consumed.append(union.filter(~is_open).select(side=pl.lit(side), rec_key="rec_key"))

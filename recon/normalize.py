@@ -19,6 +19,30 @@ from recon.readers import ERROR, LINE, RawTable
 from recon.schema import BANK_KINDS, POS_KINDS, REQUIRED_INPUT, conform
 
 NEGATIVE_KINDS = ("refund", "void", "reversal", "debit")
+# Kind values understood in every file (after the profile's own [kinds]), case-insensitive.
+KIND_SYNONYMS = {
+    **{k: k for k in (*POS_KINDS, *BANK_KINDS)},
+    "消费": "sale",
+    "预授权完成": "sale",
+    "消费撤销": "void",
+    "撤销": "void",
+    "冲正": "reversal",
+    "退货": "refund",
+    "退款": "refund",
+    "入账": "credit",
+    "收入": "credit",
+    "出账": "debit",
+    "支出": "debit",
+}
+# A kind as the other side names it: a platform bill or acquirer export read as the bank side
+# pays sales as credits and takes refunds back as debits; a statement read as the POS side the
+# other way round.
+SIDE_KINDS = {
+    "pos": {"credit": "sale", "debit": "refund"},
+    "bank": {"sale": "credit", "refund": "debit", "void": "debit", "reversal": "debit"},
+}
+# Separators of a `references` column written as text.
+REFERENCE_SEPARATORS = r"[|;]"
 CURRENCY_ALIASES = {"RMB": "CNY", "人民币": "CNY", "元": "CNY"}
 _ISO_RE = (
     r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
@@ -385,7 +409,8 @@ def normalize(
         rows = rows.filter(~is_bad)
     bad = bad.join(rejected_text(raw, bad), on="line", how="left", maintain_order="left")
     frame = conform(rows.lazy()).collect()
-    return _mask_remaining(frame, "account"), _mask_remaining(bad, "raw")
+    frame = _mask_remaining(_mask_remaining(frame, "account"), "memo")
+    return frame, _mask_remaining(bad, "raw")
 
 
 def rejected_text(raw: RawTable, bad: pl.DataFrame) -> pl.DataFrame:
@@ -452,10 +477,8 @@ def normalize_plan(
 
     allowed = POS_KINDS if side == "pos" else BANK_KINDS
     kind_src = clean_text(col("kind"))
-    kind_map = {k.strip().lower(): v for k, v in profile.kinds.items()}
-    kind = kind_src.str.to_lowercase()
-    if kind_map:
-        kind = kind.replace(kind_map)
+    kind_map = {**KIND_SYNONYMS, **{k.strip().lower(): v for k, v in profile.kinds.items()}}
+    kind = kind_src.str.to_lowercase().replace(kind_map).replace(SIDE_KINDS[side])
     kind_col = pl.col(_P + "kind")
     kind_error = pl.when(kind_col.is_not_null() & ~kind_col.is_in(allowed)).then(
         pl.concat_str(
@@ -595,9 +618,30 @@ def normalize_plan(
         line.alias("line"),
         clean_text(col("batch")).alias("batch"),
         clean_text(col("trace")).alias("trace"),
+        _references(col("references"), dtype("references")).alias("references"),
+        clean_text(col("memo")).alias("memo"),
         c("reason").alias(REASON),
     )
     return plan, raw
+
+
+def _references(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A statement line's references as a list: cleaned, empty ones and repeats dropped; null
+    when there are none. A text column holds them separated by `|` or `;`."""
+    if expr.meta.is_literal(allow_aliasing=True):
+        return pl.lit(None, dtype=pl.List(pl.String))
+    if isinstance(dtype, pl.List):
+        items = expr.cast(pl.List(pl.String))
+    else:
+        items = expr.cast(pl.String).str.replace_all(REFERENCE_SEPARATORS, "|").str.split("|")
+    cleaned = (
+        items.list.eval(
+            pl.element().str.strip_chars().str.strip_chars_start("`'").str.strip_chars()
+        )
+        .list.eval(pl.element().filter(pl.element().str.len_chars() > 0))
+        .list.unique(maintain_order=True)
+    )
+    return pl.when(cleaned.list.len() > 0).then(cleaned)
 
 
 def mask_text(column: str) -> pl.Expr:

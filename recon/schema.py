@@ -30,6 +30,11 @@ CANONICAL: dict[str, pl.DataType] = {
     # a key of batch settlements. Last, so the state store's records table could add them.
     "batch": pl.String(),
     "trace": pl.String(),
+    # Every reference a statement line carries (customer, bank, end-to-end ids ...) and its free
+    # text: a POS reference found among them, or as a whole token in the memo, is a reference
+    # match. `reference` stays the primary one.
+    "references": pl.List(pl.String()),
+    "memo": pl.String(),
 }
 
 # Columns a canonical input file must have; the rest may be absent and default to null.
@@ -48,6 +53,8 @@ INPUT_COLUMNS = (
     "fee",
     "batch",
     "trace",
+    "references",
+    "memo",
 )
 
 POS_KINDS = ("sale", "refund", "void", "reversal")

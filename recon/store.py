@@ -26,7 +26,7 @@ import polars as pl
 from recon.errors import ReconError, UsageError
 from recon.schema import CANONICAL
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 EXIT_BUSY = 3
 # How far back a run looks for records it has already seen (overlapping rolling exports).
 IDEMPOTENCY_DAYS = 31
@@ -107,7 +107,16 @@ _MIGRATIONS = [
     ALTER TABLE records ADD COLUMN batch TEXT;
     ALTER TABLE records ADD COLUMN trace TEXT
     """,
+    # v3: every reference of a statement line (joined by REF_SEP) and its free text.
+    """
+    ALTER TABLE records ADD COLUMN "references" TEXT;
+    ALTER TABLE records ADD COLUMN memo TEXT
+    """,
 ]
+# How a record's list of references is kept in one TEXT cell.
+REF_SEP = "\x1f"
+# Column names quoted: "references" is an SQL keyword.
+_RECORD_SELECT = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
 
 
 class StoreError(ReconError):
@@ -242,7 +251,7 @@ class Store:
     def open_records(self, base: Base, side: str) -> pl.DataFrame:
         """Records still open after the base run."""
         rows = self.db.execute(
-            f"SELECT {', '.join(RECORD_COLUMNS)} FROM records WHERE run_id = ? AND side = ?",
+            f"SELECT {_RECORD_SELECT} FROM records WHERE run_id = ? AND side = ?",
             (base.run_id, side),
         ).fetchall()
         return pl.DataFrame(rows, schema=_record_schema(), orient="row")

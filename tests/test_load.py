@@ -107,18 +107,50 @@ def test_signs_never_double_negated_and_kind_inferred(tmp_path):
 
 
 def test_bank_side_kinds(tmp_path):
+    # An acquirer export or platform bill used as the bank side pays sales as credits and takes
+    # refunds and voids back as debits; Chinese and English kind names are understood anywhere.
     path = write(
         tmp_path,
         "bank.csv",
         "time,amount,currency,kind\n2026-01-01,5,CNY,DEBIT\n2026-01-01,-7,CNY,\n"
-        "2026-01-01,7,CNY,sale\n",
+        "2026-01-01,7,CNY,sale\n2026-01-01,8,CNY,退货\n2026-01-01,9,CNY,入账\n"
+        "2026-01-01,3,CNY,Void\n2026-01-01,4,CNY,chargeback\n",
     )
     loaded = load_side(path, "bank")
     check(loaded)
-    assert [(r["amount"], r["kind"]) for r in rows(loaded)] == [(-500, "debit"), (-700, "debit")]
+    assert [(r["amount"], r["kind"]) for r in rows(loaded)] == [
+        (-500, "debit"),
+        (-700, "debit"),
+        (700, "credit"),
+        (-800, "debit"),
+        (900, "credit"),
+        (-300, "debit"),
+    ]
     [rej] = loaded.rejected.to_dicts()
-    assert rej["line"] == 4
-    assert rej["reason"] == "unknown kind 'sale' (expected credit|debit)"
+    assert rej["line"] == 8
+    assert rej["reason"] == "unknown kind 'chargeback' (expected credit|debit)"
+
+
+def test_pos_side_kinds_from_chinese_and_bank_names(tmp_path):
+    path = write(
+        tmp_path,
+        "pos.csv",
+        "time,amount,currency,kind\n2026-01-01,5,CNY,消费\n2026-01-01,5,CNY,消费撤销\n"
+        "2026-01-01,6,CNY,冲正\n2026-01-01,7,CNY,退款\n2026-01-01,8,CNY,预授权完成\n"
+        "2026-01-01,9,CNY,credit\n2026-01-01,2,CNY,DEBIT\n",
+    )
+    loaded = load_side(path, "pos")
+    check(loaded)
+    assert loaded.rejected.height == 0
+    assert [(r["amount"], r["kind"]) for r in rows(loaded)] == [
+        (500, "sale"),
+        (-500, "void"),
+        (-600, "reversal"),
+        (-700, "refund"),
+        (800, "sale"),
+        (900, "sale"),
+        (-200, "refund"),
+    ]
 
 
 def test_rejected_rows_have_physical_lines_reasons_and_masked_raw(tmp_path):

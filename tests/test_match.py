@@ -95,12 +95,31 @@ def test_bank_row_before_the_sale_or_past_the_window_does_not_pair_by_amount():
         ],
         [
             {"id": "B1", "time": "2026-11-20T09:00:00", "amount": "10.00"},
-            {"id": "B2", "time": "2026-11-24T10:00:01", "amount": "20.00"},
+            {"id": "B2", "time": "2026-12-04T10:00:01", "amount": "20.00"},
         ],
     )
     assert matches.height == 0
     assert {t for t, _, _ in items(disc)} == {"orphan_pos", "orphan_bank"}
     assert len(items(disc)) == 4
+
+
+def test_a_lone_settlement_past_the_window_but_inside_the_late_window_is_late():
+    pos = [
+        {"id": "P1", "time": "2026-11-20T10:00:00", "amount": "20.00", "terminal": "T1"},
+        {"id": "P2", "time": "2026-11-20T11:00:00", "amount": "30.00", "terminal": "T1"},
+        {"id": "P3", "time": "2026-11-20T12:00:00", "amount": "30.00", "terminal": "T1"},
+    ]
+    bank = [
+        {"id": "B1", "time": "2026-11-26T03:00:00", "amount": "20.00", "terminal": "T1"},
+        {"id": "B2", "time": "2026-11-27T03:00:00", "amount": "30.00", "terminal": "T1"},
+    ]
+    disc, matches = run(pos, bank)
+    # B1 is P1's only candidate: late. B2 could be P2's or P3's: both stay open.
+    assert pairs(matches) == {("P1", "B1", "residual_late")}
+    assert ("late_settlement", "P1", "B1") in items(disc)
+    assert {("orphan_pos", "P2", ""), ("orphan_pos", "P3", ""), ("orphan_bank", "", "B2")} <= (
+        items(disc)
+    )
 
 
 def test_a_reference_match_holds_whatever_the_lag_and_is_late():
@@ -160,47 +179,30 @@ def test_refund_matches_a_debit_not_a_credit():
     assert items(disc) == {("orphan_bank", "", "B1")}
 
 
-def test_repeat_purchase_with_own_references_is_not_a_duplicate():
+def _repeat_day(gap: str) -> tuple[list[dict], list[dict]]:
     card = "622202******1234"
-    disc, _ = run(
-        [
-            {
-                "id": "P1",
-                "time": "2026-11-20T15:10:00",
-                "amount": "25.00",
-                "account": card,
-                "reference": "R1",
-                "terminal": "T1",
-            },
-            {
-                "id": "P2",
-                "time": "2026-11-20T15:10:20",
-                "amount": "25.00",
-                "account": card,
-                "reference": "R2",
-                "terminal": "T1",
-            },
-        ],
-        [
-            {
-                "id": "B1",
-                "time": "2026-11-21T02:00:00",
-                "amount": "25.00",
-                "account": card,
-                "reference": "R1",
-                "terminal": "T1",
-            },
-            {
-                "id": "B2",
-                "time": "2026-11-21T02:00:00",
-                "amount": "25.00",
-                "account": card,
-                "reference": "R2",
-                "terminal": "T1",
-            },
-        ],
-    )
+    common = {"amount": "25.00", "account": card, "terminal": "T1"}
+    pos = [
+        {"id": "P1", "time": "2026-11-20T15:10:00", "reference": "R1", **common},
+        {"id": "P2", "time": f"2026-11-20T15:{gap}", "reference": "R2", **common},
+    ]
+    bank = [
+        {"id": "B1", "time": "2026-11-21T02:00:00", "reference": "R1", **common},
+        {"id": "B2", "time": "2026-11-21T02:00:00", "reference": "R2", **common},
+    ]
+    return pos, bank
+
+
+def test_repeat_purchase_minutes_later_with_own_reference_is_not_a_duplicate():
+    disc, _ = run(*_repeat_day("13:00"))
     assert disc.height == 0
+
+
+def test_retry_seconds_later_with_a_new_reference_is_a_duplicate_whatever_its_reference():
+    # A POS network retry gets a new reference; both settled means the card was charged twice.
+    disc, _ = run(*_repeat_day("10:07"))
+    [row] = disc.to_dicts()
+    assert (row["type"], row["severity"], row["pos_ids"]) == ("duplicate_pos", "high", "P1;P2")
 
 
 def test_double_charge_settled_twice_is_a_high_duplicate():

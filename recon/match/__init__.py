@@ -3,10 +3,16 @@
 It knows only the canonical schema (recon.schema). Passes run in order and each sees only
 what the earlier ones left:
   reference          same normalised reference and direction (any lag)
+  reference_other    a POS reference among a bank row's other references or memo tokens
   amount_time        same amount, currency and every key both files carry (merchant,
                      terminal, card tail), bank within the window after the POS, nearest wins
   amount_time_loose  the same for what is left, keys compared only where both rows have them
+  amount_time_refs_differ  the same exact keys where both carry different references: only
+                     when each row is the other's only candidate
   card_time          same card and terminal, amounts differ by a keying-error pattern
+  residual_*         leftovers that differ in exactly one of card, currency or window, or in
+                     the amount by a keying pattern where no card confirms it: only the
+                     unambiguous (each row's only candidate), see recon.match.residual
 Voids paired with their sale only match by reference; duplicate groups are marked here and
 judged by the classifier.
 """
@@ -21,7 +27,15 @@ import polars as pl
 from recon.config import MatchSettings
 from recon.keying import amount_pattern
 from recon.match.passes import candidates, nearest_pairs, reference_pass, sweep
-from recon.match.prepare import COPY_GROUP, EVIDENCE, derive, duplicate_groups, void_pairs
+from recon.match.prepare import (
+    COPY_GROUP,
+    EVIDENCE,
+    STATEMENT,
+    derive,
+    duplicate_groups,
+    void_pairs,
+)
+from recon.match.residual import other_reference_pass, residual_candidates, unique_pairs
 
 PAIR_SCHEMA = {"prow": pl.UInt32, "brow": pl.UInt32, "rule": pl.String}
 
@@ -105,7 +119,7 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     # Each stage is collected once: later passes read what earlier ones left, and polars would
     # otherwise re-run the earlier plans for every anti-join.
     pos = derive(pos_df.lazy(), "prow", _filled(pos_df, EVIDENCE)).collect()
-    bank = derive(bank_df.lazy(), "brow", _filled(bank_df, EVIDENCE)).collect()
+    bank = derive(bank_df.lazy(), "brow", _filled(bank_df, (*EVIDENCE, *STATEMENT))).collect()
     voids = void_pairs(pos.lazy()).collect()
     pos_dups = duplicate_groups(
         pos.lazy(), "prow", s.duplicate_seconds, retry_needs_clock=False
@@ -121,7 +135,6 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     found = [
         reference_pass(pos.lazy(), bank.lazy()).collect().with_columns(rule=pl.lit("reference"))
     ]
-    refs_comparable = found[0].height > 0
 
     def leftovers() -> tuple[pl.DataFrame, pl.DataFrame]:
         # Rows are positions, so "already matched" is a mask scattered from the pairs found.
@@ -132,14 +145,19 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         lb = bank.filter(~b_taken)
         return lp, lb
 
+    if pos["reference"].null_count() < pos.height:
+        # A POS reference among a statement line's other references, or in its free text.
+        lp, lb = leftovers()
+        other = other_reference_pass(lp.lazy(), lb.lazy())
+        found.append(other.with_columns(rule=pl.lit("reference_other")))
+    refs_comparable = sum(f.height for f in found) > 0
+
     shared = _shared_keys(pos, bank)
+    exact = ["dir", "amount", "currency", *shared]
     stages: list[tuple[str, list[str], list[str], str]] = [
-        ("amount_time", ["dir", "amount", "currency", *shared], shared, "equal"),
+        ("amount_time", exact, shared, "equal"),
         ("amount_time_loose", ["dir", "amount", "currency"], [], "equal"),
     ]
-    if s.amount_tolerant_pass and "last4" in shared:
-        card_keys = ["dir", "currency", "last4", *[k for k in shared if k != "last4"]]
-        stages.append(("card_time", card_keys, card_keys, "keying"))
     # When references are comparable, two rows that both carry one (and differ) are two
     # transactions: sweep POS rows without a reference against every bank row, then POS rows
     # with one against bank rows without, so such a pair never blocks a good one.
@@ -149,7 +167,8 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     else:
         populations = [(pl.lit(True), pl.lit(True))]
     everything = [(pl.lit(True), pl.lit(True))]
-    for rule, keys, required, amounts in stages:
+
+    def run_stage(rule: str, keys: list[str], required: list[str], amounts: str) -> None:
         subsets = everything
         if rule == "amount_time_loose" and shared:
             # Rows with every key on both sides were judged by the exact pass already: only
@@ -174,6 +193,40 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
                 valid = _validate(cand, lp.lazy(), lb.lazy(), s, amounts=amounts, with_lag=True)
                 pairs = nearest_pairs(valid.collect())
             found.append(pairs.with_columns(rule=pl.lit(rule)))
+
+    for stage in stages:
+        run_stage(*stage)
+    if refs_comparable:
+        # Two rows that carry different references and agree on everything else are paired
+        # when each is the other's only candidate (a reference from another system).
+        lp, lb = leftovers()
+        lp, lb = lp.drop_nulls(["reference", *shared]), lb.drop_nulls(["reference", *shared])
+        if lp.height and lb.height and _join_size(lp, lb, exact) <= CANDIDATE_BUDGET:
+            cand = candidates(lp.lazy(), lb.lazy(), exact)
+            valid = _validate(cand, lp.lazy(), lb.lazy(), s, amounts="equal").collect()
+            found.append(unique_pairs(valid).with_columns(rule=pl.lit("amount_time_refs_differ")))
+    if s.amount_tolerant_pass and "last4" in shared:
+        card_keys = ["dir", "currency", "last4", *[k for k in shared if k != "last4"]]
+        run_stage("card_time", card_keys, card_keys, "keying")
+
+    if s.residual_pass:
+        # Copies of a settled row are duplicates, not candidates; nor are rows of a duplicate
+        # group or a sale its void cancelled.
+        bank = _mark_bank_copies(bank, pl.concat(found), s.bank_duplicate_seconds)
+        lp, lb = leftovers()
+        lp = lp.filter(pl.col("dup_group").is_null() & pl.col("cancelled_by_row").is_null())
+        lb = lb.filter(pl.col("dup_group").is_null())
+        if lp.height and lb.height:
+            cand = residual_candidates(
+                lp,
+                lb,
+                shared,
+                s,
+                refs_comparable=refs_comparable,
+                budget=CANDIDATE_BUDGET,
+                join_size=_join_size,
+            )
+            found.append(unique_pairs(cand).select("prow", "brow", "rule"))
 
     pairs = pl.concat(found).cast(PAIR_SCHEMA).sort("prow")
     bank = _mark_bank_copies(bank, pairs, s.bank_duplicate_seconds)

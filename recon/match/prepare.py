@@ -21,6 +21,8 @@ COPY_GROUP = 2 << 33
 
 
 EVIDENCE = ("batch", "trace")
+# What a statement line carries besides its reference: read by the reference passes only.
+STATEMENT = ("references", "memo")
 
 
 def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.LazyFrame:
@@ -131,12 +133,8 @@ def duplicate_groups(
             (pl.col("cluster") == pl.col("cluster").shift(1))
             | (pl.col("cluster") == pl.col("cluster").shift(-1))
         )
-        .with_columns(
-            refs=pl.col("reference").drop_nulls().n_unique().over("cluster"),
-            gid=pl.col(row).min().over("cluster").cast(pl.Int64) + RETRY_GROUP,
-        )
-        # Records with two different references are two sales, however close in time.
-        .filter(pl.col("refs") <= 1)
+        # A retry is a retry whatever its references: a POS network retry gets a new one.
+        .with_columns(gid=pl.col(row).min().over("cluster").cast(pl.Int64) + RETRY_GROUP)
         .select(row, retry_gid="gid")
     )
     by_ref = (

@@ -1,0 +1,162 @@
+"""The passes that run after the strict ones, on what they left, and pair only the unambiguous.
+
+`other_reference_pass`: a POS reference found among a bank row's other references (a
+statement's end-to-end id, bank reference, ...) or as a whole token of its free text.
+
+`unique_pairs`: the pairs in which each row has exactly one candidate. Used where a pairing
+rests on weaker evidence than the strict passes (references that differ, or one key that
+differs): a row with two candidates stays open, so precision never drops for recall.
+
+`residual_candidates`: leftover pairs that agree on everything but exactly one of card,
+currency or the settlement window (a second, longer window for late settlements), or that
+differ in the amount by a keying pattern where no card can confirm the pair. Each candidate
+carries the rule that names what differs; the classifier reports the difference.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from recon.config import MatchSettings
+from recon.keying import amount_pattern
+from recon.match.prepare import DAY_US
+
+# Whole tokens of a statement's free text that can be a reference: letters and digits, possibly
+# joined by - _ . / (ORD-2026-0042), at least this long (short tokens are words and numbers).
+_TOKEN = r"[0-9A-Za-z]+(?:[-_./][0-9A-Za-z]+)*"
+MIN_TOKEN = 4
+
+RESIDUAL_RULES = ("residual_card", "residual_currency", "residual_late", "residual_keying")
+
+
+def _bank_keys(bank: pl.LazyFrame) -> pl.LazyFrame:
+    """(brow, dir, key): every reference a bank row carries, upper-cased, once each."""
+    names = bank.collect_schema().names()
+    parts = [bank.select("brow", "dir", key=pl.col("reference"))]
+    if "references" in names:
+        parts.append(bank.select("brow", "dir", key=pl.col("references")).explode("key"))
+    if "memo" in names:
+        for pattern in (_TOKEN, r"[0-9A-Za-z]+"):
+            tokens = pl.col("memo").str.extract_all(pattern)
+            parts.append(bank.select("brow", "dir", key=tokens).explode("key"))
+    keys = pl.concat(parts).filter(pl.col("key").is_not_null())
+    return keys.select(
+        "brow", "dir", key=pl.col("key").str.to_uppercase().str.strip_chars()
+    ).unique(maintain_order=True)
+
+
+def other_reference_pass(pos: pl.LazyFrame, bank: pl.LazyFrame) -> pl.DataFrame:
+    """(prow, brow) of leftover POS rows whose reference a leftover bank row carries among its
+    other references or in its memo. Ambiguous candidates are resolved by the amount, else
+    left open."""
+    p = pos.filter(pl.col("reference").is_not_null()).select(
+        "prow", "dir", "amount", key=pl.col("reference").str.to_uppercase().str.strip_chars()
+    )
+    b = _bank_keys(bank).filter(pl.col("key").str.len_chars() >= MIN_TOKEN)
+    cand = (
+        p.join(b, on=["key", "dir"])
+        .join(bank.select("brow", amount_b="amount"), on="brow")
+        .select("prow", "brow", same=pl.col("amount") == pl.col("amount_b"))
+        .unique(["prow", "brow"])
+        .collect()
+    )
+    first = unique_pairs(cand)
+    rest = cand.join(first.select("prow"), on="prow", how="anti").join(
+        first.select("brow"), on="brow", how="anti"
+    )
+    second = unique_pairs(rest.filter(pl.col("same")))
+    return pl.concat([first.select("prow", "brow"), second.select("prow", "brow")])
+
+
+def unique_pairs(cand: pl.DataFrame) -> pl.DataFrame:
+    """The candidates whose POS row and bank row have no other candidate."""
+    return cand.filter((pl.len().over("prow") == 1) & (pl.len().over("brow") == 1)).sort(
+        "prow", "brow"
+    )
+
+
+def _judged(
+    pos: pl.DataFrame, bank: pl.DataFrame, join_keys: list[str], s: MatchSettings
+) -> pl.LazyFrame:
+    """Candidate pairs joined on `join_keys`, with what each pair agrees on."""
+    cols = ["dir", "time", "has_clock", "amount", "currency", "reference", "terminal"]
+    cols += ["merchant", "last4", "first6"]
+    p = pos.lazy().select("prow", *cols)
+    b = bank.lazy().select("brow", *cols).rename({c: f"{c}_b" for c in cols})
+    j = p.join(b, left_on=join_keys, right_on=[f"{k}_b" for k in join_keys])
+    # the join keys are equal: keep both names for the checks below
+    j = j.with_columns(pl.col(k).alias(f"{k}_b") for k in join_keys)
+    both_clock = pl.col("has_clock").fill_null(True) & pl.col("has_clock_b").fill_null(True)
+    lag = (pl.col("time_b") - pl.col("time")).dt.total_microseconds()
+    day_lag = (pl.col("time_b").dt.date() - pl.col("time").dt.date()).dt.total_days() * DAY_US
+    lag = pl.when(both_clock).then(lag).otherwise(day_lag)
+
+    def agree(c: str) -> pl.Expr:
+        return pl.col(c).is_null() | pl.col(f"{c}_b").is_null() | (pl.col(c) == pl.col(f"{c}_b"))
+
+    def differs(c: str) -> pl.Expr:
+        return pl.col(c).is_not_null() & pl.col(f"{c}_b").is_not_null() & ~agree(c)
+
+    window = int(s.window_days * DAY_US)
+    late = int(max(s.late_window_days, s.window_days) * DAY_US)
+    return j.with_columns(lag=lag).with_columns(
+        keys_agree=agree("terminal") & agree("merchant"),
+        card_agree=agree("last4") & agree("first6"),
+        card_differs=differs("last4") | differs("first6"),
+        same_currency=pl.col("currency") == pl.col("currency_b"),
+        same_amount=pl.col("amount") == pl.col("amount_b"),
+        in_window=(pl.col("lag") >= 0) & (pl.col("lag") <= window),
+        in_late=(pl.col("lag") > window) & (pl.col("lag") <= late),
+        refs_differ=pl.col("reference").is_not_null() & pl.col("reference_b").is_not_null(),
+    )
+
+
+def residual_candidates(
+    pos: pl.DataFrame,
+    bank: pl.DataFrame,
+    shared: list[str],
+    s: MatchSettings,
+    *,
+    refs_comparable: bool,
+    budget: int,
+    join_size,
+) -> pl.DataFrame:
+    """(prow, brow, rule, lag) of every residual candidate, each named by what differs.
+
+    `shared` are the optional keys both files carry; terminal and merchant are never relaxed.
+    Where references are comparable, two rows that both carry one (they differ: equal ones
+    paired already) are never a residual candidate: two signals against one pairing.
+    """
+    fixed = [k for k in ("terminal", "merchant") if k in shared]
+    card = [k for k in ("last4", "first6") if k in shared]
+    variants: list[tuple[str, list[str], pl.Expr]] = []
+    c = pl.col
+    if card:
+        # A wrong card on the right amount, terminal and time.
+        cond = c("same_currency") & c("in_window") & c("card_differs")
+        variants.append(("residual_card", ["dir", "amount", "currency", *fixed], cond))
+    # The right sale settled in another currency (the terminal's currency setting).
+    cond = ~c("same_currency") & c("in_window") & c("card_agree")
+    variants.append(("residual_currency", ["dir", "amount", *fixed, *card], cond))
+    if s.late_window_days > s.window_days:
+        cond = c("same_currency") & c("in_late") & c("card_agree")
+        variants.append(("residual_late", ["dir", "amount", "currency", *fixed, *card], cond))
+    if s.amount_tolerant_pass and "last4" not in shared:
+        # No card to confirm a keying error: the terminal and the window must, uniquely.
+        cond = c("same_currency") & c("in_window") & ~c("same_amount")
+        cond = cond & amount_pattern(c("amount"), c("amount_b")).is_not_null()
+        variants.append(("residual_keying", ["dir", "currency", *fixed], cond))
+    found = []
+    for rule, keys, cond in variants:
+        lp, lb = pos.drop_nulls(keys), bank.drop_nulls(keys)
+        if lp.height == 0 or lb.height == 0 or join_size(lp, lb, keys) > budget:
+            continue
+        judged = _judged(lp, lb, keys, s).filter(cond & c("keys_agree"))
+        if refs_comparable:
+            judged = judged.filter(~c("refs_differ"))
+        found.append(judged.select("prow", "brow", "lag", rule=pl.lit(rule)).collect())
+    if not found:
+        return pl.DataFrame(
+            schema={"prow": pl.UInt32, "brow": pl.UInt32, "lag": pl.Int64, "rule": pl.String}
+        )
+    return pl.concat(found).unique(["prow", "brow"], keep="first", maintain_order=True)
