@@ -35,7 +35,12 @@ from recon.match.prepare import (
     duplicate_groups,
     void_pairs,
 )
-from recon.match.residual import other_reference_pass, residual_candidates, unique_pairs
+from recon.match.residual import (
+    other_reference_pass,
+    residual_candidates,
+    unique_pairs,
+    unique_rounds,
+)
 
 PAIR_SCHEMA = {"prow": pl.UInt32, "brow": pl.UInt32, "rule": pl.String}
 
@@ -226,7 +231,7 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
                 budget=CANDIDATE_BUDGET,
                 join_size=_join_size,
             )
-            found.append(unique_pairs(cand).select("prow", "brow", "rule"))
+            found.append(unique_rounds(cand).select("prow", "brow", "rule"))
 
     pairs = pl.concat(found).cast(PAIR_SCHEMA).sort("prow")
     bank = _mark_bank_copies(bank, pairs, s.bank_duplicate_seconds)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from recon.config import MatchSettings
-from recon.keying import amount_pattern
+from recon.keying import amount_pattern, digits_pattern
 from recon.match.prepare import DAY_US
 
 # Whole tokens of a statement's free text that can be a reference: letters and digits, possibly
@@ -75,6 +75,31 @@ def unique_pairs(cand: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def unique_rounds(cand: pl.DataFrame, max_rounds: int = 8) -> pl.DataFrame:
+    """One-to-one pairs from candidates (prow, brow, score): a pair is taken when each row's
+    best candidate (lowest score) is the other and no other candidate of either row scores as
+    well. Then again on what is left once the rows they paired are taken: a row whose better
+    candidates were taken has a clear best left. Rounds, not rows, are the loop."""
+    if "score" not in cand.columns:
+        cand = cand.with_columns(score=pl.lit(0, pl.Int8))
+    chosen = []
+    for _ in range(max_rounds):
+        best = pl.col("score") == pl.col("score").min()
+        pairs = cand.filter(
+            best.over("prow")
+            & best.over("brow")
+            & (best.sum().over("prow") == 1)
+            & (best.sum().over("brow") == 1)
+        )
+        if pairs.height == 0:
+            break
+        chosen.append(pairs)
+        cand = cand.join(pairs.select("prow"), on="prow", how="anti").join(
+            pairs.select("brow"), on="brow", how="anti"
+        )
+    return pl.concat(chosen).sort("prow") if chosen else cand.clear()
+
+
 def _judged(
     pos: pl.DataFrame, bank: pl.DataFrame, join_keys: list[str], s: MatchSettings
 ) -> pl.LazyFrame:
@@ -108,6 +133,15 @@ def _judged(
         in_window=(pl.col("lag") >= 0) & (pl.col("lag") <= window),
         in_late=(pl.col("lag") > window) & (pl.col("lag") <= late),
         refs_differ=pl.col("reference").is_not_null() & pl.col("reference_b").is_not_null(),
+        # How much the cards say for the pair: the same card 0; unknown on a side, or a card
+        # keyed wrong (digits of the last four transposed or one mistyped) 1; another card 2.
+        score=pl.when(agree("last4") & agree("first6") & pl.col("last4").is_not_null())
+        .then(pl.lit(0, pl.Int8))
+        .when(agree("last4") & agree("first6"))
+        .then(pl.lit(1, pl.Int8))
+        .when(agree("first6") & digits_pattern(pl.col("last4"), pl.col("last4_b")).is_not_null())
+        .then(pl.lit(1, pl.Int8))
+        .otherwise(pl.lit(2, pl.Int8)),
     )
 
 
@@ -154,9 +188,15 @@ def residual_candidates(
         judged = _judged(lp, lb, keys, s).filter(cond & c("keys_agree"))
         if refs_comparable:
             judged = judged.filter(~c("refs_differ"))
-        found.append(judged.select("prow", "brow", "lag", rule=pl.lit(rule)).collect())
+        found.append(judged.select("prow", "brow", "lag", "score", rule=pl.lit(rule)).collect())
     if not found:
         return pl.DataFrame(
-            schema={"prow": pl.UInt32, "brow": pl.UInt32, "lag": pl.Int64, "rule": pl.String}
+            schema={
+                "prow": pl.UInt32,
+                "brow": pl.UInt32,
+                "lag": pl.Int64,
+                "score": pl.Int8,
+                "rule": pl.String,
+            }
         )
     return pl.concat(found).unique(["prow", "brow"], keep="first", maintain_order=True)
