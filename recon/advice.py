@@ -74,10 +74,31 @@ def _pattern(col: str, lang: str) -> pl.Expr:
     return pl.col(col).replace(names)
 
 
+_POS_KINDS = ("sale", "refund", "void", "reversal")
+_CANCELS = ("void", "reversal")
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _named(kind: pl.Expr, kinds: tuple[str, ...], prefix: str, lang: str, capital=False):
+    """A kind ('sale', 'debit' ...) as the catalog word `prefix` + kind in `lang`."""
+    words = {k: t(f"{prefix}{k}", lang) for k in kinds}
+    if capital:
+        words = {k: _capital(w) for k, w in words.items()}
+    return kind.replace_strict(words, default=None, return_dtype=pl.String)
+
+
 def describe(settings: Settings) -> list[pl.Expr]:
     """Expressions for detail, cause and suggested_action (after keying_patterns), in the
-    language of `settings.lang`; numbers and ids sit in the same places in every language."""
+    language of `settings.lang`; numbers and ids sit in the same places in every language.
+
+    Every record is named as what it is: a sale, refund, void or reversal on the POS side, a
+    credit or debit on the bank side; amounts beside those words are magnitudes."""
     lang = getattr(settings, "lang", "en")
+    # A debit with no POS record on a plain bank statement is a payment of the shop's own.
+    statement = getattr(settings, "bank_is_statement", None) is True
 
     def tx(key: str, **parts: pl.Expr | str) -> pl.Expr:
         return _tx(key, lang, **parts)
@@ -86,10 +107,34 @@ def describe(settings: Settings) -> list[pl.Expr]:
     bcur = pl.coalesce("bank_currency", "currency")
     pos_m = _money("pos_amount", cur)
     bank_m = _money("bank_amount", bcur)
+    pos_abs = pl.concat_str(format_expr(pl.col("pos_amount").abs(), cur), pl.lit(" "), cur)
+    bank_abs = pl.concat_str(format_expr(pl.col("bank_amount").abs(), bcur), pl.lit(" "), bcur)
     diff_m = pl.concat_str(format_expr(pl.col("difference_minor").abs(), cur), pl.lit(" "), cur)
-    more_less = (
-        pl.when(pl.col("difference_minor") > 0).then(tx("adv.more")).otherwise(tx("adv.less"))
+
+    # What the records are. The POS kind comes from the record (the item's `kind` is the POS
+    # record's on POS and pair items, the void's on voided_but_settled); the bank side's from
+    # the sign of its amount, which every reader sets from the debit/credit mark.
+    kind = pl.col("kind")
+    pos_kind = (
+        pl.when(kind.is_in(_POS_KINDS))
+        .then(kind)
+        .when(pl.col("pos_amount") < 0)
+        .then(pl.lit("refund"))
+        .otherwise(pl.lit("sale"))
     )
+    bank_kind = pl.when(pl.col("bank_amount") < 0).then(pl.lit("debit")).otherwise(pl.lit("credit"))
+    pkind = _named(pos_kind, _POS_KINDS, "adv.kind.", lang)
+    pkind_cap = _named(pos_kind, _POS_KINDS, "adv.kind.", lang, capital=True)
+    bkind = _named(bank_kind, ("credit", "debit"), "adv.kind.", lang)
+    booked = _named(bank_kind, ("credit", "debit"), "adv.booked.", lang)
+    cancelled = _named(pos_kind, _CANCELS, "adv.cancelled.", lang)
+    # Money going back to the customer (a refund, or a cancel of a sale) rather than a sale.
+    money_back = pos_kind != "sale"
+    # The two sides moved money in opposite directions (a sale booked as a debit ...).
+    flipped = (pl.col("pos_amount") < 0) != (pl.col("bank_amount") < 0)
+    bank_more = pl.col("bank_amount").abs() > pl.col("pos_amount").abs()
+
+    more_less = pl.when(bank_more).then(tx("adv.more")).otherwise(tx("adv.less"))
     apat = pl.col("amount_pattern")
     kpat = pl.col("account_pattern")
     late_days = _days(pl.col("lag_s"))
@@ -98,23 +143,61 @@ def describe(settings: Settings) -> list[pl.Expr]:
     retry = pl.col("how") == "retry"
     debit = pl.col("bank_amount") < 0
     lone_void = pl.col("how") == "lone_void"
+    is_refund = pos_kind == "refund"
     late_note = (
         pl.when(pl.col("how") == "late")
-        .then(tx("adv.late_note", days=late_days))
+        .then(tx("adv.late_note", days=late_days, pkind=pkind))
         .otherwise(pl.lit(""))
     )
     n_pos = pl.col("pos_ids").list.len().cast(pl.String)
+    ref_paren = (
+        pl.when(pl.col("reference").is_not_null())
+        .then(tx("adv.paren_ref", reference=pl.col("reference")))
+        .otherwise(pl.lit(""))
+    )
+
+    if statement:
+        debit_detail = tx(
+            "adv.detail.orphan_payment", amount=bank_abs, bank_time=_ts("bank_time"), ref=ref_paren
+        )
+        debit_cause, debit_act = tx("adv.cause.payment"), tx("adv.act.payment")
+    else:
+        debit_detail = tx(
+            "adv.detail.orphan_bank",
+            kind=tx("adv.debit_of"),
+            amount=bank_abs,
+            bank_time=_ts("bank_time"),
+            ref=ref_paren,
+        )
+        debit_cause, debit_act = tx("adv.cause.debit"), tx("adv.act.debit")
 
     detail = (
         pl.when(_T == "amount_mismatch")
         .then(
-            tx(
-                "adv.detail.amount_mismatch",
-                pos=pos_m,
-                bank=bank_m,
-                diff=diff_m,
-                more_less=more_less,
-                late_note=late_note,
+            pl.when(flipped)
+            .then(
+                tx(
+                    "adv.detail.amount_flipped",
+                    pkind=pkind,
+                    pos=pos_abs,
+                    bkind=bkind,
+                    booked=booked,
+                    bank=bank_abs,
+                    diff=diff_m,
+                    late_note=late_note,
+                )
+            )
+            .otherwise(
+                tx(
+                    "adv.detail.amount_mismatch",
+                    pos=pos_abs,
+                    bank=bank_abs,
+                    booked=booked,
+                    diff=diff_m,
+                    more_less=more_less,
+                    pkind=pkind,
+                    late_note=late_note,
+                )
             )
         )
         .when(_T == "account_mismatch")
@@ -123,17 +206,28 @@ def describe(settings: Settings) -> list[pl.Expr]:
                 "adv.detail.account_mismatch",
                 pos_account=pl.col("pos_account").fill_null("?"),
                 bank_account=pl.col("bank_account").fill_null("?"),
-                pos=pos_m,
+                pkind=pkind,
+                pos=pos_abs,
                 late_note=late_note,
             )
         )
         .when(_T == "currency_mismatch")
-        .then(tx("adv.detail.currency_mismatch", pos=pos_m, bank=bank_m))
+        .then(
+            tx(
+                "adv.detail.currency_mismatch",
+                pkind=pkind,
+                pos=pos_abs,
+                bkind=bkind,
+                bank=bank_abs,
+            )
+        )
         .when(_T == "late_settlement")
         .then(
             tx(
                 "adv.detail.late_settlement",
-                pos=pos_m,
+                Pkind=pkind_cap,
+                pkind=pkind,
+                pos=pos_abs,
                 pos_time=_ts("pos_time"),
                 bank_time=_ts("bank_time"),
                 days=late_days,
@@ -146,7 +240,8 @@ def describe(settings: Settings) -> list[pl.Expr]:
                 "adv.detail.duplicate_pos",
                 n=n_pos,
                 ids=_ids("pos_ids"),
-                pos=pos_m,
+                pos=pos_abs,
+                pkind=pkind,
                 how=pl.when(retry)
                 .then(tx("adv.retry_window", window=window))
                 .otherwise(tx("adv.with_ref", reference=pl.col("reference"))),
@@ -157,9 +252,11 @@ def describe(settings: Settings) -> list[pl.Expr]:
         .then(
             tx(
                 "adv.detail.duplicate_bank",
+                bkind=bkind,
+                booked=booked,
                 n=pl.col("bank_ids").list.len().cast(pl.String),
                 ids=_ids("bank_ids"),
-                bank=bank_m,
+                bank=bank_abs,
                 n_pos=n_pos,
                 ref=pl.when(pl.col("reference").is_not_null())
                 .then(tx("adv.with_ref", reference=pl.col("reference")))
@@ -170,27 +267,30 @@ def describe(settings: Settings) -> list[pl.Expr]:
         .then(
             tx(
                 "adv.detail.orphan_pos",
-                kind=pl.when(lone_void).then(tx("adv.void_of")).otherwise(tx("adv.sale_of")),
-                pos=pos_m,
+                Pkind=pkind_cap,
+                pkind=pkind,
+                pos=pos_abs,
                 terminal=pl.col("terminal").fill_null("?"),
                 pos_time=_ts("pos_time"),
                 tail=pl.when(lone_void)
                 .then(tx("adv.lone_void_tail"))
+                .when(is_refund)
+                .then(tx("adv.refund_unpaid_tail"))
                 .otherwise(tx("adv.never_settled_tail")),
             )
         )
         .when(_T == "orphan_bank")
         .then(
-            tx(
-                "adv.detail.orphan_bank",
-                kind=pl.when(debit).then(tx("adv.debit_of")).otherwise(tx("adv.credit_of")),
-                amount=pl.concat_str(
-                    format_expr(pl.col("bank_amount").abs(), bcur), pl.lit(" "), bcur
-                ),
-                bank_time=_ts("bank_time"),
-                ref=pl.when(pl.col("reference").is_not_null())
-                .then(tx("adv.paren_ref", reference=pl.col("reference")))
-                .otherwise(pl.lit("")),
+            pl.when(debit)
+            .then(debit_detail)
+            .otherwise(
+                tx(
+                    "adv.detail.orphan_bank",
+                    kind=tx("adv.credit_of"),
+                    amount=bank_abs,
+                    bank_time=_ts("bank_time"),
+                    ref=ref_paren,
+                )
             )
         )
         .when(_T == "voided_but_settled")
@@ -199,8 +299,10 @@ def describe(settings: Settings) -> list[pl.Expr]:
                 "adv.detail.voided_but_settled",
                 first=pl.col("pos_ids").list.first(),
                 last=pl.col("pos_ids").list.last(),
+                cancelled=cancelled.fill_null(tx("adv.cancelled.void")),
                 pos_time=_ts("pos_time"),
-                bank=bank_m,
+                booked=booked,
+                bank=bank_abs,
                 ids=_ids("bank_ids"),
             )
         )
@@ -224,19 +326,23 @@ def describe(settings: Settings) -> list[pl.Expr]:
         .when(_T == "late_settlement")
         .then(tx("adv.cause.late"))
         .when(_T == "duplicate_pos")
-        .then(pl.when(retry).then(tx("adv.cause.retry")).otherwise(tx("adv.cause.same_ref")))
+        .then(
+            pl.when(retry)
+            .then(tx("adv.cause.retry", pkind=pkind))
+            .otherwise(tx("adv.cause.same_ref"))
+        )
         .when(_T == "duplicate_bank")
         .then(tx("adv.cause.dup_bank"))
         .when(_T == "orphan_pos")
         .then(
             pl.when(lone_void)
-            .then(tx("adv.cause.lone_void"))
-            .otherwise(tx("adv.cause.never_reached"))
+            .then(tx("adv.cause.lone_void", pkind=pkind))
+            .otherwise(tx("adv.cause.never_reached", pkind=pkind))
         )
         .when(_T == "orphan_bank")
-        .then(pl.when(debit).then(tx("adv.cause.debit")).otherwise(tx("adv.cause.credit")))
+        .then(pl.when(debit).then(debit_cause).otherwise(tx("adv.cause.credit")))
         .when(_T == "voided_but_settled")
-        .then(tx("adv.cause.void_not_reached"))
+        .then(tx("adv.cause.void_not_reached", pkind=pkind))
     )
 
     action = (
@@ -244,37 +350,75 @@ def describe(settings: Settings) -> list[pl.Expr]:
         .then(
             tx(
                 "adv.act.amount_mismatch",
-                then=pl.when(pl.col("difference_minor") > 0)
+                then=pl.when(flipped)
+                .then(tx("adv.act.flipped", bkind=bkind, pkind=pkind))
+                .when(money_back & bank_more)
+                .then(tx("adv.act.refund_over", diff=diff_m))
+                .when(money_back)
+                .then(tx("adv.act.refund_under", diff=diff_m))
+                .when(bank_more)
                 .then(tx("adv.act.refund", diff=diff_m))
                 .otherwise(tx("adv.act.collect", diff=diff_m)),
             )
         )
         .when(_T == "account_mismatch")
-        .then(tx("adv.act.account_mismatch"))
+        .then(
+            pl.when(money_back)
+            .then(tx("adv.act.account_refund"))
+            .otherwise(tx("adv.act.account_mismatch"))
+        )
         .when(_T == "currency_mismatch")
-        .then(tx("adv.act.currency_mismatch"))
+        .then(
+            pl.when(money_back)
+            .then(tx("adv.act.currency_refund"))
+            .otherwise(tx("adv.act.currency_mismatch"))
+        )
         .when(_T == "late_settlement")
         .then(tx("adv.act.late_settlement"))
         .when(_T == "duplicate_pos")
         .then(
             pl.when(pl.col("n_settled") > 1)
-            .then(tx("adv.act.dup_multi"))
+            .then(
+                pl.when(money_back)
+                .then(tx("adv.act.dup_multi_refund"))
+                .otherwise(tx("adv.act.dup_multi"))
+            )
             .when(pl.col("n_settled") == 0)
-            .then(tx("adv.act.dup_none"))
+            .then(
+                pl.when(money_back)
+                .then(tx("adv.act.dup_none_refund"))
+                .otherwise(tx("adv.act.dup_none"))
+            )
             .otherwise(tx("adv.act.dup_one"))
         )
         .when(_T == "duplicate_bank")
-        .then(tx("adv.act.duplicate_bank"))
+        .then(
+            pl.when(debit)
+            .then(tx("adv.act.duplicate_bank_debit"))
+            .otherwise(tx("adv.act.duplicate_bank"))
+        )
         .when(_T == "orphan_pos")
-        .then(pl.when(lone_void).then(tx("adv.act.lone_void")).otherwise(tx("adv.act.orphan_pos")))
+        .then(
+            pl.when(lone_void)
+            .then(tx("adv.act.lone_void", pkind=pkind))
+            .when(is_refund)
+            .then(tx("adv.act.orphan_refund"))
+            .otherwise(tx("adv.act.orphan_pos"))
+        )
         .when(_T == "orphan_bank")
-        .then(pl.when(debit).then(tx("adv.act.debit")).otherwise(tx("adv.act.credit")))
+        .then(pl.when(debit).then(debit_act).otherwise(tx("adv.act.credit")))
         .when(_T == "voided_but_settled")
-        .then(tx("adv.act.voided_but_settled"))
+        .then(
+            tx(
+                "adv.act.voided_but_settled",
+                cancelled=cancelled.fill_null(tx("adv.cancelled.void")),
+                pkind=pkind,
+            )
+        )
     )
     how = pl.col("how")
     batch = how.is_in(list(_BATCH_HOWS))
-    parts = _batch_parts(tx, cur, pos_m, bank_m, diff_m)
+    parts = _batch_parts(tx, cur, pos_m, bank_m, diff_m, pos_abs, pkind, pkind_cap)
     detail = pl.when(batch).then(_by_how("detail", parts)).otherwise(detail)
     cause = pl.when(batch).then(_by_how("cause", parts)).otherwise(cause)
     action = pl.when(batch).then(_by_how("act", parts)).otherwise(action)
@@ -296,7 +440,16 @@ def _rate(fee: str) -> pl.Expr:
     )
 
 
-def _batch_parts(tx, cur: pl.Expr, pos_m: pl.Expr, bank_m: pl.Expr, diff_m: pl.Expr) -> dict:
+def _batch_parts(
+    tx,
+    cur: pl.Expr,
+    pos_m: pl.Expr,
+    bank_m: pl.Expr,
+    diff_m: pl.Expr,
+    pos_abs: pl.Expr,
+    pkind: pl.Expr,
+    pkind_cap: pl.Expr,
+) -> dict:
     def money(col: str) -> pl.Expr:
         return pl.concat_str(format_expr(pl.col(col), cur), pl.lit(" "), cur)
 
@@ -321,11 +474,17 @@ def _batch_parts(tx, cur: pl.Expr, pos_m: pl.Expr, bank_m: pl.Expr, diff_m: pl.E
         "terminal": pl.col("terminal").fill_null("?"),
         "deposits": pl.col("deposit_ids").fill_null("?"),
         "expected": pl.col("expected").cast(pl.String),
+        "pkind": pkind,
+        "Pkind": pkind_cap,
     }
+    # One POS record (missing from a deposit, or not due yet) is named with its magnitude;
+    # a deposit's sums keep their sign.
+    one = {**common, "pos": pos_abs}
     out = {}
     for how in _BATCH_HOWS:
+        words = one if how in ("missing_from_deposit", "pending") else common
         for part in ("detail", "cause", "act"):
-            out[(part, how)] = tx(f"adv.{part}.{how}", **common)
+            out[(part, how)] = tx(f"adv.{part}.{how}", **words)
     return out
 
 

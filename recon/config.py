@@ -32,7 +32,7 @@ DEFAULT_SEVERITY = {
     "duplicate_pos": "medium",  # raised to high when more than one record of the group settled
     "duplicate_bank": "high",
     "orphan_pos": "high",
-    "orphan_bank": "medium",  # raised to high for debits: money taken with no POS record
+    "orphan_bank": "medium",  # high for debits, except on a bank statement (bank_is_statement)
     "voided_but_settled": "high",
     "late_settlement": "low",
     "fee_mismatch": "medium",
@@ -52,6 +52,11 @@ class MatchSettings:
     bank_duplicate_seconds: int = 300
     # Pass 3 pairs leftovers of the same card and terminal whose amounts differ (keying errors).
     amount_tolerant_pass: bool = True
+    # The residual pass pairs a leftover settlement this many days after its sale (a late
+    # settlement) when it is the only candidate; 0 turns the late pairing off.
+    late_window_days: float = 14.0
+    # The residual pass: leftovers that differ in exactly one of card, currency or window.
+    residual_pass: bool = True
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,10 @@ class Settings:
     # The shop's opening hours, "HH:MM-HH:MM" ([shop] hours); sales outside them are a finding.
     shop_hours: str | None = None
     settlement: SettlementSettings = field(default_factory=SettlementSettings)
+    # The bank file is a plain bank statement (MT940, camt, BAI2, OFX, a bank's CSV export), not
+    # an acquirer settlement file or a payment-platform bill: its debits are the shop's own
+    # payments, not suspected fraud. None: decided from the reader and profile that loaded it.
+    bank_is_statement: bool | None = None
 
     def with_overrides(self, **kw: Any) -> Settings:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -136,6 +145,7 @@ _TOP_KEYS = {
     "lang",
     "shop",
     "settlement",
+    "bank_is_statement",
 }
 GROUP_KEYS = ("merchant", "terminal", "scheme")
 SCHEMES = ("visa", "mastercard", "unionpay", "amex", "jcb", "discover", "diners", "unknown")
@@ -247,6 +257,9 @@ def load_settings(path: str | Path | None) -> Settings:
             ) from None
 
     settlement = _settlement(data.get("settlement", {}), str(p))
+    bank_is_statement = data.get("bank_is_statement")
+    if bank_is_statement is not None and not isinstance(bank_is_statement, bool):
+        raise ConfigError("bank_is_statement must be true or false", str(p))
     base = p.parent
 
     def rel(v: str | None) -> str | None:
@@ -278,6 +291,7 @@ def load_settings(path: str | Path | None) -> Settings:
         lang_set="lang" in data,
         shop_hours=shop_hours,
         settlement=settlement,
+        bank_is_statement=bank_is_statement,
     )
 
 

@@ -27,69 +27,99 @@ TEXT: dict[str, dict[str, str]] = {
     "sev.high": {"en": "high", "zh": "高"},
     "sev.medium": {"en": "medium", "zh": "中"},
     "sev.low": {"en": "low", "zh": "低"},
+    # --- advice: what a record is ------------------------------------------------------------
+    # The kind of a record, named in items' words (POS: sale, refund, void, reversal; bank:
+    # credit, debit); amounts beside them are magnitudes.
+    "adv.kind.sale": {"en": "sale", "zh": "消费"},
+    "adv.kind.refund": {"en": "refund", "zh": "退货"},
+    "adv.kind.void": {"en": "void", "zh": "撤销"},
+    "adv.kind.reversal": {"en": "reversal", "zh": "冲正"},
+    "adv.kind.credit": {"en": "credit", "zh": "入账"},
+    "adv.kind.debit": {"en": "debit", "zh": "出账"},
+    "adv.booked.credit": {"en": "credited", "zh": "入账"},
+    "adv.booked.debit": {"en": "debited", "zh": "出账"},
+    "adv.cancelled.void": {"en": "voided", "zh": "撤销"},
+    "adv.cancelled.reversal": {"en": "reversed", "zh": "冲正"},
     # --- advice: detail --------------------------------------------------------------------
-    "adv.more": {"en": "more", "zh": "多结算"},
-    "adv.less": {"en": "less", "zh": "少结算"},
+    "adv.more": {"en": "more", "zh": "多"},
+    "adv.less": {"en": "less", "zh": "少"},
     "adv.late_note": {
-        "en": " Also settled {days} days after the sale.",
-        "zh": "另外，结算比销售晚了 {days} 天。",
+        "en": " Also settled {days} days after the {pkind}.",
+        "zh": "另外，结算比{pkind}晚了 {days} 天。",
     },
     "adv.with_ref": {"en": " with reference {reference}", "zh": "（参考号 {reference}）"},
     "adv.paren_ref": {"en": " (reference {reference})", "zh": "（参考号 {reference}）"},
     "adv.detail.amount_mismatch": {
-        "en": "POS {pos}, bank {bank}: the bank settled {diff} {more_less}.{late_note}",
-        "zh": "POS {pos}，银行 {bank}：银行{more_less} {diff}。{late_note}",
+        "en": "POS {pos}, bank {bank}: the bank {booked} {diff} {more_less} for this {pkind}."
+        "{late_note}",
+        "zh": "POS {pos}，银行 {bank}：这笔{pkind}银行{more_less}{booked} {diff}。{late_note}",
+    },
+    "adv.detail.amount_flipped": {
+        "en": "POS {pkind} of {pos}, bank {bkind} of {bank}: the bank booked it the other way "
+        "round, {diff} apart.{late_note}",
+        "zh": "POS {pkind} {pos}，银行却{booked} {bank}：资金方向相反，相差 {diff}。{late_note}",
     },
     "adv.detail.account_mismatch": {
-        "en": "Card {pos_account} at the POS, {bank_account} at the bank, for {pos}.{late_note}",
-        "zh": "POS 上的卡号为 {pos_account}，银行记录为 {bank_account}，金额 {pos}。{late_note}",
+        "en": "Card {pos_account} at the POS, {bank_account} at the bank, for a {pkind} of "
+        "{pos}.{late_note}",
+        "zh": "POS 上的卡号为 {pos_account}，银行记录为 {bank_account}，{pkind}金额 {pos}。"
+        "{late_note}",
     },
     "adv.detail.currency_mismatch": {
-        "en": "POS took {pos}, the bank settled {bank}: different currency.",
-        "zh": "POS 收款 {pos}，银行结算 {bank}：币种不同。",
+        "en": "POS {pkind} of {pos}, bank {bkind} of {bank}: different currency.",
+        "zh": "POS {pkind} {pos}，银行{bkind} {bank}：币种不同。",
     },
     "adv.detail.late_settlement": {
-        "en": "Sale of {pos} on {pos_time} settled {bank_time}, {days} days later "
+        "en": "{Pkind} of {pos} on {pos_time} settled {bank_time}, {days} days later "
         "(allowance {allow} days).",
-        "zh": "{pos_time} 的销售 {pos} 于 {bank_time} 结算，晚了 {days} 天（允许 {allow} 天）。",
+        "zh": "{pos_time} 的{pkind} {pos} 于 {bank_time} 结算，晚了 {days} 天（允许 {allow} 天）。",
     },
     "adv.retry_window": {
         "en": " on the same card and terminal within {window} s",
         "zh": "（同一卡号、同一终端，{window} 秒内）",
     },
     "adv.detail.duplicate_pos": {
-        "en": "{n} POS records ({ids}) totalling {pos} for one sale{how}; "
+        "en": "{n} POS records ({ids}) totalling {pos} for one {pkind}{how}; "
         "the bank settled {n_settled} of them.",
-        "zh": "同一笔销售有 {n} 条POS记录（{ids}），"
+        "zh": "同一笔{pkind}有 {n} 条POS记录（{ids}），"
         "合计 {pos}{how}；银行结算了其中 {n_settled} 条。",
     },
     "adv.detail.duplicate_bank": {
-        "en": "The bank settled {n} times ({ids}), total {bank}, for {n_pos} POS record(s){ref}.",
-        "zh": "银行结算了 {n} 次（{ids}），合计 {bank}，对应 {n_pos} 条POS记录{ref}。",
+        "en": "The bank booked the same {bkind} {n} times ({ids}), total {bank}, "
+        "for {n_pos} POS record(s){ref}.",
+        "zh": "银行重复{booked}了 {n} 次（{ids}），合计 {bank}，对应 {n_pos} 条POS记录{ref}。",
     },
-    "adv.void_of": {"en": "Void of ", "zh": "撤销 "},
-    "adv.sale_of": {"en": "Sale of ", "zh": "销售 "},
     "adv.detail.orphan_pos": {
-        "en": "{kind}{pos} at terminal {terminal} on {pos_time}{tail}",
-        "zh": "终端 {terminal} 于 {pos_time} 的{kind}{pos}{tail}",
+        "en": "{Pkind} of {pos} at terminal {terminal} on {pos_time}{tail}",
+        "zh": "终端 {terminal} 于 {pos_time} 的{pkind} {pos}{tail}",
     },
     "adv.lone_void_tail": {
         "en": " has no sale to cancel and no settlement.",
-        "zh": "：找不到被撤销的原销售，也没有结算。",
+        "zh": "：找不到它所取消的原消费，也没有结算。",
     },
     "adv.never_settled_tail": {
         "en": " was never settled by the bank.",
         "zh": "：银行从未结算。",
     },
-    "adv.debit_of": {"en": "Bank debit of ", "zh": "扣款 "},
+    "adv.refund_unpaid_tail": {
+        "en": " was never debited by the bank: the customer may not have been paid back.",
+        "zh": "：银行从未出账，顾客可能没有收到退款。",
+    },
+    "adv.debit_of": {"en": "Bank debit of ", "zh": "出账 "},
     "adv.credit_of": {"en": "Bank credit of ", "zh": "入账 "},
     "adv.detail.orphan_bank": {
         "en": "{kind}{amount} on {bank_time}{ref} has no POS record.",
         "zh": "{bank_time} 的银行{kind}{amount}{ref}没有对应的POS记录。",
     },
+    "adv.detail.orphan_payment": {
+        "en": "Payment of {amount} from the account on {bank_time}{ref} has no POS record.",
+        "zh": "{bank_time} 从账户出账 {amount}{ref}，没有对应的POS记录。",
+    },
     "adv.detail.voided_but_settled": {
-        "en": "Sale {first} was voided ({last} at {pos_time}) but the bank settled {bank} ({ids}).",
-        "zh": "销售 {first} 已撤销（{last}，{pos_time}），但银行仍结算了 {bank}（{ids}）。",
+        "en": "Sale {first} was {cancelled} ({last} at {pos_time}) but the bank still {booked} "
+        "{bank} ({ids}).",
+        "zh": "消费 {first} 已{cancelled}（{last}，{pos_time}），"
+        "但银行仍{booked}了 {bank}（{ids}）。",
     },
     # --- advice: cause ---------------------------------------------------------------------
     "adv.cause.keying_amount": {"en": "keying error: {pattern}", "zh": "输入错误：{pattern}"},
@@ -111,8 +141,8 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "adv.cause.late": {"en": "network delay or settlement hold", "zh": "网络延迟或结算暂扣"},
     "adv.cause.retry": {
-        "en": "network retry: the terminal sent the sale again",
-        "zh": "网络重试：终端重复发送了这笔销售",
+        "en": "network retry: the terminal sent the {pkind} again",
+        "zh": "网络重试：终端重复发送了这笔{pkind}",
     },
     "adv.cause.same_ref": {
         "en": "system fault: the same reference recorded twice",
@@ -123,24 +153,29 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "收单机构系统故障：重复结算",
     },
     "adv.cause.lone_void": {
-        "en": "system fault: a void without its sale",
-        "zh": "系统故障：撤销交易找不到原销售",
+        "en": "system fault: a {pkind} without the sale it cancels",
+        "zh": "系统故障：{pkind}找不到对应的原消费",
     },
     "adv.cause.never_reached": {
-        "en": "network delay or system fault: the sale never reached the acquirer",
-        "zh": "网络延迟或系统故障：销售未送达收单机构",
+        "en": "network delay or system fault: the {pkind} never reached the acquirer",
+        "zh": "网络延迟或系统故障：{pkind}未送达收单机构",
     },
     "adv.cause.debit": {
         "en": "suspected fraud: money taken with no POS record",
         "zh": "疑似欺诈：没有POS记录却被扣款",
+    },
+    "adv.cause.payment": {
+        "en": "a payment from the shop's own account (supplier, rent, fees), not a card "
+        "transaction",
+        "zh": "店铺账户自己的付款（供应商、房租、费用），不是刷卡交易",
     },
     "adv.cause.credit": {
         "en": "suspected fraud or misrouted settlement",
         "zh": "疑似欺诈或结算错发",
     },
     "adv.cause.void_not_reached": {
-        "en": "network delay or system fault: the void never reached the acquirer",
-        "zh": "网络延迟或系统故障：撤销未送达收单机构",
+        "en": "network delay or system fault: the {pkind} never reached the acquirer",
+        "zh": "网络延迟或系统故障：{pkind}未送达收单机构",
     },
     # keying patterns (recon.keying names them in English; the stored column keeps that)
     "adv.pattern.decimal slip": {"en": "decimal slip", "zh": "小数点错位"},
@@ -163,6 +198,21 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "collect the missing {diff} or ask the acquiring bank to correct the settlement.",
         "zh": "补收少收的 {diff}，或请收单银行更正结算。",
     },
+    "adv.act.refund_over": {
+        "en": "the customer got {diff} more back than the POS refund: ask the acquiring bank "
+        "to correct the debit, or ask the customer to return it.",
+        "zh": "顾客多收到了 {diff} 退款：请收单银行更正出账金额，或请顾客退回多退的款项。",
+    },
+    "adv.act.refund_under": {
+        "en": "the customer got {diff} less back than the POS refund: refund the rest, or ask "
+        "the acquiring bank to correct the debit.",
+        "zh": "顾客少收到了 {diff} 退款：补退差额，或请收单银行更正出账金额。",
+    },
+    "adv.act.flipped": {
+        "en": "the bank booked a {bkind} for a {pkind}: ask the acquiring bank to correct it, "
+        "with the POS record as evidence.",
+        "zh": "POS 为{pkind}，银行却记为{bkind}：携带POS记录作为证据，请收单银行更正。",
+    },
     "adv.act.account_mismatch": {
         "en": "Compare the card on the receipt with the bank record; confirm with the "
         "customer; if the card is not theirs, ask the acquiring bank for a reversal "
@@ -170,12 +220,27 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "核对小票上的卡号与银行记录；与顾客确认；如果卡不是顾客本人的，"
         "请携带证据向收单银行申请冲正，并按疑似欺诈处理。",
     },
+    "adv.act.account_refund": {
+        "en": "Compare the card on the refund receipt and on the original sale with the bank "
+        "record: a refund paid to another card is a known fraud pattern; if the card is not "
+        "the customer's, ask the acquiring bank to recall the refund with the evidence and "
+        "treat it as suspected fraud.",
+        "zh": "核对退货小票和原消费上的卡号与银行记录：退款退到别的卡上是常见的欺诈手法；"
+        "如果卡不是顾客本人的，请携带证据请收单银行追回退款，并按疑似欺诈处理。",
+    },
     "adv.act.currency_mismatch": {
         "en": "Check the terminal's currency setting with the POS vendor; ask the "
         "acquiring bank to re-settle in the right currency; refund any "
         "conversion loss to the customer.",
         "zh": "请POS服务商检查终端的币种设置；请收单银行按正确币种重新结算；"
         "如顾客有汇兑损失，予以退还。",
+    },
+    "adv.act.currency_refund": {
+        "en": "Check the terminal's currency setting with the POS vendor; ask the "
+        "acquiring bank to redo the refund in the right currency; make good any "
+        "conversion loss to the customer.",
+        "zh": "请POS服务商检查终端的币种设置；请收单银行按正确币种重新办理退款；"
+        "如顾客有汇兑损失，予以补偿。",
     },
     "adv.act.late_settlement": {
         "en": "No money is missing. If this terminal is often late, ask the acquiring "
@@ -189,10 +254,22 @@ TEXT: dict[str, dict[str, str]] = {
         "refund the extra charge(s); keep the POS records as evidence.",
         "zh": "顾客被重复扣款：与顾客确认并退还多扣的款项；保留POS记录作为证据。",
     },
+    "adv.act.dup_multi_refund": {
+        "en": "The customer was refunded more than once: confirm with them and ask for the "
+        "extra refund(s) back, or ask the acquiring bank to recall them; keep the POS "
+        "records as evidence.",
+        "zh": "顾客收到了重复退款：与顾客确认，请其退回多退的款项，或请收单银行追回；"
+        "保留POS记录作为证据。",
+    },
     "adv.act.dup_none": {
         "en": "None of the records settled: confirm the sale with the customer and "
         "redo it once; ask the acquiring bank why it did not settle.",
-        "zh": "这些记录都没有结算：与顾客确认这笔销售并重新操作一次；向收单银行询问未结算的原因。",
+        "zh": "这些记录都没有结算：与顾客确认这笔消费并重新操作一次；向收单银行询问未结算的原因。",
+    },
+    "adv.act.dup_none_refund": {
+        "en": "None of the records settled: check with the acquiring bank whether the "
+        "customer was refunded; if not, redo the refund once.",
+        "zh": "这些记录都没有结算：向收单银行确认顾客是否已收到退款；如果没有，重新办理一次退货。",
     },
     "adv.act.dup_one": {
         "en": "Void the extra POS record so the books match the bank; check the "
@@ -205,17 +282,33 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "请收单银行冲正多出的结算，并提供参考号和时间作为证据；"
         "如果顾客被扣款两次，予以退款。",
     },
+    "adv.act.duplicate_bank_debit": {
+        "en": "Ask the acquiring bank to return the extra debit, with the reference and "
+        "times as evidence; if the customer was refunded twice, ask them to return the "
+        "extra refund.",
+        "zh": "请收单银行退回多出的出账，并提供参考号和时间作为证据；"
+        "如果顾客收到了两次退款，请其退回多退的款项。",
+    },
     "adv.act.lone_void": {
-        "en": "Find the original sale of this void on the terminal; ask the POS vendor "
-        "to check the terminal log.",
-        "zh": "在终端上查找这笔撤销对应的原销售；请POS服务商检查终端日志。",
+        "en": "Find the sale this {pkind} cancels (the same reference, or the same card and "
+        "amount) on the terminal and in earlier days' files; if there is none, ask the POS "
+        "vendor to check the terminal log.",
+        "zh": "在终端和前几天的文件中查找这笔{pkind}所取消的原消费"
+        "（相同参考号，或相同卡号和金额）；如果找不到，请POS服务商检查终端日志。",
     },
     "adv.act.orphan_pos": {
         "en": "Check the POS record (terminal, batch, trace number) and whether "
         "the batch was closed; wait one more settlement cycle, then ask the "
         "acquiring bank with the evidence; redo the sale if it failed.",
         "zh": "核对POS记录（终端号、批次号、凭证号）以及该批次是否已结算；"
-        "再等待一个结算周期，然后携带证据询问收单银行；如果交易失败，重新操作这笔销售。",
+        "再等待一个结算周期，然后携带证据询问收单银行；如果交易失败，重新操作这笔消费。",
+    },
+    "adv.act.orphan_refund": {
+        "en": "Check with the acquiring bank whether the customer was refunded, with the POS "
+        "record (terminal, batch, trace number) as evidence; if not, redo the refund once; "
+        "if it was paid back another way (cash), note that on the POS record.",
+        "zh": "携带POS记录（终端号、批次号、凭证号）向收单银行确认顾客是否已收到退款；"
+        "如果没有，重新办理一次退货；如果已用其他方式（如现金）退款，请在POS记录上注明。",
     },
     "adv.act.debit": {
         "en": "Escalate as suspected fraud: contact the acquiring bank at once with "
@@ -223,20 +316,26 @@ TEXT: dict[str, dict[str, str]] = {
         "reversal.",
         "zh": "按疑似欺诈上报：立即携带对账单记录联系收单银行，要求提供交易详情并冲正。",
     },
+    "adv.act.payment": {
+        "en": "A payment from the account with no POS record: check it is one of yours "
+        "(supplier, rent, fees); if not, contact the bank.",
+        "zh": "这是一笔没有POS记录的账户付款：请确认是否是您自己的付款（供应商、房租、费用）；"
+        "如果不是，请联系银行。",
+    },
     "adv.act.credit": {
         "en": "Confirm with the acquiring bank which terminal and sale this is; "
         "if it is not yours, report it (suspected fraud or misrouting).",
-        "zh": "向收单银行确认这是哪台终端、哪笔销售；"
+        "zh": "向收单银行确认这是哪台终端、哪笔消费；"
         "如果不是您的交易，请上报（疑似欺诈或结算错发）。",
     },
     "adv.contact.acquirer": {"en": " Acquiring bank: {who}.", "zh": "收单银行：{who}。"},
     "adv.contact.pos_vendor": {"en": " POS vendor: {who}.", "zh": "POS服务商：{who}。"},
     "adv.contact.responsible": {"en": " Responsible: {who}.", "zh": "负责人：{who}。"},
     "adv.act.voided_but_settled": {
-        "en": "The customer was charged for a voided sale: ask the acquiring bank for a "
-        "reversal with the void record as evidence, or refund the customer.",
-        "zh": "顾客为一笔已撤销的销售被扣了款："
-        "携带撤销记录作为证据向收单银行申请冲正，或直接退款给顾客。",
+        "en": "The customer was charged for a {cancelled} sale: ask the acquiring bank for a "
+        "reversal with the {pkind} record as evidence, or refund the customer.",
+        "zh": "顾客为一笔已{cancelled}的消费被扣了款："
+        "携带{pkind}记录作为证据向收单银行申请冲正，或直接退款给顾客。",
     },
     # --- reports: shared words ------------------------------------------------------------
     "rep.pos": {"en": "POS", "zh": "POS"},
@@ -482,7 +581,7 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "Deposit {deposit} of {bank} pays {n} sales of {gross} gross: the expected fee "
         "is {fee_expected} ({rate_expected}), the fee charged {fee_charged} ({rate_charged}), "
         "{over} more than the schedule.",
-        "zh": "到账 {deposit} 金额 {bank}，对应 {n} 笔销售，总额 {gross}：按费率应扣手续费 "
+        "zh": "到账 {deposit} 金额 {bank}，对应 {n} 笔消费，总额 {gross}：按费率应扣手续费 "
         "{fee_expected}（{rate_expected}），实际扣除 {fee_charged}（{rate_charged}），"
         "多扣 {over}。",
     },
@@ -500,13 +599,13 @@ TEXT: dict[str, dict[str, str]] = {
     "adv.detail.deposit_short": {
         "en": "Deposit {deposit} of {bank} is {diff} short of its {n} sales (gross {gross} "
         "less the expected fee {fee_expected} = {pos}); no sale of the batch explains the gap.",
-        "zh": "到账 {deposit} 金额 {bank}，比对应的 {n} 笔销售应到账金额少 {diff}（总额 {gross} "
-        "减应扣手续费 {fee_expected} = {pos}）；没有任何一笔销售能解释这一差额。",
+        "zh": "到账 {deposit} 金额 {bank}，比对应的 {n} 笔消费应到账金额少 {diff}（总额 {gross} "
+        "减应扣手续费 {fee_expected} = {pos}）；没有任何一笔消费能解释这一差额。",
     },
     "adv.cause.deposit_short": {
         "en": "system fault at the acquirer: a deduction (charge-back, hold) or sales left out "
         "of the batch",
-        "zh": "收单机构系统问题：被扣款（拒付、冻结）或有销售未纳入批次",
+        "zh": "收单机构系统问题：被扣款（拒付、冻结）或有消费未纳入批次",
     },
     "adv.act.deposit_short": {
         "en": "Ask the acquirer for the batch detail of deposit {deposit}: which sales it paid "
@@ -517,7 +616,7 @@ TEXT: dict[str, dict[str, str]] = {
     "adv.detail.deposit_long": {
         "en": "Deposit {deposit} of {bank} is {diff} more than its {n} sales (gross {gross} "
         "less the expected fee {fee_expected} = {pos}): it holds money the POS has no record of.",
-        "zh": "到账 {deposit} 金额 {bank}，比对应的 {n} 笔销售应到账金额多 {diff}（总额 {gross} "
+        "zh": "到账 {deposit} 金额 {bank}，比对应的 {n} 笔消费应到账金额多 {diff}（总额 {gross} "
         "减应扣手续费 {fee_expected} = {pos}）：其中有 POS 没有记录的款项。",
     },
     "adv.cause.deposit_long": {
@@ -533,26 +632,26 @@ TEXT: dict[str, dict[str, str]] = {
         "在查明前不要动用多出的 {diff}。",
     },
     "adv.detail.missing_from_deposit": {
-        "en": "Sale {sale} of {pos} on {pos_time} at terminal {terminal} is missing from deposit "
-        "{deposits}: the deposit is short by exactly its net amount.",
-        "zh": "{pos_time} 在终端 {terminal} 的销售 {sale}（{pos}）未包含在到账 {deposits} 中："
-        "到账金额正好少了这笔销售的净额。",
+        "en": "{Pkind} {sale} of {pos} on {pos_time} at terminal {terminal} is missing from "
+        "deposit {deposits}: the deposit is short by exactly its net amount.",
+        "zh": "{pos_time} 在终端 {terminal} 的{pkind} {sale}（{pos}）未包含在到账 {deposits} 中："
+        "到账金额正好少了这笔{pkind}的净额。",
     },
     "adv.cause.missing_from_deposit": {
-        "en": "the acquirer left the sale out of the batch (batch closed early, terminal "
+        "en": "the acquirer left the {pkind} out of the batch (batch closed early, terminal "
         "settings) or it was delayed on the network",
         "zh": "收单机构未将该笔交易纳入批次（批次提前结算、终端设置问题）或网络延迟",
     },
     "adv.act.missing_from_deposit": {
-        "en": "Check the terminal's batch close for sale {sale}, then ask the acquirer whether "
-        "it will be paid in a later deposit; if not, ask them to settle it.",
-        "zh": "请核对终端对销售 {sale} 的批次结算记录，再向收单机构确认是否会在后续到账中支付；"
+        "en": "Check the terminal's batch close for {pkind} {sale}, then ask the acquirer "
+        "whether it will be paid in a later deposit; if not, ask them to settle it.",
+        "zh": "请核对终端对{pkind} {sale} 的批次结算记录，再向收单机构确认是否会在后续到账中支付；"
         "如不会，请要求补结算。",
     },
     "adv.detail.pending": {
-        "en": "Sale of {pos} on {pos_time} is due to be paid on {expected} under the settlement "
-        "calendar; that date is after the end of the bank file.",
-        "zh": "{pos_time} 的销售 {pos} 按结算日历应于 {expected} 到账；"
+        "en": "{Pkind} of {pos} on {pos_time} is due to settle on {expected} under the "
+        "settlement calendar; that date is after the end of the bank file.",
+        "zh": "{pos_time} 的{pkind} {pos} 按结算日历应于 {expected} 到账；"
         "该日期晚于银行文件的截止日期。",
     },
     "adv.cause.pending": {

@@ -8,14 +8,14 @@ when one is given (`--results`), so a large day is not reconciled again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from recon.classify import classify
+from recon.classify import classify, is_statement
 from recon.config import Settings
 from recon.errors import UsageError
 from recon.i18n import sev_label, t, type_label
@@ -135,10 +135,9 @@ def _related_prefilter(refs: list[str], cards: list[str], lo: datetime, hi: date
         t = pl.col(cols["time"])
         if isinstance(schema[cols["time"]], pl.Datetime) and schema[cols["time"]].time_zone:
             t = t.dt.replace_time_zone(None)
-        in_range = t.cast(pl.Datetime("us")).is_between(lo, hi)
-        if "account" in cols and cards:
-            in_range = in_range & _card(pl.col(cols["account"])).is_in(cards)
-        conds.append(in_range)
+        # Every row in the range: rows of the same amount on any card are the candidates the
+        # residual and duplicate passes weigh (raw amounts are text, so not filtered here).
+        conds.append(t.cast(pl.Datetime("us")).is_between(lo, hi))
         return pl.any_horizontal(conds)
 
     return build
@@ -183,7 +182,8 @@ def find_case(
 ) -> Case | None:
     """The case file of one transfer, or None when nothing in the files matches the query."""
     _validate(q)
-    window = timedelta(days=max(settings.match.window_days, settings.match.late_after_days))
+    m = settings.match
+    window = timedelta(days=max(m.window_days, m.late_after_days, m.late_window_days))
     sides = [
         (s, p, prof)
         for s, p, prof in (
@@ -222,11 +222,14 @@ def find_case(
             timezone=settings.timezone,
             prefilter=_related_prefilter(refs, cards, lo, hi),
         )
-        # Any amount on the same card; without a card, the same amount.
+        if side == "bank" and settings.bank_is_statement is None:
+            statement = is_statement(loaded.reader, loaded.profile)
+            settings = replace(settings, bank_is_statement=statement)
+        # Any amount on the same card (keying errors), and the same amount on any card: the
+        # rows that compete for the seeds in every pass, so the decision is the full run's.
         card = _card(pl.col("account"))
         near = pl.col("time").is_between(lo, hi) & (
-            card.is_in(cards).fill_null(False)
-            | ((card.is_null() | pl.lit(not cards)) & pl.col("amount").abs().is_in(amounts))
+            card.is_in(cards).fill_null(False) | pl.col("amount").abs().is_in(amounts)
         )
         frames[side] = loaded.frame.filter(pl.col("reference").is_in(refs) | near)
         sources.append(

@@ -25,13 +25,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from recon.classify import order_items
+from recon.classify import is_statement, order_items
 from recon.config import Settings
 from recon.core import Core, reconcile_frames
 from recon.errors import InputError, UsageError
@@ -99,6 +99,7 @@ class SideParts:
     info: SideInfo
     rejected: pl.DataFrame
     roots: list[Path] = field(default_factory=list)
+    statement: bool = False  # every file is a plain bank statement (recon.classify.is_statement)
 
     def shard_files(self, shard: int) -> list[Path]:
         return sorted(
@@ -159,6 +160,7 @@ def canonicalise(
     digests: list[str] = []
     profiles: set[str] = set()
     kinds: set[str] = set()
+    statements: list[bool] = []
     roots = []
     target = shard_expr(shards).alias(SHARD)
     for i, file in enumerate(files):
@@ -166,7 +168,7 @@ def canonicalise(
         roots.append(root)
         planned = plan_side(file, side, profile, timezone=timezone)
         if planned is not None:
-            plan = planned.plan.with_columns(mask_text("account"), target)
+            plan = planned.plan.with_columns(mask_text("account"), mask_text("memo"), target)
             plan.sink_parquet(pl.PartitionBy(root, key=SHARD, include_key=False), mkdir=True)
             written = sorted(root.rglob("*.parquet"))
             bad = (
@@ -183,6 +185,7 @@ def canonicalise(
             digests.append(planned.sha256)
             profiles.add(planned.profile)
             kinds.add(planned.reader)
+            statements.append(is_statement(planned.reader, planned.profile))
         else:
             one = load_side(file, side, profile, timezone=timezone)
             frame = one.frame.with_columns(pl.lit("").alias(REASON), target)
@@ -194,6 +197,7 @@ def canonicalise(
             digests.append(one.sha256)
             profiles.add(one.profile)
             kinds.add(one.reader)
+            statements.append(is_statement(one.reader, one.profile))
         rows += n_rows
         loaded += n_rows - n_bad
         rejected.append(bad.select(list(REJECTED)).cast(REJECTED))  # type: ignore[arg-type]
@@ -209,7 +213,7 @@ def canonicalise(
         profile=", ".join(sorted(profiles)),
         reader=", ".join(sorted(kinds)),
     )
-    return SideParts(side, info, bad_all, roots)
+    return SideParts(side, info, bad_all, roots, statement=bool(statements) and all(statements))
 
 
 def load_bucket(parts: SideParts, shards: list[int]) -> pl.DataFrame:
@@ -362,6 +366,9 @@ def _reconcile_in(
     )
     plan = plan_buckets(pos, bank, buckets)
     timings["load_s"] = time.perf_counter() - t0
+    if settings.bank_is_statement is None:
+        # As the local run decides it: from the files as loaded (every one a statement).
+        settings = replace(settings, bank_is_statement=bank.statement)
     stage("match")
     t = time.perf_counter()
     runner = run_buckets or _run_here

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import polars as pl
 
+from recon.classify import is_statement
 from recon.config import Settings
 from recon.core import finish
 from recon.errors import UsageError
@@ -47,6 +49,9 @@ def reconcile(
     pos = load_side(settings.pos, "pos", settings.pos_profile, timezone=settings.timezone)
     bank = load_side(settings.bank, "bank", settings.bank_profile, timezone=settings.timezone)
     timings["load_s"] = time.perf_counter() - t0
+    if settings.bank_is_statement is None:
+        # Decided once, from the file as loaded; classify words and rates its debits by it.
+        settings = replace(settings, bank_is_statement=is_statement(bank.reader, bank.profile))
 
     pos_info, bank_info = _info("pos", pos), _info("bank", bank)
     rejected = pl.concat([pos.rejected, bank.rejected]).cast(REJECTED).sort("side", "line")

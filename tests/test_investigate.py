@@ -115,7 +115,7 @@ def test_refund_never_arrived_and_candidates_say_why(tmp_path):
         ],
         [
             f"B1,2026-11-21T02:00:00,40.00,CNY,{card},R1,credit,T1,M1",
-            f"B9,2026-11-27T02:00:00,-40.00,CNY,{card},,debit,T1,M1",
+            f"B9,2026-12-08T02:00:00,-40.00,CNY,{card},,debit,T1,M1",
         ],
     )
     code, case = investigate(pos, bank, "--reference", "R2")
@@ -289,7 +289,7 @@ def _story(tmp: Path) -> tuple[Path, Path, Path]:
         ],
         [
             f"B8,2026-11-21T02:00:00,55.00,CNY,{card},R8,credit,T1,M1",
-            f"B9,2026-11-27T02:00:00,19.90,CNY,{card},,credit,T1,M1",
+            f"B9,2026-12-08T02:00:00,19.90,CNY,{card},,credit,T1,M1",
             f"B1,2026-11-21T02:00:00,40.00,CNY,{card},R1,credit,T1,M1",
             f"B5,2026-11-20T08:00:00,19.90,USD,{card},,credit,T1,M1",
         ],
