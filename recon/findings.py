@@ -225,7 +225,12 @@ def _outside(start: dt.time, end: dt.time) -> pl.Expr:
 
 
 def _outside_hours(
-    matches: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame, hours: str, lang: str
+    matches: pl.DataFrame,
+    pos: pl.DataFrame,
+    bank: pl.DataFrame,
+    hours: str,
+    lang: str,
+    statement: bool = False,
 ) -> list[dict[str, Any]]:
     start, end = parse_hours(hours)
     matched_bank = matches["bank_id"].drop_nulls() if "bank_id" in matches.columns else None
@@ -244,6 +249,9 @@ def _outside_hours(
             "find.outside_hours_bank",
         ),
     ]
+    if statement:
+        # A statement's debits are the shop's own payments (standing orders run at night).
+        sides = sides[:1]
     out = []
     for side, frame, key in sides:
         if frame.height == 0:
@@ -273,6 +281,7 @@ def find(
     found = _terminal_currency(discrepancies, lang)
     found += _refund_exceeds_sale(pos, lang)
     if settings.shop_hours:
-        found += _outside_hours(matches, pos, bank, settings.shop_hours, lang)
+        statement = settings.bank_is_statement is True
+        found += _outside_hours(matches, pos, bank, settings.shop_hours, lang, statement)
     found += _terminal_clock(matches, pos, bank, lang)
     return found

@@ -171,6 +171,12 @@ def test_outside_hours_only_when_configured(tmp_path):
     assert hours[0]["message"].startswith("2 POS sales outside the shop's hours 08:00-22:00")
     assert output.count("outside the shop's hours") == 2
 
+    # On a plain bank statement a night-time debit is the shop's own payment (a standing order).
+    cfg.write_text('bank_is_statement = true\n[shop]\nhours = "08:00-22:00"\n', encoding="utf-8")
+    summary, _ = _run(tmp_path, pos, bank, "--config", str(cfg), "--lang", "en")
+    hours = [f for f in summary["findings"] if f["kind"] == "outside_hours"]
+    assert [(f["side"], f["items"]) for f in hours] == [("pos", ["N1", "N3"])]
+
 
 def test_shop_hours_are_validated(tmp_path):
     cfg = tmp_path / "recon.toml"
