@@ -28,7 +28,9 @@ from recon.profiles import MAPPABLE, Profile, builtin_profiles, load_profile
 from recon.schema import INPUT_COLUMNS, SIDES
 
 ROW_COLUMNS = ("line", "id", "time", "amount", "currency", "account", "reference", "kind")
-ROW_COLUMNS += ("terminal", "merchant", "fee")
+ROW_COLUMNS += ("terminal", "merchant", "fee", "references", "memo")
+# Shown under the table of first rows, one line each: they are too long for a table cell.
+TEXT_COLUMNS = ("references", "memo")
 
 
 # ---------------------------------------------------------------------------------- inspect
@@ -55,6 +57,7 @@ def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
     out = []
     for r in frame.to_dicts():
         row = {c: _text(r.get(c)) for c in ROW_COLUMNS}
+        row["references"] = list(r["references"]) if r.get("references") is not None else None
         row["amount"] = format_minor(r["amount"], r["currency"])
         row["fee"] = format_minor(r["fee"], r["currency"]) if r["fee"] is not None else None
         if not r["has_clock"] and isinstance(r["time"], datetime):
@@ -667,15 +670,25 @@ def render_inspection(info: dict[str, Any], console: Any) -> None:
     if info["totals"]:
         console.print(totals)
     if info["first_rows"]:
+        first = info["first_rows"]
         cols = [
-            c for c in info["first_rows"][0] if any(x[c] is not None for x in info["first_rows"])
+            c
+            for c in first[0]
+            if c not in TEXT_COLUMNS and any(x.get(c) is not None for x in first)
         ]
-        rows = Table(
-            *cols, title=f"First {len(info['first_rows'])} rows (normalised)", title_justify="left"
-        )
-        for row in info["first_rows"]:
+        rows = Table(*cols, title=f"First {len(first)} rows (normalised)", title_justify="left")
+        for row in first:
             rows.add_row(*(escape("" if row[c] is None else str(row[c])) for c in cols))
         console.print(rows)
+        for row in first:
+            refs = " | ".join(row.get("references") or [])
+            memo = row.get("memo")
+            if refs or memo:
+                console.print(f"  line {row['line']}:")
+            if refs:
+                console.print(f"    references: {escape(refs)}")
+            if memo:
+                console.print(f"    memo: {escape(str(memo))}")
     if info["first_rejected"]:
         console.print(f"Rejected rows (first {len(info['first_rejected'])}):")
         for rej in info["first_rejected"]:

@@ -31,7 +31,6 @@ HEAD_BYTES = 64 * 1024
 # (canonical name -> the file's column, the file's schema) -> a filter on the raw rows, or None.
 Prefilter = Callable[[dict[str, str], pl.Schema], pl.Expr | None]
 CANONICAL_PROFILE = "canonical"
-_BINARY = ("parquet", "excel")  # readers chosen by content even when a profile says otherwise
 
 
 @dataclass(frozen=True)
@@ -83,8 +82,11 @@ def _pick_reader(path: Path, head: bytes, profile: Profile | None, where: str) -
                 "binary file (contains NUL bytes); expected CSV, Parquet or a spreadsheet", where
             )
         raise InputError("unrecognised file format; expected CSV, Parquet or a spreadsheet", where)
-    # Binary formats are known by their content; a text file is read as the profile says.
-    if profile is not None and profile.format != reader.NAME and reader.NAME not in _BINARY:
+    # Binary formats (Parquet, Excel) and statements (MT940, camt, BAI2, OFX, UnionPay ZM, formats
+    # no profile can name) are known by their content, whatever the profile says; only a text
+    # table is read as the profile's format says. A profile given for a statement maps the
+    # statement reader's columns (`inspect` passes the recognised canonical profile on).
+    if profile is not None and reader.NAME == "csv" and profile.format != reader.NAME:
         return readers.reader_named(profile.format)
     return reader
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import REPO, SHARED
 
 from recon.cli import cli
 from recon.load import load_side
@@ -183,3 +184,70 @@ def test_profile_new_gbk_chinese(tmp_path):
     assert info["check"]["loaded"] == 3 and info["check"]["rejected"] == 1
     loaded = load_side(sample, "bank", profile=out)
     assert loaded.frame["amount"].sum() == 132250
+
+
+# --- statements: the content-recognised reader is kept (MT940, camt, BAI2, OFX, UnionPay ZM) ---
+
+STATEMENTS = REPO / "tests" / "data" / "statements"
+STATEMENTS_XML = REPO / "tests" / "data" / "statements_xml"
+OWN_STATEMENTS = [
+    (STATEMENTS / "simple.mt940", "mt940"),
+    (STATEMENTS / "simple.bai2", "bai2"),
+    (STATEMENTS_XML / "statement.camt053.xml", "camt"),
+    (STATEMENTS_XML / "statement.ofx", "ofx"),
+    (REPO / "tests" / "data" / "unionpay" / "INN25010288ZM_888000000000002", "unionpay_zm"),
+]
+REALDATA = SHARED / "realdata"
+REAL_STATEMENTS = [
+    (path, kind)
+    for kind in ("mt940", "camt", "bai2", "ofx")
+    for path in (sorted((REALDATA / kind).iterdir()) if (REALDATA / kind).is_dir() else [])
+]
+
+
+@pytest.mark.parametrize(("path", "reader"), OWN_STATEMENTS, ids=lambda v: getattr(v, "name", v))
+def test_inspect_reads_statements_with_their_own_reader(path, reader):
+    res = invoke("inspect", str(path), "--side", "bank", "--json")
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["format"] == reader
+    assert info["profile"] == "canonical"
+    loaded = load_side(path, "bank")
+    assert info["rows"] == {
+        "read": loaded.rows,
+        "loaded": loaded.frame.height,
+        "rejected": loaded.rejected.height,
+    }
+    assert info["columns"]["references"] == "references"
+    assert info["columns"]["memo"] == "memo"
+    first = info["first_rows"][0]
+    assert first["references"] == loaded.frame["references"][0].to_list()
+    assert first["memo"] == loaded.frame["memo"][0]
+    text = invoke("inspect", str(path), "--side", "bank")
+    assert text.exit_code == 0, text.output
+    assert "references: " + " | ".join(first["references"]) in text.output
+    assert "memo: " in text.output
+
+
+@pytest.mark.skipif(not REAL_STATEMENTS, reason=f"{REALDATA} is absent (real statement files)")
+@pytest.mark.parametrize(("path", "reader"), REAL_STATEMENTS, ids=lambda v: getattr(v, "name", v))
+def test_inspect_reads_every_real_statement(path, reader):
+    res = CliRunner().invoke(cli, ["inspect", str(path), "--side", "bank", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["format"] == reader
+    assert info["rows"]["rejected"] == 0
+    assert info["rows"]["read"] == info["rows"]["loaded"]
+    if info["first_rows"]:
+        assert any(r["memo"] or r["references"] for r in info["first_rows"])
+
+
+@pytest.mark.parametrize(("path", "reader"), OWN_STATEMENTS, ids=lambda v: getattr(v, "name", v))
+def test_a_given_table_profile_does_not_switch_a_statement_to_csv(path, reader):
+    """`--bank-profile canonical` (format csv) on a statement: its own reader still reads it."""
+    loaded = load_side(path, "bank", "canonical")
+    assert loaded.reader == reader
+    assert loaded.frame.height == load_side(path, "bank").frame.height > 0
+    res = invoke("inspect", str(path), "--side", "bank", "--profile", "canonical", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["format"] == reader

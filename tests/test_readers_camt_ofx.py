@@ -304,3 +304,175 @@ def test_run_pos_against_camt_finds_the_orphan_sale(tmp_path):
     assert disc.select("type", "pos_ids").rows() == [("orphan_pos", "P4")], disc
     rejected = pl.read_csv(out / "rejected.csv", infer_schema=False)
     assert rejected.height == 0
+
+
+# --- references and memo --------------------------------------------------------------------------
+
+PLACEHOLDER_REFS = {"NOTPROVIDED", "NONREF", ""}
+# camt reference elements a reader must keep (local names; Refs/Prtry/Ref and CdtrRefInf/Ref
+# below). GrpHdr/MsgId names the statement message, not a transaction: not among them.
+CAMT_REF_ELEMENTS = ("EndToEndId", "AcctSvcrRef", "InstrId", "TxId", "PmtInfId")
+
+
+def _loaded_refs(path: Path) -> tuple[pl.DataFrame, set[str]]:
+    frame = load_side(path, "bank").frame
+    for row in frame.iter_rows(named=True):
+        refs = row["references"] or []
+        assert row["reference"] == (refs[0] if refs else None), row
+        assert not set(refs) & PLACEHOLDER_REFS, row
+    return frame, {r for refs in frame["references"].drop_nulls() for r in refs}
+
+
+def _camt_expected(path: Path) -> tuple[set[str], set[str]]:
+    """(every reference, every free text) the rows of the file should carry: the entry's own,
+    and those of its TxDtls when they are rows (a single one, or a split batch)."""
+    refs: set[str] = set()
+    texts: set[str] = set()
+    for doc in _camt_documents(path):
+        root = ET.fromstring(doc)
+        for entry in (e for e in root.iter() if _local(e) == "Ntry"):
+            txs = [t for d in _children(entry, "NtryDtls") for t in _children(d, "TxDtls")]
+            for name in ("AcctSvcrRef", "AddtlNtryInf"):
+                el = _child(entry, name)
+                if el is not None and el.text and el.text.strip() not in PLACEHOLDER_REFS:
+                    (refs if name == "AcctSvcrRef" else texts).add(" ".join(el.text.split()))
+            for tx in txs if len(txs) == 1 or _split_entry(entry, txs) else []:
+                ids = _child(tx, "Refs")
+                for name in CAMT_REF_ELEMENTS:
+                    el = _child(ids, name) if ids is not None else None
+                    if el is not None and el.text and el.text.strip() not in PLACEHOLDER_REFS:
+                        refs.add(el.text.strip())
+                for el in tx.iter():
+                    if _local(el) == "CdtrRefInf" and _child(el, "Ref") is not None:
+                        refs.add(_child(el, "Ref").text.strip())
+                    if _local(el) in ("Ustrd", "AddtlTxInf") and el.text:
+                        texts.add(" ".join(el.text.split()))
+    return refs, texts
+
+
+def _split_entry(entry: ET.Element, txs: list[ET.Element]) -> bool:
+    """The reader's rule, restated: every TxDtls has an amount in the entry's currency and
+    they add up to the entry."""
+    amt = _child(entry, "Amt")
+    mark = _child(entry, "CdtDbtInd").text.strip()
+    total = Decimal(0)
+    for tx in txs:
+        tx_amt = _child(tx, "Amt")
+        if tx_amt is None or tx_amt.get("Ccy") != amt.get("Ccy"):
+            return False
+        tx_mark = _child(tx, "CdtDbtInd")
+        total += _signed(tx_amt, tx_mark.text.strip() if tx_mark is not None else mark)[0]
+    return len(txs) > 1 and total == _signed(amt, mark)[0]
+
+
+@needs_real
+@pytest.mark.parametrize("path", _files("camt"), ids=lambda p: p.name)
+def test_real_camt_keeps_every_reference(path):
+    """EndToEndId, AcctSvcrRef (entry and transaction), InstrId, TxId, PmtInfId and creditor
+    references read with xml.etree are all among the loaded rows' references, the free text
+    in their memos. (The TxDtls of a batch booked as one row are not that row's references:
+    they name its parts.)"""
+    frame, refs = _loaded_refs(path)
+    expected, texts = _camt_expected(path)
+    assert expected <= refs, expected - refs
+    # the free text is kept: every Ustrd, AddtlTxInf and AddtlNtryInf is in some row's memo
+    memos = " | ".join(frame["memo"].drop_nulls())
+    for text in texts:
+        if not re.search(r"\d{12}", text):  # (long digit runs may be masked as card numbers)
+            assert text in memos, text
+
+
+@needs_real
+def test_real_camt_reference_order_and_memo():
+    frame, _ = _loaded_refs(REAL / "camt" / "genkgo-camt__camt054.v4.xml")
+    (row,) = frame.to_dicts()  # three TxDtls in CHF/SEK that do not add up: one row
+    # the entry's AcctSvcrRef, then the batch's PmtInfId and MsgId
+    assert row["references"] == ["ACSR160617103200001", "UXC06170000006PI00001", "UXC06170000006"]
+    frame, _ = _loaded_refs(REAL / "camt" / "oca-bank-statement-import__test-camt054")
+    (row,) = frame.to_dicts()
+    assert row["reference"] == "ENDTOENDID-01"  # EndToEndId first
+    assert "MIB InstrId305-312MM20211231v1" in row["references"]
+    assert row["memo"] == "Additional entry info"
+    frame, _ = _loaded_refs(REAL / "camt" / "ofxstatement-iso20022__camt052.xml")
+    rows = frame.sort("line").to_dicts()
+    # AcctSvcrRef NONREF is a placeholder: the bank's proprietary id (Refs/Prtry/Ref) comes first
+    assert rows[0]["references"] == ["2021-02-04-21.47.34.635624"]
+    assert rows[1]["references"] == ["12345678", "2021-02-05-08.59.18.699015"]
+    assert rows[1]["memo"] == "2021-02-03T17:46 Debitk.0 2024-12 / KARTENZAHLUNG"  # Ustrd / Addtl
+    frame, _ = _loaded_refs(REAL / "camt" / "ofxstatement-iso20022__davider80.xml")
+    first = frame.sort("line").row(0, named=True)
+    assert first["references"] == ["210564431020000000024556150000"]  # entry-level only
+    assert first["memo"].startswith("Sistema di addebitamento diretto")
+
+
+@needs_real
+@pytest.mark.parametrize("path", _files("ofx"), ids=lambda p: p.name)
+def test_real_ofx_keeps_fitid_refnum_checknum(path):
+    """Every non-empty FITID, REFNUM and CHECKNUM (a regex here) is among the references."""
+    frame, refs = _loaded_refs(path)
+    text = path.read_bytes().decode("latin-1")
+    expected = {
+        v.strip()
+        for tag in ("FITID", "REFNUM", "CHECKNUM", "SRVRTID")
+        for v in re.findall(rf"<{tag}>\s*([^<\r\n]*)", text, re.I)
+        if v.strip() and v.strip() not in ("0", "1")  # '0' is a filler; '1' a bare sequence
+    }
+    assert expected <= refs, expected - refs
+    names = re.findall(r"<NAME>\s*(?:<!\[CDATA\[)?([^<\r\n\]]*)", text, re.I)
+    for name in (n.strip() for n in names if n.strip()):
+        assert any(name.split()[0] in (m or "") for m in frame["memo"]), name
+
+
+@needs_real
+def test_real_ofx_memo_and_check_number():
+    frame, _ = _loaded_refs(REAL / "ofx" / "ofxparse__checking.ofx")
+    rows = frame.sort("line").to_dicts()
+    assert rows[2]["references"] == ["0000488", "319"]  # FITID, CHECKNUM
+    assert rows[2]["memo"].startswith("RETURNED CHECK FEE, CHECK # 319 / RETURNED CHECK FEE")
+    frame, _ = _loaded_refs(REAL / "ofx" / "ofxparse__ofx-v102-empty-tags.ofx")
+    row = frame.row(0, named=True)  # empty <FITID></FITID>, <REFNUM></REFNUM>: no reference
+    assert row["references"] is None and row["memo"] == "CBA:Transfer"
+
+
+def test_own_files_references_and_memo():
+    frame, _ = _loaded_refs(CAMT)
+    assert frame["references"].to_list() == [
+        ["POSREF001", "BANKREF-1"],  # EndToEndId, the entry's AcctSvcrRef (not NtryRef '1')
+        ["POSREF002", "BANKREF-2"],
+        ["POSREF003", "BANKREF-2"],
+        ["REFUND-1"],  # EndToEndId NOTPROVIDED
+    ]
+    assert frame["memo"].to_list() == [
+        "Card sale T01",
+        "Batch part 1",
+        "Batch part 2",
+        "Refund to customer",
+    ]
+    frame, _ = _loaded_refs(OFX)
+    assert frame["references"].to_list()[0] == ["POSREF001", "OFX-1"]  # REFNUM, FITID
+
+
+def test_run_matches_a_camt_line_by_its_other_references(tmp_path):
+    """POS sales carrying the bank's AcctSvcrRef instead of the end-to-end id are paid by
+    reference: the camt reader keeps both."""
+    pos = tmp_path / "pos.csv"
+    pos.write_text(
+        "id,time,amount,currency,reference,kind\n"
+        "P1,2026-11-20T09:15:02,128.00,EUR,BANKREF-1,sale\n"
+        "P2,2026-11-20T10:40:11,35.50,EUR,POSREF002,sale\n"
+        "P3,2026-11-20T11:05:00,50.00,EUR,POSREF003,sale\n"
+        "P5,2026-11-20T13:00:00,20.00,EUR,REFUND-1,refund\n"
+    )
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        cli, ["run", "--pos", str(pos), "--bank", str(CAMT), "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    matches = pl.read_parquet(out / "matches.parquet").sort("pos_id")
+    assert matches.select("pos_id", "bank_id").rows() == [
+        ("P1", "STMT-2026-11-20:1"),
+        ("P2", "STMT-2026-11-20:2.1"),
+        ("P3", "STMT-2026-11-20:2.2"),
+        ("P5", "STMT-2026-11-20:3"),
+    ]
+    assert set(matches["rule"]) <= {"reference", "reference_other"}

@@ -1,10 +1,13 @@
 """BAI2 cash-management files, parsed with the `bai2` library's record builder and parsers.
 
 Each `16` transaction detail record (with its `88` continuations) becomes one row of
-canonical-named STRING columns (id, time, amount, currency, kind, reference, account) plus
-`detail` (the record's text). `time` is the group's as-of date (date only); the amount is the
-record's integer minor units as an exact decimal, signed by the type code (debit codes
-negative). LINE is the physical line where the `16` record starts.
+canonical-named STRING columns (id, time, amount, currency, kind, reference, account,
+references, memo). `time` is the group's as-of date (date only); the amount is the record's
+integer minor units as an exact decimal, signed by the type code (debit codes negative). LINE
+is the physical line where the `16` record starts. `references` holds the record's customer
+reference and bank reference joined by `|` (placeholders such as NONREF left out, null when
+none); `reference` is the first of them; `memo` is the record's text (with its `88`
+continuations), else the type code's description.
 
 Layout quirks seen in real exports are undone before the library sees the records: several
 records on one physical line (`.../ 16,...`) are split, and a line that does not start with a
@@ -24,13 +27,13 @@ import polars as pl
 from recon.errors import InputError
 from recon.money import minor_digits
 from recon.readers import ERROR, LINE, RAW, RawTable
-from recon.readers.mt940 import decode
+from recon.readers.mt940 import clean_references, decode
 
 if TYPE_CHECKING:
     from recon.profiles import Profile
 
 NAME = "bai2"
-COLUMNS = ("id", "time", "amount", "currency", "kind", "reference", "account", "detail")
+COLUMNS = ("id", "time", "amount", "currency", "kind", "reference", "account", "references", "memo")
 
 _START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*01,")
 _GROUP = re.compile(rb"(?m)(?:^|/)\s*0[23],")
@@ -176,18 +179,18 @@ def scan(path: Path, profile: Profile) -> RawTable:
                     raise ValueError("amount is empty")
                 tc = tx["type_code"]
                 debit = tc.transaction == TypeCodeTransaction.debit
-                refs = (tx.get("customer_reference"), tx.get("bank_reference"))
-                reference = next((r.strip() for r in refs if r and r.strip()), None)
-                detail = (tx.get("text") or "").strip().removesuffix("/").strip()
+                refs = clean_references((tx.get("customer_reference"), tx.get("bank_reference")))
+                memo = " ".join((tx.get("text") or "").strip().removesuffix("/").split())
                 row = {
                     "id": f"{file_id}-{account[0]}-{number}",
                     "time": group_date,
                     "amount": _signed_text(tx["amount"], account[1], debit),
                     "currency": account[1],
                     "kind": "debit" if debit else "credit",
-                    "reference": reference if reference not in ("NONREF",) else None,
+                    "reference": refs[0] if refs else None,
                     "account": None,
-                    "detail": detail or tc.description,
+                    "references": "|".join(refs) if refs else None,
+                    "memo": memo or tc.description,
                 }
             except Exception as exc:  # the library raises ValueError, NotSupportedYet...
                 error = f"cannot read BAI2 16 record: {_first_line(exc)}"

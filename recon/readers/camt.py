@@ -10,9 +10,15 @@ The output columns carry canonical names, so the built-in `canonical` profile ma
 * `time`: booking date (else value date) as `YYYY-MM-DD`; a `DtTm` is passed on as ISO date/time;
   a date with an offset (`2017-04-01+02:00`) becomes the date;
 * `amount`: the `Amt` text, signed (DBIT negative), never via float; `currency`: `Amt@Ccy`;
-* `kind`: `debit` or `credit`; `reference`: EndToEndId (unless NOTPROVIDED), else AcctSvcrRef,
-  TxId, or the entry's NtryRef; `account`: the counterparty IBAN or other id;
-* `detail`: remittance text (Ustrd, structured creditor reference) or AddtlNtryInf.
+* `kind`: `debit` or `credit`; `account`: the counterparty IBAN or other id;
+* `references`: every reference of the row, distinct, joined by `|` (null when none), in this
+  order: the transaction's EndToEndId and AcctSvcrRef, the entry's AcctSvcrRef, the
+  transaction's TxId, InstrId, proprietary references (Refs/Prtry/Ref), ChqNb, ClrSysRef,
+  structured creditor references (Strd/CdtrRefInf/Ref), PmtInfId and MsgId, then the entry's
+  batch PmtInfId and MsgId; the entry's NtryRef only when there is none of those. Placeholders
+  (NOTPROVIDED, NONREF ...) are left out. `reference` is the first of them;
+* `memo`: the unstructured remittance (every Ustrd), AddtlRmtInf, AddtlTxInf and AddtlNtryInf,
+  joined by ` / `.
 
 An entry with several TxDtls becomes one row per TxDtls when each one has its own amount in the
 entry's currency and their signed sum equals the entry amount (a batch booked as its parts);
@@ -35,12 +41,13 @@ from lxml import etree
 
 from recon.errors import InputError
 from recon.readers import ERROR, LINE, RAW, RawTable
+from recon.readers.mt940 import clean_references
 
 if TYPE_CHECKING:
     from recon.profiles import Profile
 
 NAME = "camt"
-COLUMNS = ("id", "time", "amount", "currency", "kind", "reference", "account", "detail")
+COLUMNS = ("id", "time", "amount", "currency", "kind", "reference", "account", "references", "memo")
 _ZIP_MAGIC = b"PK\x03\x04"
 _CAMT_NS = re.compile(rb"camt\.05[234]\.", re.IGNORECASE)
 _STATEMENTS = ("Stmt", "Rpt", "Ntfctn")
@@ -159,24 +166,53 @@ def _split(entry: etree._Element, txs: list[etree._Element], ccy: str | None, ma
     return total == (-entry_amount if mark == "DBIT" else entry_amount)
 
 
-def _tx_fields(tx: etree._Element | None, mark: str) -> dict[str, str | None]:
+def _tx_refs(tx: etree._Element | None, entry: etree._Element) -> list[str | None]:
+    """A row's references in order of preference (placeholders still in): the transaction's
+    EndToEndId and AcctSvcrRef, the entry's AcctSvcrRef, the transaction's TxId, InstrId,
+    proprietary references, cheque number, clearing reference, structured creditor references,
+    PmtInfId and MsgId, then the entry's batch PmtInfId and MsgId; NtryRef when none is there."""
     refs = _kid(tx, "Refs")
-    end_to_end = _text(refs, "EndToEndId")
-    if end_to_end and end_to_end.upper() in ("NOTPROVIDED", "NONREF"):
-        end_to_end = None
-    reference = end_to_end or _text(refs, "AcctSvcrRef") or _text(refs, "TxId")
-    parties = _kid(tx, "RltdPties")
-    # The counterparty: who paid us on a credit, whom we paid on a debit.
-    role = "Cdtr" if mark == "DBIT" else "Dbtr"
-    account = _account(_kid(parties, role + "Acct"))
+    out = [_text(refs, "EndToEndId"), _text(refs, "AcctSvcrRef"), _text(entry, "AcctSvcrRef")]
+    out += [_text(refs, name) for name in ("TxId", "InstrId")]
+    out += [_text(p, "Ref") for p in _kids(refs, "Prtry")]
+    out += [_text(refs, name) for name in ("ChqNb", "ClrSysRef")]
+    for strd in _kids(_kid(tx, "RmtInf"), "Strd"):
+        out += [_text(c, "Ref") for c in _kids(strd, "CdtrRefInf")]
+    out += [_text(refs, "PmtInfId"), _text(refs, "MsgId")]
+    batches = [b for d in _kids(entry, "NtryDtls") for b in _kids(d, "Btch")]
+    out += [_text(b, name) for b in batches for name in ("PmtInfId", "MsgId")]
+    if not clean_references(out):  # the entry's number in the statement: only as a last resort
+        out.append(_text(entry, "NtryRef"))
+    return out
+
+
+def _tx_texts(tx: etree._Element | None) -> list[str]:
+    """A TxDtls' free text: every Ustrd, AddtlRmtInf, then AddtlTxInf."""
     remit = _kid(tx, "RmtInf")
-    texts = [t for t in (_text(u) for u in _kids(remit, "Ustrd")) if t]
-    for strd in _kids(remit, "Strd"):
-        ref = _text(strd, "CdtrRefInf", "Ref")
-        if ref:
-            texts.append(ref)
-    detail = " ".join(texts) or _text(tx, "AddtlTxInf")
-    return {"reference": reference, "account": account, "detail": detail}
+    texts = [_text(u) for u in _kids(remit, "Ustrd")]
+    texts += [_text(a) for s in _kids(remit, "Strd") for a in _kids(s, "AddtlRmtInf")]
+    texts.append(_text(tx, "AddtlTxInf"))
+    return [t for t in texts if t]
+
+
+def _counterparty(tx: etree._Element | None, mark: str) -> str | None:
+    """Who paid us on a credit, whom we paid on a debit: that party's account."""
+    role = "Cdtr" if mark == "DBIT" else "Dbtr"
+    return _account(_kid(_kid(tx, "RltdPties"), role + "Acct"))
+
+
+def _fields(
+    tx: etree._Element | None, mark: str, entry: etree._Element, info: str | None
+) -> dict[str, str | None]:
+    """reference, account, references and memo of one row (a TxDtls, or the entry alone)."""
+    refs = clean_references(_tx_refs(tx, entry))
+    memo = " / ".join(dict.fromkeys([*_tx_texts(tx), *([info] if info else [])])) or None
+    return {
+        "reference": refs[0] if refs else None,
+        "account": _counterparty(tx, mark),
+        "references": "|".join(refs) if refs else None,
+        "memo": memo,
+    }
 
 
 def _raw(entry: etree._Element) -> str:
@@ -204,7 +240,6 @@ def _entry_rows(entry: etree._Element, stmt_id: str, number: int) -> list[dict[s
     if when is None:
         problems.append("entry has no booking or value date")
     txs = [tx for d in _kids(entry, "NtryDtls") for tx in _kids(d, "TxDtls")]
-    entry_ref = _text(entry, "AcctSvcrRef") or _text(entry, "NtryRef")
     info = _text(entry, "AddtlNtryInf")
     base.update({"time": when, "currency": ccy})
     if problems:
@@ -213,26 +248,20 @@ def _entry_rows(entry: etree._Element, stmt_id: str, number: int) -> list[dict[s
         return [base]
     base["kind"] = "debit" if mark == "DBIT" else "credit"
     if not _split(entry, txs, ccy, mark):
-        fields = _tx_fields(txs[0] if len(txs) == 1 else None, mark)
         base.update(
             amount=_sign(amount or "", mark),
-            reference=fields["reference"] or entry_ref,
-            account=fields["account"],
-            detail=fields["detail"] or info,
+            **_fields(txs[0] if len(txs) == 1 else None, mark, entry, info),
         )
         return [base]
     rows = []
     for i, tx in enumerate(txs, 1):
         tx_mark = _text(tx, "CdtDbtInd") or mark
-        fields = _tx_fields(tx, tx_mark)
         row = dict(base)
         row.update(
             id=f"{stmt_id}:{number}.{i}",
             amount=_sign(_text(_tx_amount(tx)) or "", tx_mark),
             kind="debit" if tx_mark == "DBIT" else "credit",
-            reference=fields["reference"] or entry_ref,
-            account=fields["account"],
-            detail=fields["detail"] or info,
+            **_fields(tx, tx_mark, entry, info),
         )
         rows.append(row)
     return rows

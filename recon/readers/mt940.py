@@ -1,18 +1,35 @@
 """SWIFT MT940 / MT942 bank statements, parsed with the `mt-940` library.
 
 Each `:61:` statement line becomes one row of canonical-named STRING columns (id, time,
-amount, currency, kind, reference, account) plus `detail` (the `:86:` text), so the built-in
-`canonical` profile maps them with no configuration. Amounts are signed exact decimals (debit
-and reversal of credit negative); `time` is the value date (date only). LINE is the physical
-line of the `:61:` tag. A statement block the library cannot parse is retried after joining
-wrapped single-line tags, then entry by entry; an entry that still cannot be read becomes a row
-with ERROR set (it lands in rejected.csv) rather than being dropped.
+amount, currency, kind, reference, account, references, memo), so the built-in `canonical`
+profile maps them with no configuration. Amounts are signed exact decimals (debit and reversal
+of credit negative); `time` is the value date (date only). LINE is the physical line of the
+`:61:` tag. A statement block the library cannot parse is retried after joining wrapped
+single-line tags, then entry by entry; an entry that still cannot be read becomes a row with
+ERROR set (it lands in rejected.csv) rather than being dropped.
+
+References: every identifier the entry carries, in order of preference, joined by `|` in
+`references` (null when none): the end-to-end reference of the `:86:` text (`/EREF/...` in ING
+and Rabobank style, `EREF+...` in the German `?20`... sub-fields), the `:61:` customer reference,
+the bank reference after `//`, then the `:86:` KREF, MREF, PREF, MARF, TFNR and TNR parts and a
+structured creditor reference (`/REMI/STRD/CUR/...`). Placeholders are left out: NONREF,
+NOTPROVIDED, ING's `EREF`/`PREF`/`MARF` (they only name the `:86:` sub-field that holds the
+reference), `KREF+` style markers and fillers such as `X`, `N` or `0000`. `reference` is the
+first of them. `memo` is the `:86:` text (or the `:NS:` text) with wrapped lines joined (glued
+where the line was full, 65 characters, or where the text is structured, else with a space; of
+German `?NN` sub-fields, the posting text, the purpose and the name), then the `:61:`
+supplementary details.
+
+The placeholder test and the reference cleaning are shared with the other statement readers
+(`is_placeholder`, `PLACEHOLDER_PATTERN`, `clean_references`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +42,7 @@ if TYPE_CHECKING:
     from recon.profiles import Profile
 
 NAME = "mt940"
-COLUMNS = ("id", "time", "amount", "currency", "kind", "reference", "account", "detail")
+COLUMNS = ("id", "time", "amount", "currency", "kind", "reference", "account", "references", "memo")
 
 _TAG_20 = re.compile(rb"(?m)^\s*:20:")
 _TAG_BODY = re.compile(rb"(?m)^\s*:(?:61|60[FM]|62[FM]):")
@@ -34,8 +51,63 @@ _ENTRY = re.compile(r"(?m)^:61:")
 _ANY_TAG = re.compile(r"(?m)^:[0-9]{2}[A-Z]?:|^:NS:")
 # Tags whose content is one line: a wrapped line is joined back (seen in ING exports).
 _SINGLE_LINE = re.compile(r"(?m)^(:(?:20|25|28C?|6[02][FM]|64|65|90[CD]|34F|13D?):[^\n]*)\n(?!:|-)")
-# NONREF, and ING's placeholders that only say which :86: sub-field holds the reference
-_NULL_REFS = {"", "NONREF", "EREF", "PREF", "MARF"}
+# Values that stand where a reference would be but identify nothing: NONREF and its kin, ING's
+# markers that only say which :86: sub-field holds the reference, SEPA keywords without a value.
+PLACEHOLDERS = frozenset(
+    {
+        "NONREF",
+        "NOREF",
+        "NONE",
+        "NULL",
+        "N/A",
+        "NA",
+        "NOTPROVIDED",
+        "NOT PROVIDED",
+        "UNKNOWN",
+        "EREF",
+        "PREF",
+        "MARF",
+        "KREF",
+        "MREF",
+        "TFNR",
+    }
+)
+# The same test as one regex (for polars expressions): a placeholder word, a SEPA keyword with
+# nothing after it (KREF+), or a filler: one non-digit character, zeros, X's, dashes or dots.
+PLACEHOLDER_PATTERN = (
+    r"(?i)^\s*(?:"
+    + "|".join(re.escape(p) for p in sorted(PLACEHOLDERS))
+    + r"|[A-Z]{4}\+|[^0-9]|0+|X+|[-.*/ ]+)?\s*$"
+)
+_PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
+_SEPARATORS = re.compile(r"[|;]")  # how a `references` text column separates its items
+# :86: parts that hold a reference, in order of preference (EREF first, then after the :61: refs)
+_FIRST_KEYS = ("EREF",)
+_LATER_KEYS = ("KREF", "MREF", "PREF", "MARF", "TFNR", "TNR")
+_SUBFIELD = re.compile(r"\?(\d{2})")
+_SEPA_ITEM = re.compile(r"^([A-Z]{4})\+")
+_PLAIN_REF = re.compile(r"(?<![A-Za-z])(EREF|KREF|MREF|PREF|TFNR|TNR)\s*[+:]\s*([^\s;,]+)", re.I)
+_WIDTH = 65  # an MT940 :86: line holds at most 65 characters (6*65x)
+_SUBFIELD_WIDTH = 27  # a German ?20..?29 purpose sub-field holds at most 27
+
+
+def is_placeholder(value: str | None) -> bool:
+    """True for a value that stands in for a missing reference (NONREF, KREF+, X, 0000 ...)."""
+    return value is None or bool(_PLACEHOLDER.match(value))
+
+
+def clean_references(values: Iterable[object]) -> list[str]:
+    """Distinct real references in the given order: stripped, placeholders dropped, a value
+    holding `|` or `;` split at them (they separate a `references` text)."""
+    out: dict[str, None] = {}
+    for value in values:
+        if value is None:
+            continue
+        for part in _SEPARATORS.split(" ".join(str(value).split())):
+            part = part.strip()
+            if not is_placeholder(part):
+                out.setdefault(part)
+    return list(out)
 
 
 def recognise(path: Path, head: bytes) -> bool:
@@ -97,11 +169,99 @@ def _join_61(block: str) -> str:
 def _clean(value: object) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
-    return None if text.upper() in _NULL_REFS else text
+    text = " ".join(str(value).split())
+    return None if is_placeholder(text) else text
 
 
-def _row(tx: Any, statement_ref: str | None, number: int) -> dict[str, str | None]:
+def _unwrap(text: str, glue: bool) -> str:
+    """Join the :86: text's lines: glued when the line was full (or `glue`), else a space."""
+    lines = text.split("\n")
+    out = lines[0]
+    for i, line in enumerate(lines[1:]):
+        width = len(lines[i]) + (4 if i == 0 else 0)  # the first line follows ':86:'
+        out += ("" if glue or width >= _WIDTH else " ") + line
+    return out
+
+
+def _subfield_items(text: str) -> tuple[str | None, list[str], list[str]]:
+    """German structured :86: (`GVC?00posting?20purpose...?32name`): (posting text, purpose
+    items, name parts). A purpose sub-field that starts with a SEPA keyword (`EREF+`) starts an
+    item; a full sub-field (27 characters) goes on in the next one."""
+    parts = _SUBFIELD.split(text)
+    fields = list(zip(parts[1::2], parts[2::2], strict=True))
+    posting = next((v.strip() for k, v in fields if k == "00" and v.strip()), None)
+    items: list[str] = []
+    full = False
+    for key, value in fields:
+        if not ("20" <= key <= "29" or "60" <= key <= "63"):
+            continue
+        if items and full and not _SEPA_ITEM.match(value):
+            items[-1] += value
+        else:
+            items.append(value)
+        full = len(value) >= _SUBFIELD_WIDTH
+    names = [v.strip() for k, v in fields if k in ("32", "33") and v.strip()]
+    return posting, [" ".join(i.split()) for i in items if i.strip()], names
+
+
+def _details(text: str | None) -> tuple[dict[str, list[str]], str | None]:
+    """({key: values} of the references in a :86: text, the memo text)."""
+    if not text:
+        return {}, None
+    refs: dict[str, list[str]] = {}
+    body = text.strip("\n")
+    if re.match(r"^\s*\d{3}\s*\?", body.replace("\n", "")):  # German ?NN sub-fields
+        posting, items, names = _subfield_items(_unwrap(body, glue=True))
+        for item in items:
+            m = _SEPA_ITEM.match(item)
+            if m:
+                refs.setdefault(m.group(1), []).append(item[m.end() :].strip())
+        memo = " ".join(p for p in (posting, *items, " ".join(names)) if p)
+        return refs, memo or None
+    if re.match(r"^\s*/[A-Z]{4}/", body):  # ING / Rabobank /CODE/value/ fields
+        flat = _unwrap(body, glue=True)
+        for key in (*_FIRST_KEYS, *_LATER_KEYS):
+            for m in re.finditer(rf"(?:^|/)/?{key}/([^/]+)", flat):
+                refs.setdefault(key, []).append(m.group(1))
+        creditor = re.search(r"/REMI/STRD/CUR/([^/]+)", flat)
+        if creditor:
+            refs.setdefault("CUR", []).append(creditor.group(1))
+        return refs, " ".join(flat.split()) or None
+    flat = _unwrap(body, glue=False)
+    for m in _PLAIN_REF.finditer(flat):
+        refs.setdefault(m.group(1).upper(), []).append(m.group(2))
+    return refs, " ".join(flat.split()) or None
+
+
+def _text_86(chunk: str) -> str | None:
+    """The entry's :86: text as written (lines kept; a lone `-` line dropped), or None."""
+    m = re.search(r"(?m)^:86:", chunk)
+    if not m:
+        return None
+    lines = [ln.rstrip() for ln in chunk[m.end() :].strip("\n").split("\n") if ln.strip() != "-"]
+    return "\n".join(lines) or None
+
+
+@functools.cache
+def _statement_tag() -> Any:
+    """The library's :61: tag (its pattern reads the customer and bank references)."""
+    from mt940.tags import Statement
+
+    return Statement()
+
+
+def _refs_61(chunk: str, data: dict[str, Any]) -> tuple[object, object]:
+    """(customer reference, bank reference) as the :61: line writes them. The library's values
+    are the fallback: its :86: processors overwrite the customer reference with a KREF part."""
+    body = re.split(r"(?m)^:86:", chunk[4:], maxsplit=1)[0].rstrip("\n")
+    for text in (body, body.split("\n", 1)[0]):
+        m = _statement_tag().re.match(text)
+        if m:
+            return m.group("customer_reference"), m.group("bank_reference")
+    return data.get("customer_reference"), data.get("bank_reference")
+
+
+def _row(tx: Any, statement_ref: str | None, number: int, chunk: str) -> dict[str, str | None]:
     data = tx.data
     amount = data.get("amount")
     value = getattr(amount, "amount", None)
@@ -110,12 +270,22 @@ def _row(tx: Any, statement_ref: str | None, number: int) -> dict[str, str | Non
         missing = "amount" if value is None else "value date"
         return {"__error": f"MT940 :61: line without {missing}"}
     currency = getattr(amount, "currency", None) or data.get("currency")
-    reference = None
-    for key in ("end_to_end_reference", "customer_reference", "bank_reference"):
-        reference = _clean(data.get(key))
-        if reference:
-            break
-    detail = data.get("transaction_details") or data.get("non_swift_text")
+    text = _text_86(chunk)
+    found, memo = _details(text)
+    if not text and data.get("non_swift_text"):  # :NS: sub-fields instead of :86:
+        memo = " ".join(str(data["non_swift_text"]).split()) or None
+    extra = " ".join(str(data.get("extra_details") or "").split())
+    if extra:
+        memo = f"{memo} / {extra}" if memo else extra
+    customer, bank = _refs_61(chunk, data)
+    refs = clean_references(
+        [
+            *(v for k in _FIRST_KEYS for v in found.get(k, [])),
+            customer,
+            bank,
+            *(v for k in (*_LATER_KEYS, "CUR") for v in found.get(k, [])),
+        ]
+    )
     ref = (statement_ref or "MT940").strip()
     return {
         "id": f"{ref}-{number}",
@@ -123,9 +293,10 @@ def _row(tx: Any, statement_ref: str | None, number: int) -> dict[str, str | Non
         "amount": format(value, "f"),
         "currency": str(currency).strip() if currency else None,
         "kind": "debit" if value < 0 else "credit",
-        "reference": reference,
+        "reference": refs[0] if refs else None,
         "account": _clean(data.get("applicant_iban")),
-        "detail": str(detail).replace("\n", "").strip() if detail else None,
+        "references": "|".join(refs) if refs else None,
+        "memo": memo,
     }
 
 
@@ -201,7 +372,7 @@ def scan(path: Path, profile: Profile) -> RawTable:
             row: dict[str, str | None] = {}
             if tx is not None:
                 try:
-                    row = _row(tx, statement_ref, number)
+                    row = _row(tx, statement_ref, number, chunk)
                 except Exception as exc:  # a value the library gave in an unexpected shape
                     row = {"__error": f"cannot read MT940 entry: {_first_line(exc)}"}
                 error = row.pop("__error", None)

@@ -17,9 +17,11 @@ Output columns carry canonical names: `id` (FITID, else account + number), `time
 `YYYY-MM-DD`, or ISO date/time with the offset in brackets when it has a time that is not
 midnight), `amount` (TRNAMT text, signed as written), `currency` (the transaction's
 CURRENCY/CURSYM, else the statement's CURDEF), `kind` (debit when negative, else credit),
-`reference` (REFNUM, else FITID), `account` (BANKACCTTO/CCACCTTO ACCTID) and `detail`
-(NAME + MEMO). Bank (STMTRS) and credit-card (CCSTMTRS) statements are read; investment
-statements (INVSTMTRS) are not. LINE is the transaction's number in the file.
+`references` (REFNUM, FITID, CHECKNUM and SRVRTID, distinct, joined by `|`; placeholders left
+out; null when none), `reference` (the first of them: REFNUM, else FITID ...), `account`
+(BANKACCTTO/CCACCTTO ACCTID) and `memo` (NAME / MEMO). Bank (STMTRS) and credit-card
+(CCSTMTRS) statements are read; investment statements (INVSTMTRS) are not. LINE is the
+transaction's number in the file.
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ import polars as pl
 
 from recon.errors import InputError
 from recon.readers import ERROR, LINE, RAW, RawTable
+from recon.readers.mt940 import clean_references
 
 if TYPE_CHECKING:
     from recon.profiles import Profile
 
 NAME = "ofx"
-COLUMNS = ("id", "time", "amount", "currency", "kind", "reference", "account", "detail")
+COLUMNS = ("id", "time", "amount", "currency", "kind", "reference", "account", "references", "memo")
 _STATEMENTS = ("STMTRS", "CCSTMTRS")
 _TOKEN = re.compile(r"<(/?)([A-Za-z0-9_.]+)[^>]*>([^<]*)")
 _DATE = re.compile(
@@ -215,8 +218,11 @@ def _rows(root: ET.Element) -> list[dict[str, object]]:
             currency = None
             for agg in trn.findall("CURRENCY"):  # amounts in this currency (ORIGCURRENCY: not)
                 currency = _text(agg, "CURSYM")
-            name, memo = _text(trn, "NAME"), _text(trn, "MEMO")
-            detail = " / ".join(dict.fromkeys(t for t in (name, memo) if t)) or None
+            texts = (_text(trn, "NAME"), _text(trn, "MEMO"))  # NAME: also PAYEE's
+            memo = " / ".join(dict.fromkeys(t for t in texts if t)) or None
+            refs = clean_references(
+                _text(trn, tag) for tag in ("REFNUM", "FITID", "CHECKNUM", "SRVRTID")
+            )
             to = trn.find("BANKACCTTO")
             if to is None:
                 to = trn.find("CCACCTTO")
@@ -229,9 +235,10 @@ def _rows(root: ET.Element) -> list[dict[str, object]]:
                     "kind": None
                     if error or amount is None
                     else ("debit" if amount.startswith("-") else "credit"),
-                    "reference": _text(trn, "REFNUM") or fitid,
+                    "reference": refs[0] if refs else None,
                     "account": _text(to, "ACCTID"),
-                    "detail": detail,
+                    "references": "|".join(refs) if refs else None,
+                    "memo": memo,
                     LINE: number,
                     ERROR: error,
                     RAW: _raw(trn),

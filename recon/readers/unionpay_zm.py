@@ -16,10 +16,19 @@ profile maps them with no configuration:
 * amount    交易金额 (fen) as an exact yuan decimal, negative when 结算金额 carries `D`
 * kind      `credit` / `debit` from 结算金额's C/D mark
 * currency  `CNY` (the file has no currency field)
-* reference 商户订单号 (the merchant's order number; the RRN's position is not documented)
+* reference the retrieval reference number (检索参考号, RRN: what the POS receipt prints as
+            参考号) when the record carries one, else 商户订单号 (the order number the terminal or
+            cashier app sent), else 查询流水号. The published layout has no RRN field; newer
+            files put it in the reserved tail (保留使用), at a position no source documents:
+            the reader takes a 12-character alphanumeric token that opens 保留使用 as the RRN.
+* references the RRN, 商户订单号, 查询流水号 and 账单号码, distinct, joined by `|` (blank and
+            placeholder values left out). The original transaction's ids of a refund or void
+            (原交易查询流水号, 原始交易订单号) are not among them: they name another record.
 * account   帐号 (masked card), terminal 终端号, merchant 商户代码
 * fee       商户手续费 in yuan, positive when charged (`D`), negative when returned (`C`)
-* detail    交易代码, 交易类型, 清算净额 and, for refunds/voids, 原交易查询流水号
+* memo      `label value` pairs joined by ` / `: 交易代码, 交易类型, 清算净额, 系统跟踪号 and,
+            where present, 原交易查询流水号, 原始交易订单号, 商户自定义域 and 二级商户简称 (GBK
+            text re-decoded)
 
 A non-blank line that does not fit the layout (longer than 607 bytes, separators not blank,
 a field not of its shape, an impossible date) becomes a row with ERROR set; blank lines are
@@ -37,6 +46,7 @@ import polars as pl
 
 from recon.errors import InputError
 from recon.readers import ERROR, LINE, RAW, RawTable
+from recon.readers.mt940 import PLACEHOLDER_PATTERN
 
 if TYPE_CHECKING:
     from recon.profiles import Profile
@@ -53,7 +63,8 @@ COLUMNS = (
     "terminal",
     "merchant",
     "fee",
-    "detail",
+    "references",
+    "memo",
 )
 
 # (field, width in bytes) in record order; one blank byte separates neighbouring fields.
@@ -127,6 +138,7 @@ _SHAPES = {
     "清算净额": r"^[CD][0-9]{12}$",
 }
 _NAME_DATE = re.compile(r"(\d{6})88ZM")
+_RRN = r"^([0-9A-Za-z]{12})(?:\s|$)"  # a retrieval reference number opening 保留使用
 
 
 def _record_regex() -> re.Pattern[bytes]:
@@ -287,15 +299,40 @@ def scan(path: Path, profile: Profile) -> RawTable:
     negative = settle.str.slice(0, 1) == "D"
     fen = _field("交易金额")
     amount = pl.when(negative).then(pl.concat_str(pl.lit("-"), _yuan(fen))).otherwise(_yuan(fen))
-    original = _blank_to_null(_field("原交易查询流水号"))
-    detail = pl.concat_str(
-        pl.lit("交易代码="),
+    # Free-text fields may hold GBK bytes: cut them out and re-decode them first.
+    texts = {"_order": "商户订单号", "_bill": "账单号码", "_custom": "商户自定义域"}
+    texts |= {"_sub": "二级商户简称", "_orig_order": "原始交易订单号"}
+    padded = padded.with_columns(_blank_to_null(_field(f)).alias(c) for c, f in texts.items())
+    for column in texts:
+        padded = _gbk_fix(padded, column)
+    rrn = _field("保留使用").str.extract(_RRN, 1)
+    ids = (
+        pl.concat_list(rrn, "_order", _blank_to_null(_field("查询流水号")), "_bill")
+        .list.eval(
+            pl.element().filter(
+                pl.element().is_not_null() & ~pl.element().str.contains(PLACEHOLDER_PATTERN)
+            )
+        )
+        .list.unique(maintain_order=True)
+    )
+    references = pl.when(ids.list.len() > 0).then(ids.list.join("|"))
+
+    def optional(label: str, value: pl.Expr) -> pl.Expr:
+        return pl.concat_str(pl.lit(f" / {label} "), value).fill_null("")
+
+    memo = pl.concat_str(
+        pl.lit("交易代码 "),
         _field("交易代码"),
-        pl.lit(" 交易类型="),
+        pl.lit(" / 交易类型 "),
         _field("交易类型"),
-        pl.lit(" 清算净额="),
+        pl.lit(" / 清算净额 "),
         _signed(_field("清算净额"), "D"),
-        pl.concat_str(pl.lit(" 原交易查询流水号="), original).fill_null(""),
+        pl.lit(" / 系统跟踪号 "),
+        _field("系统跟踪号"),
+        optional("原交易查询流水号", _blank_to_null(_field("原交易查询流水号"))),
+        optional("原始交易订单号", pl.col("_orig_order")),
+        optional("商户自定义域", pl.col("_custom")),
+        optional("二级商户简称", pl.col("_sub")),
     )
     values = {
         "id": _blank_to_null(_field("查询流水号")),
@@ -303,12 +340,13 @@ def scan(path: Path, profile: Profile) -> RawTable:
         "amount": amount,
         "currency": pl.lit("CNY"),
         "kind": pl.when(negative).then(pl.lit("debit")).otherwise(pl.lit("credit")),
-        "reference": _blank_to_null(_field("商户订单号")),
+        "reference": ids.list.first(),
         "account": _blank_to_null(_field("帐号")),
         "terminal": _blank_to_null(_field("终端号")),
         "merchant": _blank_to_null(_field("商户代码")),
         "fee": _signed(_field("商户手续费"), "C"),
-        "detail": detail,
+        "references": references,
+        "memo": memo,
     }
     frame = padded.with_columns(error.alias(ERROR)).with_columns(
         pl.when(pl.col(ERROR).is_null())
@@ -318,5 +356,5 @@ def scan(path: Path, profile: Profile) -> RawTable:
         .alias(name)
         for name, expr in values.items()
     )
-    frame = _gbk_fix(frame, "reference").select(*COLUMNS, LINE, ERROR, RAW)
+    frame = frame.select(*COLUMNS, LINE, ERROR, RAW)
     return RawTable(frame=frame.lazy(), columns=COLUMNS, raw=pl.col(RAW), rows=frame.height)
