@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
@@ -413,7 +414,10 @@ def test_sweep_handles_many_identical_settlement_times_in_one_pass():
     pos = [
         {
             "id": f"P{i}",
-            "time": f"2026-11-20T{8 + i % 12:02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}",
+            # a sale every 21 s or so (never two within a cashier's double-entry window)
+            "time": (
+                datetime(2026, 11, 20, 8) + timedelta(seconds=21 * i + rng.randrange(5))
+            ).isoformat(),
             "amount": "25.00",
             "terminal": "T1",
         }

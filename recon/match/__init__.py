@@ -29,7 +29,10 @@ from recon.keying import amount_pattern
 from recon.match.passes import candidates, nearest_pairs, reference_pass, sweep
 from recon.match.prepare import (
     COPY_GROUP,
+    DAY_US,
     EVIDENCE,
+    NO_CARD_RETRY_SECONDS,
+    RETRY_GROUP,
     STATEMENT,
     derive,
     duplicate_groups,
@@ -38,9 +41,11 @@ from recon.match.prepare import (
 from recon.match.residual import (
     other_reference_pass,
     residual_candidates,
+    resolve,
     unique_pairs,
-    unique_rounds,
 )
+from recon.match.timing import MIN_PAIRS, crowded, in_order, lag_bound, pair_lags
+from recon.schema import CANCEL_KINDS
 
 PAIR_SCHEMA = {"prow": pl.UInt32, "brow": pl.UInt32, "rule": pl.String}
 
@@ -150,15 +155,43 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         lb = bank.filter(~b_taken)
         return lp, lb
 
+    # References are comparable when the two files' primary references meet: then two rows
+    # that carry different ones are two transactions. A statement whose own references are
+    # another system's (the POS reference only among its other references) says nothing.
+    refs_comparable = found[0].height > 0
     if pos["reference"].null_count() < pos.height:
         # A POS reference among a statement line's other references, or in its free text.
         lp, lb = leftovers()
-        other = other_reference_pass(lp.lazy(), lb.lazy())
+        other, copies = other_reference_pass(lp.lazy(), lb.lazy())
         found.append(other.with_columns(rule=pl.lit("reference_other")))
-    refs_comparable = sum(f.height for f in found) > 0
+        bank = _group_copies(bank, copies, "reference")
 
     shared = _shared_keys(pos, bank)
     exact = ["dir", "amount", "currency", *shared]
+    # The bank's usual lag, from the pairs that are certain; among look-alike rows a slower
+    # pairing is not made (recon.match.timing).
+    window_us = int(s.window_days * DAY_US)
+    certain = pl.concat(found)
+    learnt = certain.height >= MIN_PAIRS
+    bound = lag_bound(pair_lags(certain, pos, bank), window_us) if learnt else None
+    p_crowded, b_crowded = crowded(pos, bank, exact)
+
+    def plausible(
+        pairs: pl.DataFrame, lags: pl.Series | None = None, *, every: bool = False
+    ) -> pl.DataFrame:
+        """Drop pairs of look-alike rows (of any rows with `every`: pairs whose amounts differ
+        rest on the time alone) slower than the bank's usual lag."""
+        nonlocal bound, learnt
+        if not learnt and pairs.height >= MIN_PAIRS:
+            # No certain pairs: the first sweep's pairs, nearly all right, show the lag.
+            learnt = True
+            bound = lag_bound(pair_lags(pairs, pos, bank), window_us)
+        if bound is None or pairs.height == 0:
+            return pairs
+        lags = pair_lags(pairs, pos, bank) if lags is None else lags
+        look_alike = p_crowded.gather(pairs["prow"]) | b_crowded.gather(pairs["brow"]) | every
+        return pairs.filter(~(look_alike & (lags > bound)).fill_null(False))
+
     stages: list[tuple[str, list[str], list[str], str]] = [
         ("amount_time", exact, shared, "equal"),
         ("amount_time_loose", ["dir", "amount", "currency"], [], "equal"),
@@ -192,15 +225,23 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
                 # Exact keys (or too many candidates): the sweep scales to millions of rows.
                 cand = sweep(lp.lazy(), lb.lazy(), keys)
                 pairs = _validate(cand, lp.lazy(), lb.lazy(), s, amounts=amounts).collect()
+                pairs = plausible(pairs, every=amounts != "equal")
+                if rule == "amount_time":
+                    pairs = in_order(pairs, pos, bank, keys)
             else:
                 # Leftovers only: judge every candidate, then pick nearest-first.
                 cand = candidates(lp.lazy(), lb.lazy(), keys)
                 valid = _validate(cand, lp.lazy(), lb.lazy(), s, amounts=amounts, with_lag=True)
-                pairs = nearest_pairs(valid.collect())
+                valid = valid.collect()
+                valid = plausible(valid, valid["lag"], every=amounts != "equal")
+                pairs = nearest_pairs(valid)
             found.append(pairs.with_columns(rule=pl.lit(rule)))
 
-    for stage in stages:
-        run_stage(*stage)
+    run_stage(*stages[0])
+    if bound is not None:
+        # Pairs the bound refused left their rows open: sweep what is left once more.
+        run_stage(*stages[0])
+    run_stage(*stages[1])
     if refs_comparable:
         # Two rows that carry different references and agree on everything else are paired
         # when each is the other's only candidate (a reference from another system).
@@ -208,12 +249,13 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         lp, lb = lp.drop_nulls(["reference", *shared]), lb.drop_nulls(["reference", *shared])
         if lp.height and lb.height and _join_size(lp, lb, exact) <= CANDIDATE_BUDGET:
             cand = candidates(lp.lazy(), lb.lazy(), exact)
-            valid = _validate(cand, lp.lazy(), lb.lazy(), s, amounts="equal").collect()
+            valid = plausible(_validate(cand, lp.lazy(), lb.lazy(), s, amounts="equal").collect())
             found.append(unique_pairs(valid).with_columns(rule=pl.lit("amount_time_refs_differ")))
     if s.amount_tolerant_pass and "last4" in shared:
         card_keys = ["dir", "currency", "last4", *[k for k in shared if k != "last4"]]
         run_stage("card_time", card_keys, card_keys, "keying")
 
+    pos = _mark_pos_copies(pos, pl.concat(found))
     if s.residual_pass:
         # Copies of a settled row are duplicates, not candidates; nor are rows of a duplicate
         # group or a sale its void cancelled.
@@ -230,12 +272,69 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
                 refs_comparable=refs_comparable,
                 budget=CANDIDATE_BUDGET,
                 join_size=_join_size,
+                bound=bound,
             )
-            found.append(unique_rounds(cand).select("prow", "brow", "rule"))
+            found.append(resolve(cand).select("prow", "brow", "rule"))
 
     pairs = pl.concat(found).cast(PAIR_SCHEMA).sort("prow")
     bank = _mark_bank_copies(bank, pairs, s.bank_duplicate_seconds)
     return MatchOutcome(pos=pos, bank=bank, pairs=pairs, voids=voids)
+
+
+def _mark_pos_copies(pos: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """Without a card, a record left unsettled seconds after a settled one of the same amount on
+    the same till is that sale recorded twice (a cashier system's double entry, a retry with a
+    new order number). Two customers paying at one till are never that close, and each of
+    them has a settlement of their own."""
+    keys = ["amount", "currency", "terminal", "merchant", "dir"]
+    taken = pl.zeros(pos.height, pl.Boolean, eager=True).scatter(pairs["prow"], True)
+    rows = pos.lazy().select("prow", *keys, "time", "account", "kind", "dup_group", taken=taken)
+    no_card = (
+        pl.col("account").is_null()
+        & pl.col("terminal").is_not_null()
+        & pl.col("dup_group").is_null()
+        & ~pl.col("kind").is_in(CANCEL_KINDS)
+    )
+    lone = rows.filter(no_card & ~pl.col("taken")).select("prow", *keys, "time")
+    settled = rows.filter(no_card & pl.col("taken")).select(*keys, "time", of="prow")
+    copies = (
+        lone.join(settled, on=keys, nulls_equal=True)
+        .with_columns(gap=(pl.col("time") - pl.col("time_right")).abs())
+        .filter(pl.col("gap") <= pl.duration(seconds=NO_CARD_RETRY_SECONDS))
+        .sort("gap", "of")
+        .unique("prow", keep="first")
+        .select(brow="prow", of="of")
+        .collect()
+    )
+    if copies.height == 0:
+        return pos
+    marked = _group_copies(
+        pos.rename({"prow": "brow"}), copies.cast({"brow": pl.UInt32}), "retry", RETRY_GROUP
+    )
+    return marked.rename({"brow": "prow"})
+
+
+def _group_copies(
+    bank: pl.DataFrame, copies: pl.DataFrame, how: str, offset: int = COPY_GROUP
+) -> pl.DataFrame:
+    """Put each copy (brow, of) in one duplicate group with the row it copies."""
+    if copies.height == 0:
+        return bank
+    group = pl.col("of").cast(pl.Int64) + offset
+    members = pl.concat(
+        [
+            copies.select("brow", group=group, primary=pl.lit(False)),
+            copies.select(brow="of", group=group, primary=pl.lit(True)),
+        ]
+    ).unique("brow", keep="first")
+    members = members.select("brow", dup_group="group", dup_how=pl.lit(how), dup_primary="primary")
+    # Rows already in a group keep theirs.
+    members = members.join(
+        bank.lazy().filter(pl.col("dup_group").is_not_null()).select("brow").collect(),
+        on="brow",
+        how="anti",
+    )
+    return annotate(bank, "brow", members.cast({"brow": pl.UInt32}), overwrite=True)
 
 
 def _mark_bank_copies(bank: pl.DataFrame, pairs: pl.DataFrame, seconds: int) -> pl.DataFrame:
@@ -244,22 +343,34 @@ def _mark_bank_copies(bank: pl.DataFrame, pairs: pl.DataFrame, seconds: int) -> 
     not as money of unknown origin. Needed when the bank side carries no references."""
     keys = ["account", "amount", "currency", "terminal", "merchant", "dir"]
     taken = pl.zeros(bank.height, pl.Boolean, eager=True).scatter(pairs["brow"], True)
-    marked = bank.lazy().select("brow", *keys, "time", "dup_group", taken=taken)
-    lone = marked.filter(
-        ~pl.col("taken") & pl.col("dup_group").is_null() & pl.col("account").is_not_null()
-    ).select("brow", *keys, "time")
+    marked = bank.lazy().select(
+        "brow", *keys, "time", "has_clock", "reference", "dup_group", taken=taken
+    )
+    # A row with neither card nor terminal could be anyone's money: never a copy.
+    known = pl.col("account").is_not_null() | pl.col("terminal").is_not_null()
+    lone = marked.filter(~pl.col("taken") & pl.col("dup_group").is_null() & known).select(
+        "brow", *keys, "time", "has_clock", "reference"
+    )
     # Only settled rows that share a lone row's keys can be its original.
     originals = marked.filter(pl.col("taken")).join(
         lone.select(keys).unique(), on=keys, how="semi", nulls_equal=True
     )
+    both_clock = pl.col("has_clock").fill_null(True) & pl.col("has_clock_right").fill_null(True)
+    # A statement dated by day puts a whole day's look-alike rows at one time: there a copy
+    # must also carry its original's reference.
+    same_ref = pl.col("reference").is_not_null() & (
+        pl.col("reference") == pl.col("reference_right")
+    )
     copies = (
         lone.join(
-            originals.select(*keys, "time", of="brow", of_group="dup_group"),
+            originals.select(
+                *keys, "time", "has_clock", "reference", of="brow", of_group="dup_group"
+            ),
             on=keys,
             nulls_equal=True,
         )
         .with_columns(gap=(pl.col("time") - pl.col("time_right")).abs())
-        .filter(pl.col("gap") <= pl.duration(seconds=seconds))
+        .filter(pl.col("gap") <= pl.duration(seconds=seconds), both_clock | same_ref)
         .sort("gap", "of")
         .unique("brow", keep="first")
         .with_columns(group=pl.coalesce("of_group", pl.col("of").cast(pl.Int64) + COPY_GROUP))

@@ -21,6 +21,8 @@ COPY_GROUP = 2 << 33
 
 
 EVIDENCE = ("batch", "trace")
+# Records with no card are one sale recorded twice only this close together (recon.match).
+NO_CARD_RETRY_SECONDS = 10
 # What a statement line carries besides its reference: read by the reference passes only.
 STATEMENT = ("references", "memo")
 

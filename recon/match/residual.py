@@ -15,6 +15,8 @@ carries the rule that names what differs; the classifier reports the difference.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
 from recon.config import MatchSettings
@@ -30,42 +32,72 @@ RESIDUAL_RULES = ("residual_card", "residual_currency", "residual_late", "residu
 
 
 def _bank_keys(bank: pl.LazyFrame) -> pl.LazyFrame:
-    """(brow, dir, key): every reference a bank row carries, upper-cased, once each."""
+    """(brow, dir, key): every reference a bank row carries, upper-cased, once each. Words of
+    the memo count only from MIN_TOKEN characters; references count whatever their length."""
     names = bank.collect_schema().names()
-    parts = [bank.select("brow", "dir", key=pl.col("reference"))]
+    parts = [bank.select("brow", "dir", key=pl.col("reference"), word=pl.lit(False))]
     if "references" in names:
-        parts.append(bank.select("brow", "dir", key=pl.col("references")).explode("key"))
+        refs = bank.select("brow", "dir", key=pl.col("references"), word=pl.lit(False))
+        parts.append(refs.explode("key"))
     if "memo" in names:
         for pattern in (_TOKEN, r"[0-9A-Za-z]+"):
             tokens = pl.col("memo").str.extract_all(pattern)
-            parts.append(bank.select("brow", "dir", key=tokens).explode("key"))
+            parts.append(bank.select("brow", "dir", key=tokens, word=pl.lit(True)).explode("key"))
     keys = pl.concat(parts).filter(pl.col("key").is_not_null())
-    return keys.select(
-        "brow", "dir", key=pl.col("key").str.to_uppercase().str.strip_chars()
-    ).unique(maintain_order=True)
+    keys = keys.filter(~pl.col("word") | (pl.col("key").str.len_chars() >= MIN_TOKEN))
+    return (
+        keys.select("brow", "dir", key=pl.col("key").str.to_uppercase().str.strip_chars())
+        .filter(pl.col("key") != "")
+        .unique(maintain_order=True)
+    )
 
 
-def other_reference_pass(pos: pl.LazyFrame, bank: pl.LazyFrame) -> pl.DataFrame:
-    """(prow, brow) of leftover POS rows whose reference a leftover bank row carries among its
-    other references or in its memo. Ambiguous candidates are resolved by the amount, else
-    left open."""
+def other_reference_pass(
+    pos: pl.LazyFrame, bank: pl.LazyFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Pairs (prow, brow) of leftover POS rows whose reference a leftover bank row carries
+    among its other references or in its memo, and copies (brow, of): further bank rows that
+    carry a paired POS reference (the sale settled twice).
+
+    A candidate with the same amount beats one without; a row with two equally good
+    candidates stays open, except a POS reference found on several bank rows that carry no
+    other POS reference: the earliest pays the sale, the others are copies of it."""
     p = pos.filter(pl.col("reference").is_not_null()).select(
         "prow", "dir", "amount", key=pl.col("reference").str.to_uppercase().str.strip_chars()
     )
-    b = _bank_keys(bank).filter(pl.col("key").str.len_chars() >= MIN_TOKEN)
     cand = (
-        p.join(b, on=["key", "dir"])
-        .join(bank.select("brow", amount_b="amount"), on="brow")
-        .select("prow", "brow", same=pl.col("amount") == pl.col("amount_b"))
+        p.join(_bank_keys(bank), on=["key", "dir"])
+        .join(bank.select("brow", "time", amount_b="amount"), on="brow")
+        .select(
+            "prow",
+            "brow",
+            "time",
+            score=(pl.col("amount") != pl.col("amount_b")).cast(pl.Int8),
+        )
         .unique(["prow", "brow"])
         .collect()
     )
-    first = unique_pairs(cand)
-    rest = cand.join(first.select("prow"), on="prow", how="anti").join(
-        first.select("brow"), on="brow", how="anti"
+    pairs = unique_rounds(cand)
+    rest = cand.join(pairs.select("prow"), on="prow", how="anti").join(
+        pairs.select("brow"), on="brow", how="anti"
     )
-    second = unique_pairs(rest.filter(pl.col("same")))
-    return pl.concat([first.select("prow", "brow"), second.select("prow", "brow")])
+    settled_twice = (
+        rest.filter(pl.len().over("brow") == 1)
+        .filter(pl.col("score") == pl.col("score").min().over("prow"))
+        .filter(pl.len().over("prow") > 1)
+        .sort("prow", "time", "brow")
+        .with_columns(first=pl.col("brow").first().over("prow"))
+    )
+    pairs = pl.concat(
+        [
+            pairs.select("prow", "brow"),
+            settled_twice.filter(pl.col("brow") == pl.col("first")).select("prow", "brow"),
+        ]
+    )
+    copies = settled_twice.filter(pl.col("brow") != pl.col("first")).select(
+        "brow", of=pl.col("first")
+    )
+    return pairs, copies
 
 
 def unique_pairs(cand: pl.DataFrame) -> pl.DataFrame:
@@ -154,6 +186,7 @@ def residual_candidates(
     refs_comparable: bool,
     budget: int,
     join_size,
+    bound: int | None = None,
 ) -> pl.DataFrame:
     """(prow, brow, rule, lag) of every residual candidate, each named by what differs.
 
@@ -162,6 +195,10 @@ def residual_candidates(
     paired already) are never a residual candidate: two signals against one pairing.
     """
     fixed = [k for k in ("terminal", "merchant") if k in shared]
+    late_s = s  # a late settlement is late against the configured window
+    if bound is not None:
+        # The bank's usual lag (recon.match.timing) is the window of a pair that differs.
+        s = replace(s, window_days=min(s.window_days, bound / DAY_US))
     card = [k for k in ("last4", "first6") if k in shared]
     variants: list[tuple[str, list[str], pl.Expr]] = []
     c = pl.col
@@ -185,10 +222,27 @@ def residual_candidates(
         lp, lb = pos.drop_nulls(keys), bank.drop_nulls(keys)
         if lp.height == 0 or lb.height == 0 or join_size(lp, lb, keys) > budget:
             continue
-        judged = _judged(lp, lb, keys, s).filter(cond & c("keys_agree"))
+        judged = _judged(lp, lb, keys, late_s if rule == "residual_late" else s)
+        judged = judged.filter(cond & c("keys_agree"))
         if refs_comparable:
             judged = judged.filter(~c("refs_differ"))
-        found.append(judged.select("prow", "brow", "lag", "score", rule=pl.lit(rule)).collect())
+        if rule == "residual_late":
+            # Settled inside the window beats settled days late: late settlements are rare.
+            judged = judged.with_columns(score=c("score") + 1)
+        row_keys = ["amount", "currency", "terminal", "merchant", "last4", "first6"]
+        found.append(
+            judged.select(
+                "prow",
+                "brow",
+                "lag",
+                "score",
+                "time",
+                "time_b",
+                rule=pl.lit(rule),
+                pkey=pl.struct(row_keys).hash(seed=17),
+                bkey=pl.struct([f"{k}_b" for k in row_keys]).hash(seed=17),
+            ).collect()
+        )
     if not found:
         return pl.DataFrame(
             schema={
@@ -196,7 +250,46 @@ def residual_candidates(
                 "brow": pl.UInt32,
                 "lag": pl.Int64,
                 "score": pl.Int8,
+                "time": pl.Datetime("us"),
+                "time_b": pl.Datetime("us"),
                 "rule": pl.String,
+                "pkey": pl.UInt64,
+                "bkey": pl.UInt64,
             }
         )
     return pl.concat(found).unique(["prow", "brow"], keep="first", maintain_order=True)
+
+
+def resolve(cand: pl.DataFrame) -> pl.DataFrame:
+    """Residual pairs: the clear bests (unique_rounds), then groups of interchangeable rows.
+
+    Rows that agree on every key (card, amount, terminal...) and differ only in time cannot be
+    told apart: when n such sales and n such settlements are all each other's candidates under
+    one rule, whichever way they pair the items say the same, so they pair first with first.
+    Groups whose sizes differ stay open: which sale the bank left out is not known."""
+    chosen = unique_rounds(cand)
+    rest = cand.join(chosen.select("prow"), on="prow", how="anti").join(
+        chosen.select("brow"), on="brow", how="anti"
+    )
+    groups = ["rule", "pkey", "bkey"]
+    # Only each row's best candidates; a row with them in two groups could belong to either.
+    best = pl.col("score") == pl.col("score").min()
+    rest = rest.filter(best.over("prow") & best.over("brow"))
+    rest = rest.filter(pl.len().over("prow") == pl.len().over(["prow", *groups]))
+    rest = rest.filter(pl.len().over("brow") == pl.len().over(["brow", *groups]))
+    size = rest.with_columns(
+        n_p=pl.col("prow").n_unique().over(groups),
+        n_b=pl.col("brow").n_unique().over(groups),
+        n=pl.len().over(groups),
+    )
+    full = size.filter((pl.col("n_p") == pl.col("n_b")) & (pl.col("n") == pl.col("n_p") ** 2))
+    if full.height == 0:
+        return chosen
+    p_rank = full.unique("prow").select(
+        *groups, "prow", k=pl.int_range(pl.len()).over(groups, order_by=["time", "prow"])
+    )
+    b_rank = full.unique("brow").select(
+        *groups, "brow", k=pl.int_range(pl.len()).over(groups, order_by=["time_b", "brow"])
+    )
+    ordered = p_rank.join(b_rank, on=[*groups, "k"]).select("prow", "brow", "rule")
+    return pl.concat([chosen.select("prow", "brow", "rule"), ordered])

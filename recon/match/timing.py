@@ -1,0 +1,101 @@
+"""What the day's own settlements say about time: how long this bank takes, and the order in
+which it pays look-alike sales.
+
+A shop that sells from a short price list to regular cards has many rows that agree on every
+key (card, amount, terminal). Among those, the settlement window alone lets a stray credit or a
+copy pair with a sale hours away that was never settled. The settlements that are certain (by
+reference, or the only candidate of their keys) show the bank's usual lag; among look-alike
+rows a pairing much slower than that is not made. Where the bank is slow anyway (a night batch),
+the bound is as wide as the window and changes nothing.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from recon.match.prepare import DAY_US, sweep_time
+
+# The bound is this many times the 95th percentile of the certain pairs' lags...
+LAG_FACTOR = 3
+# ... and never tighter than this (clocks of two systems drift by a minute or two).
+MIN_BOUND_US = 10 * 60 * 1_000_000
+# Fewer certain pairs than this say nothing about the bank: no bound.
+MIN_PAIRS = 30
+
+
+def pair_lags(pairs: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame) -> pl.Series:
+    """Bank time minus POS time of each pair (microseconds); by day where a side has no clock."""
+    p_time = pos["time"].gather(pairs["prow"])
+    b_time = bank["time"].gather(pairs["brow"])
+    p_clock = pos["has_clock"].gather(pairs["prow"]).fill_null(True)
+    b_clock = bank["has_clock"].gather(pairs["brow"]).fill_null(True)
+    frame = pl.DataFrame({"p": p_time, "b": b_time, "pc": p_clock, "bc": b_clock})
+    day_lag = (pl.col("b").dt.date() - pl.col("p").dt.date()).dt.total_days() * DAY_US
+    return frame.select(
+        pl.when(pl.col("pc") & pl.col("bc"))
+        .then((pl.col("b") - pl.col("p")).dt.total_microseconds())
+        .otherwise(day_lag)
+    ).to_series()
+
+
+def lag_bound(lags: pl.Series, window_us: int) -> int | None:
+    """The slowest plausible settlement among look-alike rows, learnt from certain pairs' lags;
+    None when there are too few to tell or the bound would not be tighter than the window."""
+    lags = lags.drop_nulls().filter(lags >= 0)
+    if lags.len() < MIN_PAIRS:
+        return None
+    q95 = lags.quantile(0.95, interpolation="higher")
+    bound = max(int(q95 or 0) * LAG_FACTOR, MIN_BOUND_US)
+    return bound if bound < window_us else None
+
+
+def crowded(pos: pl.DataFrame, bank: pl.DataFrame, keys: list[str]) -> tuple[pl.Series, pl.Series]:
+    """Per row of each side: whether another row of either side shares its keys (look-alike)."""
+    h = pl.struct(keys).hash(seed=11)
+    ph = pos.select(h.alias("h"))
+    bh = bank.select(h.alias("h"))
+    counts = (
+        pl.concat([ph.with_columns(side=pl.lit(0)), bh.with_columns(side=pl.lit(1))])
+        .group_by("h")
+        .agg(n_pos=(pl.col("side") == 0).sum(), n_bank=(pl.col("side") == 1).sum())
+        .filter((pl.col("n_pos") > 1) | (pl.col("n_bank") > 1))
+        .get_column("h")
+        .implode()
+    )
+    return (
+        ph.select(pl.col("h").is_in(counts)).to_series(),
+        bh.select(pl.col("h").is_in(counts)).to_series(),
+    )
+
+
+def in_order(
+    pairs: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame, keys: list[str]
+) -> pl.DataFrame:
+    """Pairs of rows that agree on `keys` given first-with-first: within each group of look-alike
+    pairs, the k-th sale in time with the k-th settlement in time.
+
+    The sweep decides which rows pair (each settlement takes the most recent open sale, which
+    leaves the right sale open when one was never settled); among the rows it paired, a bank
+    pays look-alike sales in the order they were made. Both ends of the window rise with the
+    sale's time, so the ordered pairing is inside the window wherever the sweep's was."""
+    if pairs.height < 2:
+        return pairs
+    frame = pl.concat(
+        [
+            pairs.select("prow", "brow"),
+            pos.select(pl.col(keys).gather(pairs["prow"])),
+            pos.select(pt=sweep_time().gather(pairs["prow"])),
+            bank.select(bt=sweep_time().gather(pairs["brow"])),
+        ],
+        how="horizontal",
+    ).with_columns(g=pl.struct(keys).hash(seed=13))
+    many = frame.filter(pl.len().over("g") > 1)
+    if many.height == 0:
+        return pairs
+    rank_p = pl.int_range(pl.len()).over("g", order_by=["pt", "prow"])
+    rank_b = pl.int_range(pl.len()).over("g", order_by=["bt", "brow"])
+    reordered = many.select("g", "prow", k=rank_p).join(
+        many.select("g", "brow", k=rank_b), on=["g", "k"]
+    )
+    single = frame.filter(pl.len().over("g") == 1).select("prow", "brow")
+    return pl.concat([single, reordered.select("prow", "brow")]).cast(pairs.schema)
