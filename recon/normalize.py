@@ -8,7 +8,7 @@ frame. Card numbers are masked here, in `account` and in the raw text of rejecte
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -148,6 +148,95 @@ def mask_pans(expr: pl.Expr) -> pl.Expr:
         # twice: a run right after a masked one lost its leading separator to the first match
         expr = expr.str.replace_all(pattern, replacement).str.replace_all(pattern, replacement)
     return expr
+
+
+# A statement line's free text (`memo`) holds references as well as card numbers: there only
+# a digit run that can be a card is masked. Letters that make a reference of the digits glued to
+# them are those of alphabets (RP123..., EREF123...); Chinese or Japanese text glued to a card
+# number (卡号6222...) does not protect it. A candidate run (13-19 digits, or a card printed in
+# groups) is first wrapped in two noncharacters (which text never holds); the text is then cut
+# at the first one, so that only the candidates (a few per row) go through the Luhn check.
+_LETTER = r"\p{Latin}\p{Greek}\p{Cyrillic}"
+_OPEN, _CLOSE = "\ufdd0", "\ufdd1"
+_EDGE = f"[^{_LETTER}0-9{_OPEN}{_CLOSE}]"
+_MEMO_CANDIDATE = (
+    rf"(^|{_EDGE})([0-9]{{4}}(?:[ -][0-9]{{4}}){{2}}[ -][0-9]{{1,7}}"
+    rf"|[0-9]{{4}}[ -][0-9]{{6}}[ -][0-9]{{4,5}}|[0-9]{{13,19}})({_EDGE}|$)"
+)
+
+
+def _luhn_ok(digits: pl.Expr) -> pl.Expr:
+    """Whether a string of 13-19 digits passes the Luhn check: integer digit arithmetic over
+    the whole column (19 digits fit an unsigned 64-bit integer); anything else is False."""
+    v = pl.field("v")
+    terms = []
+    for i in range(19):
+        d = (v // (10**i)) % 10
+        terms.append(d if i % 2 == 0 else d * 2 - (d >= 5).cast(pl.UInt64) * 9)
+    return (
+        pl.struct(v=digits.cast(pl.UInt64, strict=False))
+        .struct.with_fields(ok=(pl.sum_horizontal(terms) % 10 == 0) & v.is_not_null())
+        .struct.field("ok")
+    )
+
+
+def mask_memo(expr: pl.Expr) -> pl.Expr:
+    """Mask the card numbers in free text, leaving references whole.
+
+    Masked (first 6 + '*' + last 4, groups joined like mask_pans): a run of 13-19 digits, also
+    printed in groups of 4 (or Amex 4-6-5) split by spaces or dashes, that is not glued to a
+    letter (of an alphabet) or a digit on either side and passes the Luhn check, as every card
+    number does. A reference like `RP12312312312312`, `EREF20120123456789` or a Luhn-failing
+    14-digit EREF is kept.
+    """
+    replacement = f"${{1}}{_OPEN}${{2}}{_CLOSE}${{3}}"
+    # twice: a run right after a marked one lost its leading edge to the first match
+    marked = expr.str.replace_all(_MEMO_CANDIDATE, replacement).str.replace_all(
+        _MEMO_CANDIDATE, replacement
+    )
+    # Pieces: the text before the first candidate, then "candidate CLOSE rest" for each one.
+    # (Struct fields: each intermediate is computed once.)
+    head, rest, digits = pl.field("field_0"), pl.field("field_1"), pl.field("digits")
+    n = digits.str.len_chars()
+    piece = (
+        pl.element()
+        .str.splitn(_CLOSE, 2)
+        .struct.with_fields(digits=head.str.replace_all(r"[ -]", ""))
+        .struct.with_fields(card=rest.is_not_null() & _luhn_ok(digits))
+        .struct.with_fields(
+            out=pl.concat_str(
+                pl.when(pl.field("card"))
+                .then(
+                    pl.concat_str(
+                        digits.str.slice(0, 6),
+                        pl.lit("*" * 9).str.slice(0, n - 10),
+                        digits.str.slice(-4, 4),
+                    )
+                )
+                .otherwise(head),
+                rest.fill_null(""),
+            )
+        )
+        .struct.field("out")
+    )
+    text, has = pl.field("text"), pl.field("has")
+    return (
+        pl.struct(text=expr, marked=marked)
+        .struct.with_fields(has=pl.field("marked").str.contains(_OPEN, literal=True))
+        .struct.with_fields(
+            out=pl.when(has)
+            .then(
+                pl.when(has)
+                .then(pl.field("marked"))
+                .str.split(_OPEN)
+                .list.eval(piece)
+                .list.join("")
+            )
+            .otherwise(text)
+        )
+        .struct.field("out")
+        .name.keep()
+    )
 
 
 def mask_account(expr: pl.Expr) -> pl.Expr:
@@ -320,14 +409,16 @@ def _fast_mask(account: pl.Expr) -> pl.Expr:
     return pl.when(account.str.contains(r"^\d{13,19}$")).then(masked).otherwise(account)
 
 
-def _mask_remaining(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+def _mask_remaining(
+    frame: pl.DataFrame, column: str, masker: Callable[[pl.Expr], pl.Expr] = mask_pans
+) -> pl.DataFrame:
     """Regex-mask the (rare) values that still hold a 13-19 digit run, touching only those."""
     values = frame[column]
     need = values.str.contains(_PAN_HINT).fill_null(False)
     if not need.any():
         return frame
     idx = need.arg_true()
-    fixed = values.gather(idx).to_frame().select(mask_pans(pl.col(column))).to_series()
+    fixed = values.gather(idx).to_frame().select(masker(pl.col(column))).to_series()
     return frame.with_columns(values.clone().scatter(idx, fixed))
 
 
@@ -409,7 +500,7 @@ def normalize(
         rows = rows.filter(~is_bad)
     bad = bad.join(rejected_text(raw, bad), on="line", how="left", maintain_order="left")
     frame = conform(rows.lazy()).collect()
-    frame = _mask_remaining(_mask_remaining(frame, "account"), "memo")
+    frame = _mask_remaining(_mask_remaining(frame, "account"), "memo", mask_memo)
     return frame, _mask_remaining(bad, "raw")
 
 
@@ -649,3 +740,9 @@ def mask_text(column: str) -> pl.Expr:
     that need it)."""
     col = pl.col(column)
     return pl.when(col.str.contains(_PAN_HINT)).then(mask_pans(col)).otherwise(col).alias(column)
+
+
+def mask_memo_text(column: str = "memo") -> pl.Expr:
+    """mask_memo() for lazy plans: card numbers in free text, references left whole."""
+    col = pl.col(column)
+    return pl.when(col.str.contains(_PAN_HINT)).then(mask_memo(col)).otherwise(col).alias(column)

@@ -394,11 +394,6 @@ def test_written_files_load_as_generated(kind, days, written):
         )
 
 
-@pytest.mark.xfail(
-    reason="loader: charset-normalizer takes this GB18030 export (Chinese only in the header and "
-    "交易类型) for ptcp154, so no header is found",
-    strict=False,
-)
 def test_zh_pos_export_in_gb18030_is_read_whatever_its_content(tmp_path):
     paths = write_day(generate_day(1500, 3, kind="zh"), tmp_path, "csv")
     loaded = load_side(paths["pos"], "pos")

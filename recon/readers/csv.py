@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv as stdcsv
 import re
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 NAME = "csv"
 _BINARY_SUFFIXES = (".parquet", ".pq", ".xlsx", ".xls", ".zip", ".gz", ".pdf")
 _CHINESE = ("gb2312", "gbk", "gb18030", "hz", "big5", "cp936")
+# Japanese codecs (charset-normalizer names, lower case, no '_' or '-'): an answer kept as is.
+_JAPANESE = ("shiftjis", "cp932", "eucj", "iso2022jp")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _LINE_SEP = "\x1f"  # a separator that does not occur in text: one string per physical line
 
 
@@ -66,11 +70,52 @@ def detect_encoding(data: bytes, declared: str) -> str:
 
     sample = data[:200_000]
     cut = sample.rfind(b"\n")
-    best = from_bytes(sample[: cut + 1] if cut > 0 else sample).best()
+    sample = sample[: cut + 1] if cut > 0 else sample
+    best = from_bytes(sample).best()
+    name = "" if best is None else best.encoding.lower().replace("_", "").replace("-", "")
+    if name in _CHINESE:
+        return "gb18030"
+    # The detector weighs a mostly-ASCII file by its few non-ASCII bytes and may take GB18030
+    # Chinese for a single-byte codepage (ptcp154, cp1251, ...) or, for a few words, for Korean
+    # (cp949: the same byte ranges). A Japanese answer is kept.
+    if not name.startswith(_JAPANESE) and _looks_gb18030(sample):
+        return "gb18030"
     if best is None:
         raise ValueError("cannot tell the text encoding")
-    name = best.encoding.lower().replace("_", "")
-    return "gb18030" if name in _CHINESE else best.encoding
+    return best.encoding
+
+
+def _looks_gb18030(sample: bytes) -> bool:
+    """Whether `sample` (cut at a line end) is plausibly Chinese text in GB18030.
+
+    It must decode strictly, and its non-ASCII characters must be mostly common Chinese: the
+    GB2312 level-1 hanzi (the 3,755 most frequent) and the GB2312 punctuation and full-width
+    rows (not kana: EUC-JP Japanese is full of it). Single-byte text read as GB18030 rarely
+    decodes at all, and when it does it gives GBK-extension or level-2 (rare) hanzi: an accented
+    Latin letter is followed by an ASCII byte, a lower-case Cyrillic pair falls in level 2.
+    """
+    try:
+        text = sample.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    wide = Counter(_NON_ASCII.findall(text))
+    total = sum(wide.values())
+    if total == 0:
+        return False
+    common = hanzi = 0
+    for char, n in wide.items():
+        code = char.encode("gb18030")
+        if len(code) != 2:
+            continue
+        lead, trail = code
+        if trail < 0xA1:
+            continue
+        if 0xB0 <= lead <= 0xD7:  # level-1 hanzi
+            common += n
+            hanzi += n
+        elif 0xA1 <= lead <= 0xA3:  # punctuation, numerals, full-width forms
+            common += n
+    return hanzi >= 2 and common >= 0.8 * total
 
 
 def decode(data: bytes, declared: str, where: str) -> bytes:
