@@ -146,14 +146,20 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         reference_pass(pos.lazy(), bank.lazy()).collect().with_columns(rule=pl.lit("reference"))
     ]
 
+    cache: dict[tuple[int, int, int], tuple[pl.DataFrame, pl.DataFrame]] = {}
+
     def leftovers() -> tuple[pl.DataFrame, pl.DataFrame]:
-        # Rows are positions, so "already matched" is a mask scattered from the pairs found.
-        done = pl.concat(found)
-        p_taken = pl.zeros(pos.height, pl.Boolean, eager=True).scatter(done["prow"], True)
-        b_taken = pl.zeros(bank.height, pl.Boolean, eager=True).scatter(done["brow"], True)
-        lp = pos.filter(~p_taken & pos["cancels_row"].is_null())
-        lb = bank.filter(~b_taken)
-        return lp, lb
+        # Many passes find nothing new: the rows left are computed once per change.
+        key = (sum(f.height for f in found), id(pos), id(bank))
+        if key not in cache:
+            # Rows are positions, so "already matched" is a mask scattered from the pairs found.
+            done = pl.concat(found)
+            p_taken = pl.zeros(pos.height, pl.Boolean, eager=True).scatter(done["prow"], True)
+            b_taken = pl.zeros(bank.height, pl.Boolean, eager=True).scatter(done["brow"], True)
+            lp = pos.filter(~p_taken & pos["cancels_row"].is_null())
+            cache.clear()
+            cache[key] = (lp, bank.filter(~b_taken))
+        return cache[key]
 
     # References are comparable when the two files' primary references meet: then two rows
     # that carry different ones are two transactions. A statement whose own references are
@@ -174,7 +180,6 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     certain = pl.concat(found)
     learnt = certain.height >= MIN_PAIRS
     bound = lag_bound(pair_lags(certain, pos, bank), window_us) if learnt else None
-    p_crowded, b_crowded = crowded(pos, bank, exact)
 
     def plausible(
         pairs: pl.DataFrame, lags: pl.Series | None = None, *, every: bool = False
@@ -189,8 +194,13 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         if bound is None or pairs.height == 0:
             return pairs
         lags = pair_lags(pairs, pos, bank) if lags is None else lags
-        look_alike = p_crowded.gather(pairs["prow"]) | b_crowded.gather(pairs["brow"]) | every
-        return pairs.filter(~(look_alike & (lags > bound)).fill_null(False))
+        slow = (lags > bound).fill_null(False)
+        if not slow.any():
+            return pairs
+        drop = pairs.filter(slow).select("prow", "brow")
+        if not every:
+            drop = drop.filter(crowded(drop, pos, bank, exact))
+        return pairs.join(drop, on=["prow", "brow"], how="anti", maintain_order="left")
 
     stages: list[tuple[str, list[str], list[str], str]] = [
         ("amount_time", exact, shared, "equal"),

@@ -49,23 +49,42 @@ def lag_bound(lags: pl.Series, window_us: int) -> int | None:
     return bound if bound < window_us else None
 
 
-def crowded(pos: pl.DataFrame, bank: pl.DataFrame, keys: list[str]) -> tuple[pl.Series, pl.Series]:
-    """Per row of each side: whether another row of either side shares its keys (look-alike)."""
-    h = pl.struct(keys).hash(seed=11)
-    ph = pos.select(h.alias("h"))
-    bh = bank.select(h.alias("h"))
-    counts = (
-        pl.concat([ph.with_columns(side=pl.lit(0)), bh.with_columns(side=pl.lit(1))])
-        .group_by("h")
-        .agg(n_pos=(pl.col("side") == 0).sum(), n_bank=(pl.col("side") == 1).sum())
-        .filter((pl.col("n_pos") > 1) | (pl.col("n_bank") > 1))
-        .get_column("h")
-        .implode()
+def crowded(
+    pairs: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame, keys: list[str]
+) -> pl.Series:
+    """Per pair: whether another row of either side shares the keys of its POS row or of its
+    bank row (look-alike rows). Called for the few slow pairs only: the day's rows are probed
+    against their keys, not grouped."""
+    mine = pl.concat(
+        [
+            pos.select(pl.col(keys).gather(pairs["prow"])),
+            bank.select(pl.col(keys).gather(pairs["brow"])),
+        ]
+    ).unique()
+
+    def count(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        return (
+            frame.lazy()
+            .select(keys)
+            .join(mine.lazy(), on=keys, how="semi", nulls_equal=True)
+            .group_by(keys)
+            .agg(pl.len().alias(name))
+            .collect()
+        )
+
+    counts = mine.join(count(pos, "n_pos"), on=keys, how="left", nulls_equal=True).join(
+        count(bank, "n_bank"), on=keys, how="left", nulls_equal=True
     )
-    return (
-        ph.select(pl.col("h").is_in(counts)).to_series(),
-        bh.select(pl.col("h").is_in(counts)).to_series(),
-    )
+    many = counts.filter(
+        (pl.col("n_pos").fill_null(0) > 1) | (pl.col("n_bank").fill_null(0) > 1)
+    ).select(keys)
+
+    def flagged(frame: pl.DataFrame, rows: pl.Series) -> pl.Series:
+        side = frame.select(pl.col(keys).gather(rows)).with_row_index("i")
+        hit = side.join(many, on=keys, how="semi", nulls_equal=True)["i"]
+        return pl.zeros(len(rows), pl.Boolean, eager=True).scatter(hit, True)
+
+    return flagged(pos, pairs["prow"]) | flagged(bank, pairs["brow"])
 
 
 def in_order(
