@@ -293,15 +293,14 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
 
 def _mark_pos_copies(pos: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     """Without a card, a record left unsettled seconds after a settled one of the same amount on
-    the same till is that sale recorded twice (a cashier system's double entry, a retry with a
-    new order number). Two customers paying at one till are never that close, and each of
-    them has a settlement of their own."""
+    the same till (or in a ledger that names no till) is that sale recorded twice: a cashier
+    system's double entry, a retry with a new order number. Two customers paying at one till
+    are never that close, and each of them has a settlement of their own."""
     keys = ["amount", "currency", "terminal", "merchant", "dir"]
     taken = pl.zeros(pos.height, pl.Boolean, eager=True).scatter(pairs["prow"], True)
     rows = pos.lazy().select("prow", *keys, "time", "account", "kind", "dup_group", taken=taken)
     no_card = (
         pl.col("account").is_null()
-        & pl.col("terminal").is_not_null()
         & pl.col("dup_group").is_null()
         & ~pl.col("kind").is_in(CANCEL_KINDS)
     )
