@@ -165,15 +165,16 @@ def _judged(
         in_window=(pl.col("lag") >= 0) & (pl.col("lag") <= window),
         in_late=(pl.col("lag") > window) & (pl.col("lag") <= late),
         refs_differ=pl.col("reference").is_not_null() & pl.col("reference_b").is_not_null(),
-        # How much the cards say for the pair: the same card 0; unknown on a side, or a card
-        # keyed wrong (digits of the last four transposed or one mistyped) 1; another card 2.
+        # How much the cards say against the pair: the same card 0; unknown on a side, or a
+        # card keyed wrong (digits of the last four transposed or one mistyped) 2; another
+        # card 4 (a late settlement adds 3, see residual_candidates).
         score=pl.when(agree("last4") & agree("first6") & pl.col("last4").is_not_null())
         .then(pl.lit(0, pl.Int8))
         .when(agree("last4") & agree("first6"))
-        .then(pl.lit(1, pl.Int8))
+        .then(pl.lit(2, pl.Int8))
         .when(agree("first6") & digits_pattern(pl.col("last4"), pl.col("last4_b")).is_not_null())
-        .then(pl.lit(1, pl.Int8))
-        .otherwise(pl.lit(2, pl.Int8)),
+        .then(pl.lit(2, pl.Int8))
+        .otherwise(pl.lit(4, pl.Int8)),
     )
 
 
@@ -227,8 +228,9 @@ def residual_candidates(
         if refs_comparable:
             judged = judged.filter(~c("refs_differ"))
         if rule == "residual_late":
-            # Settled inside the window beats settled days late: late settlements are rare.
-            judged = judged.with_columns(score=c("score") + 1)
+            # Settled days late is less likely than a card keyed wrong inside the usual lag,
+            # more likely than another card.
+            judged = judged.with_columns(score=c("score") + 3)
         row_keys = ["amount", "currency", "terminal", "merchant", "last4", "first6"]
         found.append(
             judged.select(
