@@ -420,6 +420,16 @@ def describe(settings: Settings) -> list[pl.Expr]:
     batch = how.is_in(list(_BATCH_HOWS))
     parts = _batch_parts(tx, cur, pos_m, bank_m, diff_m, pos_abs, pkind, pkind_cap)
     detail = pl.when(batch).then(_by_how("detail", parts)).otherwise(detail)
+    # Precision first: an orphan that look-alike records could belong to says so.
+    open_n = pl.col("candidates").fill_null(0)
+    ambiguous = (
+        pl.when((_T == "orphan_pos") & (open_n > 0))
+        .then(tx("adv.ambiguous_pos", n=open_n.cast(pl.String)))
+        .when((_T == "orphan_bank") & (open_n > 0))
+        .then(tx("adv.ambiguous_bank", n=open_n.cast(pl.String)))
+        .otherwise(pl.lit(""))
+    )
+    detail = pl.concat_str(detail, ambiguous)
     cause = pl.when(batch).then(_by_how("cause", parts)).otherwise(cause)
     action = pl.when(batch).then(_by_how("act", parts)).otherwise(action)
     action = pl.concat_str(action, _contacts(settings))

@@ -59,6 +59,8 @@ ITEM_SCHEMA: dict[str, pl.DataType] = {
     "at_risk": pl.Int64(),
     "lag_s": pl.Int64(),
     "n_settled": pl.Int64(),
+    # an orphan's look-alike candidates that the matcher could not tell apart (left open)
+    "candidates": pl.Int64(),
     "how": pl.String(),
     "pos_last4": pl.Int16(),
     "bank_last4": pl.Int16(),
@@ -387,6 +389,7 @@ def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
         **_lone_pos_record(),
         at_risk=pl.col("amount").abs(),
         how=pl.when(pl.col("kind").is_in(["void", "reversal"])).then(pl.lit("lone_void")),
+        candidates=pl.col("open_candidates"),
     )
     orphan_bank_items = _items(
         m.bank.lazy()
@@ -407,6 +410,7 @@ def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
         trace=pl.col("trace"),
         kind=pl.col("kind"),
         at_risk=pl.col("amount").abs(),
+        candidates=pl.col("open_candidates"),
     )
 
     items = pl.concat(

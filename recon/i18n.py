@@ -93,6 +93,18 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "{Pkind} of {pos} at terminal {terminal} on {pos_time}{tail}",
         "zh": "终端 {terminal} 于 {pos_time} 的{pkind} {pos}{tail}",
     },
+    "adv.ambiguous_pos": {
+        "en": " {n} look-alike bank record(s) left over could be its settlement, but none is"
+        " clearly it: left open (recon investigate lists them).",
+        "zh": "另有 {n} 条相似的银行记录可能是它的结算，但无法确定是哪一条，暂不配对"
+        "（recon investigate 可列出）。",
+    },
+    "adv.ambiguous_bank": {
+        "en": " {n} look-alike POS record(s) left over could be its sale, but none is clearly"
+        " it: left open (recon investigate lists them).",
+        "zh": "另有 {n} 条相似的POS记录可能与之对应，但无法确定是哪一条，暂不配对"
+        "（recon investigate 可列出）。",
+    },
     "adv.lone_void_tail": {
         "en": " has no sale to cancel and no settlement.",
         "zh": "：找不到它所取消的原消费，也没有结算。",

@@ -121,6 +121,12 @@ def test_a_lone_settlement_past_the_window_but_inside_the_late_window_is_late():
     assert {("orphan_pos", "P2", ""), ("orphan_pos", "P3", ""), ("orphan_bank", "", "B2")} <= (
         items(disc)
     )
+    # ... and their items say why they stay open.
+    details = dict(zip(disc["pos_ids"].fill_null(""), disc["detail"], strict=True))
+    assert "1 look-alike bank record(s) left over could be its settlement" in details["P2"]
+    bank_detail = disc.filter(pl.col("bank_ids") == "B2")["detail"][0]
+    assert "2 look-alike POS record(s) left over could be its sale" in bank_detail
+    assert "open_candidates" not in disc.columns and "candidates" not in disc.columns
 
 
 def test_a_reference_match_holds_whatever_the_lag_and_is_late():

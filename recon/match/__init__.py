@@ -284,11 +284,33 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
                 join_size=_join_size,
                 bound=bound,
             )
-            found.append(resolve(cand).select("prow", "brow", "rule"))
+            chosen = resolve(cand).select("prow", "brow", "rule")
+            found.append(chosen)
+            # Rows left open with candidates: their items say they were ambiguous.
+            left = cand.join(chosen.select("prow"), on="prow", how="anti").join(
+                chosen.select("brow"), on="brow", how="anti"
+            )
+            pos = annotate(pos, "prow", _open_candidates(left, "prow", "brow"), overwrite=True)
+            bank = annotate(bank, "brow", _open_candidates(left, "brow", "prow"), overwrite=True)
 
+    pos, bank = _with_open_candidates(pos), _with_open_candidates(bank)
     pairs = pl.concat(found).cast(PAIR_SCHEMA).sort("prow")
     bank = _mark_bank_copies(bank, pairs, s.bank_duplicate_seconds)
     return MatchOutcome(pos=pos, bank=bank, pairs=pairs, voids=voids)
+
+
+def _with_open_candidates(frame: pl.DataFrame) -> pl.DataFrame:
+    """The column every outcome has, null where no residual pass ran (a Null column is free)."""
+    if "open_candidates" in frame.columns:
+        return frame
+    return frame.hstack(
+        [pl.Series("open_candidates", dtype=pl.Null).extend_constant(None, frame.height)]
+    )
+
+
+def _open_candidates(left: pl.DataFrame, row: str, other: str) -> pl.DataFrame:
+    """(row, open_candidates): how many residual candidates a row left open still has."""
+    return left.group_by(row).agg(open_candidates=pl.col(other).n_unique().cast(pl.UInt32))
 
 
 def _mark_pos_copies(pos: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
