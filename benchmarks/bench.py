@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 SEED = 20261120
-GENERATOR_VERSION = 1  # bump when recon.generate changes what it writes
+GENERATOR_VERSION = 2  # bump when recon.generate changes what it writes
 
 
 def floor(pos: Path, bank: Path, out: Path) -> None:
