@@ -18,12 +18,26 @@ import polars as pl
 from recon.classify import classify, is_statement
 from recon.config import Settings
 from recon.errors import UsageError
-from recon.i18n import sev_label, t, type_label
+from recon.i18n import TEXT, sev_label, t, type_label
 from recon.load import load_side
 from recon.match import match
 from recon.money import digits_expr, format_minor, parse_amount
 
 _TIME_SLACK = timedelta(minutes=30)
+# Without --results, a day of at most this many records (both files together) is reconciled
+# whole, so the case holds the decisions `recon run` makes; a larger one reconciles the records
+# around the transfer and what competes with them (pass --results for the day's decisions).
+FULL_DAY_ROWS = 100_000
+
+# How the decisions of a day reconciled whole are told. The phrase belongs with the other
+# case.decided.* ones of recon.i18n's catalog; it is added here while the catalog lacks it.
+TEXT.setdefault(
+    "case.decided.full",
+    {
+        "en": "a reconciliation of the whole files ({rows} records), as the day's run makes it",
+        "zh": "对整份文件（{rows} 条记录）完整对账，与当天对账的结论一致",
+    },
+)
 
 # A sentence for people, kept as its catalog key (recon.i18n "case.*") and its values, so the
 # case can be told in any language: the JSON keeps the English, the case file the chosen one.
@@ -194,11 +208,12 @@ def find_case(
     ]
     if not sides:
         raise UsageError("give the files to search: --pos and/or --bank")
-    seeds = []
+    seeds, rows_in_files = [], 0
     for side, path, prof in sides:
         loaded = load_side(
             path, side, prof, timezone=settings.timezone, prefilter=_seed_prefilter(q, window)
         )
+        rows_in_files += loaded.rows
         seeds.append(
             loaded.frame.filter(_seed_filter(q, side, window)).with_columns(side=pl.lit(side))
         )
@@ -206,32 +221,37 @@ def find_case(
     if seed.height == 0:
         return None
 
-    # The neighbourhood: the seeds' references, and everything within the settlement window of
-    # them (retries, voids, refunds and settlements that carry no reference).
+    # Around the seeds (every record the query matches: a repeat purchase or a duplicate is
+    # one more seed): their references, and everything within the settlement window of them.
     refs = [r for r in seed["reference"].drop_nulls().unique().to_list()]
     lo = seed["time"].min() - 2 * window - timedelta(days=1)  # type: ignore[operator]
     hi = seed["time"].max() + 2 * window + timedelta(days=1)  # type: ignore[operator]
     cards = sorted(set(seed.select(_card(pl.col("account"))).to_series().drop_nulls()))
     amounts = sorted(set(seed["amount"].abs().to_list()))
-    frames, sources = {}, []
+    # Related rows: any amount on the same card (keying errors) and the same amount on any card,
+    # the rows that compete for the seeds and the candidates of an unpaid record.
+    related = pl.col("reference").is_in(refs) | (
+        pl.col("time").is_between(lo, hi)
+        & (_card(pl.col("account")).is_in(cards).fill_null(False) | _abs_in(amounts))
+    )
+    whole_day = results is None and len(sides) == 2 and rows_in_files <= FULL_DAY_ROWS
+    frames, full, sources = {}, {}, []
     for side, path, prof in sides:
-        loaded = load_side(
-            path,
-            side,
-            prof,
-            timezone=settings.timezone,
-            prefilter=_related_prefilter(refs, cards, lo, hi),
-        )
+        if whole_day:
+            loaded = load_side(path, side, prof, timezone=settings.timezone)
+        else:
+            loaded = load_side(
+                path,
+                side,
+                prof,
+                timezone=settings.timezone,
+                prefilter=_related_prefilter(refs, cards, lo, hi),
+            )
         if side == "bank" and settings.bank_is_statement is None:
             statement = is_statement(loaded.reader, loaded.profile)
             settings = replace(settings, bank_is_statement=statement)
-        # Any amount on the same card (keying errors), and the same amount on any card: the
-        # rows that compete for the seeds in every pass, so the decision is the full run's.
-        card = _card(pl.col("account"))
-        near = pl.col("time").is_between(lo, hi) & (
-            card.is_in(cards).fill_null(False) | pl.col("amount").abs().is_in(amounts)
-        )
-        frames[side] = loaded.frame.filter(pl.col("reference").is_in(refs) | near)
+        full[side] = loaded.frame  # the whole day, or every row in the time range
+        frames[side] = loaded.frame.filter(related)
         sources.append(
             {"side": side, "path": loaded.path, "sha256": loaded.sha256, "profile": loaded.profile}
         )
@@ -241,14 +261,48 @@ def find_case(
 
     decided: Phrase
     if results is not None:
-        matches, items = _stored_decisions(results, pos, bank)
+        mpath, dpath = results / "matches.parquet", results / "discrepancies.parquet"
+        for p in (mpath, dpath):
+            if not p.exists():
+                raise UsageError(f"{p}: not found; --results must be the output folder of a run")
+        matches, items = _decisions(pl.scan_parquet(mpath), pl.scan_parquet(dpath), pos, bank)
         decided = ("case.decided.results", {"dir": str(results)})
+    elif whole_day:
+        # A small day is reconciled whole, as `recon run` does: the decisions are the day's.
+        outcome = match(full["pos"], full["bank"], settings.match)
+        all_items, all_matches = classify(outcome, settings)
+        matches, items = _decisions(all_matches.lazy(), all_items.lazy(), pos, bank)
+        decided = ("case.decided.full", {"rows": str(rows_in_files)})
     else:
-        outcome = match(pos, bank, settings.match)
+        # A large day: the related rows and everything that competes with them in any pass
+        # (the same card or amount as any of them) are reconciled again.
+        near = _competitors(full, frames, related, lo, hi)
+        outcome = match(near.get("pos", empty), near.get("bank", empty), settings.match)
         items, matches = classify(outcome, settings)
         decided = ("case.decided.recomputed", {})
-    records = _timeline(pos, bank, matches, items)
-    candidates = _candidates(records, pos, bank, settings)
+
+    # The records the case shows: the seeds, their reference, their card in the days around
+    # (without a card, the same amount), and every record recon paired or flagged with these.
+    shown = pl.col("reference").is_in(refs) | (
+        pl.col("time").is_between(lo, hi)
+        & pl.when(pl.col("account").is_null() | pl.lit(not cards))
+        .then(_abs_in(amounts))
+        .otherwise(_card(pl.col("account")).is_in(cards))
+        .fill_null(False)
+    )
+    seed_ids = {s: set(f["id"]) for s, f in zip(("pos", "bank"), _split(seed), strict=True)}
+    show = {
+        "pos": set(pos.filter(shown)["id"]) | seed_ids["pos"],
+        "bank": set(bank.filter(shown)["id"]) | seed_ids["bank"],
+    }
+    _add_partners(show, matches, items)
+    shown_pos = full.get("pos", empty).filter(pl.col("id").is_in(sorted(show["pos"])))
+    shown_bank = full.get("bank", empty).filter(pl.col("id").is_in(sorted(show["bank"])))
+    records = _timeline(shown_pos, shown_bank, matches, items)
+    taken = set(matches["pos_id"].drop_nulls()) | set(matches["bank_id"].drop_nulls())
+    candidates = _candidates(
+        records, _union(pos, shown_pos), _union(bank, shown_bank), settings, taken
+    )
     history = _history(state, [r["id"] for r in records]) if state else []
     return Case(
         q,
@@ -263,29 +317,72 @@ def find_case(
     )
 
 
-def _stored_decisions(results: Path, pos: pl.DataFrame, bank: pl.DataFrame):
-    mpath, dpath = results / "matches.parquet", results / "discrepancies.parquet"
-    for p in (mpath, dpath):
-        if not p.exists():
-            raise UsageError(f"{p}: not found; --results must be the output folder of a run")
-    pids, bids = pos["id"].to_list(), bank["id"].to_list()
-    matches = (
-        pl.scan_parquet(mpath)
-        .filter(pl.col("pos_id").is_in(pids) | pl.col("bank_id").is_in(bids))
-        .collect()
+def _abs_in(amounts: list[int]) -> pl.Expr:
+    return pl.col("amount").abs().is_in(amounts)
+
+
+def _union(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+    return pl.concat([a, b]).unique("id", keep="first", maintain_order=True)
+
+
+def _split(seed: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return seed.filter(pl.col("side") == "pos"), seed.filter(pl.col("side") == "bank")
+
+
+def _competitors(
+    loaded: dict[str, pl.DataFrame],
+    frames: dict[str, pl.DataFrame],
+    related: pl.Expr,
+    lo: datetime,
+    hi: datetime,
+) -> dict[str, pl.DataFrame]:
+    """The related rows (`frames`) and, in the time range, every row of `loaded` of the same
+    card or amount as one of them: what competes with a related row in the residual, keying and
+    duplicate passes."""
+    rows = pl.concat(list(frames.values()))
+    cards = rows.select(_card(pl.col("account"))).to_series().drop_nulls().unique().to_list()
+    amounts = rows["amount"].abs().unique().to_list()
+    wider = related | (
+        pl.col("time").is_between(lo, hi)
+        & (_card(pl.col("account")).is_in(cards).fill_null(False) | _abs_in(amounts))
     )
+    return {side: frame.filter(wider) for side, frame in loaded.items()}
+
+
+def _add_partners(show: dict[str, set[str]], matches: pl.DataFrame, items: pl.DataFrame) -> None:
+    """Add the records paired with or flagged together with a shown one (the settlement of a
+    sale on another card, a duplicate's copy)."""
+    for pid, bid in matches.select("pos_id", "bank_id").iter_rows():
+        if pid in show["pos"] or bid in show["bank"]:
+            show["pos"].add(pid)
+            if bid:
+                show["bank"].add(bid)
+    for pids, bids in items.select("pos_ids", "bank_ids").iter_rows():
+        p, b = _id_set(pids), _id_set(bids)
+        if p & show["pos"] or b & show["bank"]:
+            show["pos"] |= p
+            show["bank"] |= b
+
+
+def _id_set(ids: str | None) -> set[str]:
+    return {i for i in (ids or "").split(";") if i}
+
+
+def _decisions(
+    matches: pl.LazyFrame, items: pl.LazyFrame, pos: pl.DataFrame, bank: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The pairs and items of a run that touch the records of `pos` and `bank`."""
+    pids, bids = pos["id"].to_list(), bank["id"].to_list()
     ids = pids + bids
-    items = (
-        pl.scan_parquet(dpath)
-        .filter(
+    return (
+        matches.filter(pl.col("pos_id").is_in(pids) | pl.col("bank_id").is_in(bids)).collect(),
+        items.filter(
             pl.concat_str("pos_ids", "bank_ids", separator=";", ignore_nulls=True)
             .str.split(";")
             .list.eval(pl.element().is_in(ids))
             .list.any()
-        )
-        .collect()
+        ).collect(),
     )
-    return matches, items
 
 
 def _fmt(minor: int | None, currency: str | None) -> str:
@@ -378,55 +475,28 @@ def _card_diff(a: str | None, b: str | None) -> Phrase | None:
     )
 
 
-def _candidates(records, pos, bank, settings: Settings) -> list[dict[str, Any]]:
-    """For each record nothing paid, the nearest records of the other side, and why not."""
+def _candidates(records, pos, bank, settings: Settings, matched: set[str]) -> list[dict[str, Any]]:
+    """For each record nothing paid, the nearest records of the other side (of the related
+    rows: the same amount or the same card), and why not; `matched`: the ids recon paired."""
     window = settings.match.window_days * 86400
-    matched = {r["id"] for r in records if r["matched_to"]} | {
-        r["matched_to"] for r in records if r["matched_to"]
-    }
     by_side = {"pos": pos.to_dicts(), "bank": bank.to_dicts()}
+    by_id = {side: {x["id"]: x for x in rows} for side, rows in by_side.items()}
     out = []
     for r in records:
         if r["matched_to"] or ("case.dec.voided", {}) in r["decision_phrases"]:
             continue
         other = "bank" if r["side"] == "pos" else "pos"
-        mine = next(x for x in by_side[r["side"]] if x["id"] == r["id"])
+        mine = by_id[r["side"]][r["id"]]
         found = []
         for c in by_side[other]:
             if (c["amount"] < 0) != (mine["amount"] < 0):
                 continue
-            reasons: list[Phrase] = []
-            if c["currency"] != mine["currency"]:
-                reasons.append(
-                    ("case.why.currency", {"theirs": c["currency"], "mine": mine["currency"]})
-                )
-            elif c["amount"] != mine["amount"]:
-                diff = (
-                    c["amount"] - mine["amount"]
-                    if other == "bank"
-                    else mine["amount"] - c["amount"]
-                )
-                reasons.append(("case.why.amount", {"diff": _fmt(diff, mine["currency"])}))
             sale, settle = (mine, c) if other == "bank" else (c, mine)
             lag = (settle["time"] - sale["time"]).total_seconds()
-            if lag < 0:
-                reasons.append(("case.why.early", {"hours": f"{-lag / 3600:.1f}"}))
-            elif lag > window:
-                days = f"{(lag - window) / 86400:.1f}"
-                reasons.append(
-                    ("case.why.window", {"window": f"{settings.match.window_days:g}", "days": days})
-                )
-            card = _card_diff(mine["account"], c["account"])
-            if card:
-                reasons.append(card)
-            if mine["reference"] and c["reference"] and mine["reference"] != c["reference"]:
-                reasons.append(
-                    ("case.why.reference", {"theirs": c["reference"], "mine": mine["reference"]})
-                )
-            if c["id"] in matched:
-                reasons.append(("case.why.taken", {}))
-            found.append((len(reasons), abs(lag), c["id"], reasons or [("case.why.none", {})]))
-        for _, _, cid, reasons in sorted(found, key=lambda f: f[:3])[:3]:
+            found.append((_misses(mine, c, lag, window, matched), abs(lag), c["id"], c, lag))
+        # The words of the nearest three only: a look-alike day has thousands of candidates.
+        for _, _, cid, c, lag in sorted(found, key=lambda f: f[:3])[:3]:
+            reasons = _why_not(mine, c, other, lag, settings, matched)
             out.append(
                 {
                     "record": r["id"],
@@ -437,6 +507,50 @@ def _candidates(records, pos, bank, settings: Settings) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def _misses(mine: dict, c: dict, lag: float, window: float, matched: set[str]) -> int:
+    """How many reasons `_why_not` gives (without their words)."""
+    a, b = mine["account"], c["account"]
+    return sum(
+        (
+            c["currency"] != mine["currency"] or c["amount"] != mine["amount"],
+            lag < 0 or lag > window,
+            bool(a and b and a[-4:] != b[-4:] and a[-4:].isdigit() and b[-4:].isdigit()),
+            bool(mine["reference"] and c["reference"] and mine["reference"] != c["reference"]),
+            c["id"] in matched,
+        )
+    )
+
+
+def _why_not(
+    mine: dict, c: dict, other: str, lag: float, settings: Settings, matched: set[str]
+) -> list[Phrase]:
+    """Why the record `c` of the other side did not pair with `mine`."""
+    window = settings.match.window_days * 86400
+    reasons: list[Phrase] = []
+    if c["currency"] != mine["currency"]:
+        reasons.append(("case.why.currency", {"theirs": c["currency"], "mine": mine["currency"]}))
+    elif c["amount"] != mine["amount"]:
+        diff = c["amount"] - mine["amount"] if other == "bank" else mine["amount"] - c["amount"]
+        reasons.append(("case.why.amount", {"diff": _fmt(diff, mine["currency"])}))
+    if lag < 0:
+        reasons.append(("case.why.early", {"hours": f"{-lag / 3600:.1f}"}))
+    elif lag > window:
+        days = f"{(lag - window) / 86400:.1f}"
+        reasons.append(
+            ("case.why.window", {"window": f"{settings.match.window_days:g}", "days": days})
+        )
+    card = _card_diff(mine["account"], c["account"])
+    if card:
+        reasons.append(card)
+    if mine["reference"] and c["reference"] and mine["reference"] != c["reference"]:
+        reasons.append(
+            ("case.why.reference", {"theirs": c["reference"], "mine": mine["reference"]})
+        )
+    if c["id"] in matched:
+        reasons.append(("case.why.taken", {}))
+    return reasons or [("case.why.none", {})]
 
 
 def _history(state: Path, ids: list[str]) -> list[dict[str, Any]]:

@@ -396,3 +396,159 @@ def test_investigate_cli_in_chinese(tmp_path):
     assert "交易：参考号 605200000112" in res.output
     assert "voided_but_settled 已撤销但已结算" in res.output
     assert "Transfer:" not in res.output and "Probable cause" not in res.output
+
+
+# --- a disputed transfer looked up by amount, date and last 4 digits on a generated day ---------
+
+
+@pytest.fixture(scope="module")
+def lookalike_day(tmp_path_factory):
+    """A look-alike day (short price list, regular cards, instant settlement) and its full run."""
+    from recon.generate import generate_day, write_day
+
+    root = tmp_path_factory.mktemp("lookalike")
+    day = generate_day(3000, 7, kind="lookalike")
+    paths = write_day(day, root, "parquet")
+    out = root / "out"
+    sides = ["--pos", str(paths["pos"]), "--bank", str(paths["bank"])]
+    res = CliRunner().invoke(cli, ["run", *sides, "--out", str(out), "--quiet"])
+    assert res.exit_code in (0, 1), res.output
+    return day, paths, out
+
+
+def _items_of(case: dict, pos_id: str) -> set[tuple[str, str, str]]:
+    """The items a case flags the POS record with: type, and the case's records in each."""
+    members: dict[str, tuple[str, set[str], set[str]]] = {}
+    for r in case["records"]:
+        for it in r["items"]:
+            _, pids, bids = members.setdefault(it["item_id"], (it["type"], set(), set()))
+            (pids if r["side"] == "pos" else bids).add(r["id"])
+    return {
+        (typ, ";".join(sorted(p)), ";".join(sorted(b)))
+        for typ, p, b in members.values()
+        if pos_id in p
+    }
+
+
+def _run_items_of(disc: pl.DataFrame, pos_id: str) -> set[tuple[str, str, str]]:
+    """The items of the full run that hold the POS record."""
+    return {
+        (typ, ";".join(sorted(p.split(";"))), ";".join(sorted((b or "").split(";"))).strip(";"))
+        for typ, p, b in disc.select("type", "pos_ids", "bank_ids").iter_rows()
+        if pos_id in (p or "").split(";")
+    }
+
+
+@pytest.mark.parametrize("decided", ["whole day", "neighbourhood"])
+@pytest.mark.parametrize("fault", ["account_mismatch", "late_settlement", "duplicate_pos"])
+def test_lookup_by_amount_names_the_full_runs_item(lookalike_day, fault, decided, monkeypatch):
+    import recon.investigate
+
+    if decided == "neighbourhood":  # as on a day too large to reconcile whole
+        monkeypatch.setattr(recon.investigate, "FULL_DAY_ROWS", 0)
+    day, paths, out = lookalike_day
+    disc = pl.read_csv(out / "discrepancies.csv", infer_schema=False)
+    pos = {r["id"]: r for r in day.pos.iter_rows(named=True)}
+    checked = 0
+    for pos_ids in day.faults.filter(pl.col("fault") == fault)["pos_ids"]:
+        sale = pos[pos_ids.split(";")[0]]
+        want = _run_items_of(disc, sale["id"])
+        if fault not in {typ for typ, _, _ in want}:
+            continue  # the full run missed this one: accuracy.py scores that
+        code, case = investigate(
+            paths["pos"],
+            paths["bank"],
+            "--amount",
+            sale["amount"],
+            "--date",
+            sale["time"].date().isoformat(),
+            "--last4",
+            sale["account"][-4:],
+        )
+        assert code == 0
+        assert _items_of(case, sale["id"]) == want, sale["id"]
+        word = "whole files" if decided == "whole day" else "recomputed"
+        assert word in case["decided_by"]
+        checked += 1
+        if checked == 2:
+            break
+    assert checked == 2
+
+
+def test_every_record_the_lookup_matches_is_in_the_case(tmp_path):
+    """A repeat purchase: two sales of one card, amount and till half an hour apart, each
+    settled; and a sale of the same amount on another card, which is not part of the case."""
+    card, other = "622202******1234", "622588******5580"
+    pos, bank = _files(
+        tmp_path,
+        [
+            f"P1,2026-11-20T12:00:00,25.00,CNY,{card},R1,sale,T1,M1",
+            f"P2,2026-11-20T12:30:00,25.00,CNY,{card},R2,sale,T1,M1",
+            f"P3,2026-11-20T12:10:00,25.00,CNY,{other},R3,sale,T1,M1",
+        ],
+        [
+            f"B1,2026-11-21T02:00:00,25.00,CNY,{card},,credit,T1,M1",
+            f"B2,2026-11-21T02:00:05,25.00,CNY,{card},,credit,T1,M1",
+            f"B3,2026-11-21T02:00:02,25.00,CNY,{other},,credit,T1,M1",
+        ],
+    )
+    code, case = investigate(
+        pos, bank, "--amount", "25.00", "--date", "2026-11-20", "--last4", "1234"
+    )
+    assert code == 0
+    assert {r["id"]: r["matched_to"] for r in case["records"]} == {
+        "P1": "B1",
+        "P2": "B2",
+        "B1": "P1",
+        "B2": "P2",
+    }
+    assert case["what_went_wrong"] == []
+    assert "whole files (6 records)" in case["decided_by"]
+
+
+def test_records_paired_across_cards_are_shown(tmp_path):
+    """The settlement that shows another card is in the case, though its card differs."""
+    pos, bank = _files(
+        tmp_path,
+        ["P1,2026-11-20T12:00:00,560.00,CNY,621700******9931,R1,sale,T2,M1"],
+        ["B1,2026-11-21T02:00:00,560.00,CNY,621700******9913,,credit,T2,M1"],
+    )
+    for results in ([], ["--results", str(tmp_path / "out")]):
+        if results:
+            CliRunner().invoke(
+                cli,
+                ["run", "--pos", str(pos), "--bank", str(bank), "--out", results[1], "--quiet"],
+            )
+        code, case = investigate(
+            pos, bank, "--amount", "560", "--date", "2026-11-20", "--last4", "9931", *results
+        )
+        assert code == 0
+        assert [r["id"] for r in case["records"]] == ["P1", "B1"]
+        assert _types(case) == {"account_mismatch"}
+
+
+@pytest.mark.parametrize("full_day_rows", [100_000, 0], ids=["whole day", "neighbourhood"])
+def test_a_competitors_own_settlement_is_weighed(tmp_path, monkeypatch, full_day_rows):
+    """P1's settlement B1 shows another card (account_mismatch). P2, the same amount on another
+    card, could take B1 too, but the bank paid P2 with a keying error (B2: 35.50, neither P1's
+    amount nor its card): the lookup of P1 must weigh B2 to see that B1 is P1's alone."""
+    import recon.investigate
+
+    monkeypatch.setattr(recon.investigate, "FULL_DAY_ROWS", full_day_rows)
+    pos, bank = _files(
+        tmp_path,
+        [
+            "P1,2026-11-20T12:00:00,53.50,CNY,411002******7750,R1,sale,T3,M1",
+            "P2,2026-11-20T11:59:00,53.50,CNY,407057******0283,R2,sale,T3,M1",
+        ],
+        [
+            "B1,2026-11-20T12:05:00,53.50,CNY,353602******1213,,credit,T3,M1",
+            "B2,2026-11-20T12:06:00,35.50,CNY,407057******0283,,credit,T3,M1",
+        ],
+    )
+    code, case = investigate(
+        pos, bank, "--amount", "53.50", "--date", "2026-11-20", "--last4", "7750"
+    )
+    assert code == 0
+    assert _items_of(case, "P1") == {("account_mismatch", "P1", "B1")}
+    assert [r["id"] for r in case["records"]] == ["P1", "B1"]
