@@ -895,6 +895,10 @@ TEXT: dict[str, dict[str, str]] = {
     "case.list_sep": {"en": ", ", "zh": "，"},
     "case.sep": {"en": "; ", "zh": "；"},
     # where the decisions come from
+    "case.decided.full": {
+        "en": "a reconciliation of the whole files ({rows} records), as the day's run makes it",
+        "zh": "对整份文件（{rows} 条记录）完整对账，与当天对账的结论一致",
+    },
     "case.decided.recomputed": {
         "en": "recomputed on these records only (pass --results DIR for the decisions "
         "of the day's full run)",

@@ -18,7 +18,7 @@ import polars as pl
 from recon.classify import classify, is_statement
 from recon.config import Settings
 from recon.errors import UsageError
-from recon.i18n import TEXT, sev_label, t, type_label
+from recon.i18n import sev_label, t, type_label
 from recon.load import load_side
 from recon.match import match
 from recon.money import digits_expr, format_minor, parse_amount
@@ -28,16 +28,6 @@ _TIME_SLACK = timedelta(minutes=30)
 # whole, so the case holds the decisions `recon run` makes; a larger one reconciles the records
 # around the transfer and what competes with them (pass --results for the day's decisions).
 FULL_DAY_ROWS = 100_000
-
-# How the decisions of a day reconciled whole are told. The phrase belongs with the other
-# case.decided.* ones of recon.i18n's catalog; it is added here while the catalog lacks it.
-TEXT.setdefault(
-    "case.decided.full",
-    {
-        "en": "a reconciliation of the whole files ({rows} records), as the day's run makes it",
-        "zh": "对整份文件（{rows} 条记录）完整对账，与当天对账的结论一致",
-    },
-)
 
 # A sentence for people, kept as its catalog key (recon.i18n "case.*") and its values, so the
 # case can be told in any language: the JSON keeps the English, the case file the chosen one.
