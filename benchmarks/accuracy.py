@@ -283,19 +283,22 @@ def run_kind(kind: str, rows: int, seed: int, fmt: str, work: Path) -> dict:
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     run_s = time.perf_counter() - t
+    head = {
+        "kind": kind,
+        "rows": rows,
+        "seed": seed,
+        "format": fmt,
+        "generate_s": round(gen_s, 2),
+        "recon_s": round(run_s, 2),
+        "exit": proc.returncode,
+        "threshold": THRESHOLDS[kind],
+        "pair_threshold": PAIR_THRESHOLDS.get(kind),
+    }
     if proc.returncode not in (0, 1):  # recon could not run this day: say why, go on
         message = (proc.stderr.strip().splitlines() or [""])[0]
         return {
-            "kind": kind,
-            "rows": rows,
-            "seed": seed,
-            "format": fmt,
-            "generate_s": round(gen_s, 2),
-            "recon_s": round(run_s, 2),
-            "exit": proc.returncode,
+            **head,
             "error": message,
-            "threshold": THRESHOLDS[kind],
-            "pair_threshold": PAIR_THRESHOLDS.get(kind),
             "min_f1": None,
             "pairs": {"pair_accuracy": None},
             "failures": [f"recon exited {proc.returncode}: {message}"],
@@ -323,16 +326,8 @@ def run_kind(kind: str, rows: int, seed: int, fmt: str, work: Path) -> dict:
         bad.append(f"pair accuracy {_fmt(pairs['pair_accuracy'])} < {pair_min}")
     f1s = [(r["f1"], r["type"]) for r in scores.iter_rows(named=True) if r["f1"] is not None]
     return {
-        "kind": kind,
-        "rows": rows,
-        "seed": seed,
-        "format": fmt,
-        "generate_s": round(gen_s, 2),
-        "recon_s": round(run_s, 2),
-        "exit": proc.returncode,
+        **head,
         "rejected": rejected,
-        "threshold": threshold,
-        "pair_threshold": pair_min,
         "scores": scores.to_dicts(),
         "min_f1": min(f1s) if f1s else None,
         "pairs": pairs,

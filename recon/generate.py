@@ -35,6 +35,7 @@ import polars as pl
 
 from recon.config import TYPES
 from recon.money import format_expr, minor_digits
+from recon.schema import INPUT_COLUMNS
 
 # Discrepancy types of the output contract, in the order faults.csv lists them.
 # One-to-one faults; fee mismatches need batch deposits (recon.generate_batch).
@@ -147,18 +148,9 @@ _DAY = 86400
 _REF_SPACE = 10**8
 _REF_MULT = 48_271_237  # odd and not a multiple of 5: a bijection modulo 10**8
 _POW10 = 10 ** np.arange(0, 18, dtype=np.int64)
-CANONICAL_COLUMNS = (
-    "id",
-    "time",
-    "amount",
-    "currency",
-    "account",
-    "reference",
-    "kind",
-    "terminal",
-    "merchant",
-    "fee",
-)
+# The canonical input columns a generated file carries (batch, trace and the statement's other
+# references are left out; a foreignrefs bank adds references and memo).
+CANONICAL_COLUMNS = INPUT_COLUMNS[: INPUT_COLUMNS.index("fee") + 1]
 
 
 @dataclass(frozen=True)

@@ -265,11 +265,12 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         card_keys = ["dir", "currency", "last4", *[k for k in shared if k != "last4"]]
         run_stage("card_time", card_keys, card_keys, "keying")
 
-    pos = _mark_pos_copies(pos, pl.concat(found))
+    strict = pl.concat(found)
+    pos = _mark_pos_copies(pos, strict)
+    # Copies of a settled row are duplicates, not candidates of the residual pass; nor are rows
+    # of a duplicate group or a sale its void cancelled.
+    bank = _mark_bank_copies(bank, strict, s.bank_duplicate_seconds)
     if s.residual_pass:
-        # Copies of a settled row are duplicates, not candidates; nor are rows of a duplicate
-        # group or a sale its void cancelled.
-        bank = _mark_bank_copies(bank, pl.concat(found), s.bank_duplicate_seconds)
         lp, lb = leftovers()
         lp = lp.filter(pl.col("dup_group").is_null() & pl.col("cancelled_by_row").is_null())
         lb = lb.filter(pl.col("dup_group").is_null())
@@ -286,6 +287,9 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
             )
             chosen = resolve(cand).select("prow", "brow", "rule")
             found.append(chosen)
+            # A copy of a row only the residual pass settled (a late settlement sent twice).
+            if chosen.height:
+                bank = _mark_bank_copies(bank, pl.concat(found), s.bank_duplicate_seconds)
             # Rows left open with candidates: their items say they were ambiguous.
             left = cand.join(chosen.select("prow"), on="prow", how="anti").join(
                 chosen.select("brow"), on="brow", how="anti"
@@ -295,7 +299,6 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
 
     pos, bank = _with_open_candidates(pos), _with_open_candidates(bank)
     pairs = pl.concat(found).cast(PAIR_SCHEMA).sort("prow")
-    bank = _mark_bank_copies(bank, pairs, s.bank_duplicate_seconds)
     return MatchOutcome(pos=pos, bank=bank, pairs=pairs, voids=voids)
 
 
@@ -334,38 +337,39 @@ def _mark_pos_copies(pos: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("gap") <= pl.duration(seconds=NO_CARD_RETRY_SECONDS))
         .sort("gap", "of")
         .unique("prow", keep="first")
-        .select(brow="prow", of="of")
+        .select("prow", "of")
         .collect()
     )
-    if copies.height == 0:
-        return pos
-    marked = _group_copies(
-        pos.rename({"prow": "brow"}), copies.cast({"brow": pl.UInt32}), "retry", RETRY_GROUP
-    )
-    return marked.rename({"brow": "prow"})
+    return _group_copies(pos, copies, "retry", row="prow", offset=RETRY_GROUP)
 
 
 def _group_copies(
-    bank: pl.DataFrame, copies: pl.DataFrame, how: str, offset: int = COPY_GROUP
+    frame: pl.DataFrame,
+    copies: pl.DataFrame,
+    how: str,
+    *,
+    row: str = "brow",
+    offset: int = COPY_GROUP,
 ) -> pl.DataFrame:
-    """Put each copy (brow, of) in one duplicate group with the row it copies."""
+    """Put each copy (row, of) in one duplicate group with the row it copies: the `group` of
+    `copies` where it has one (the original's own group), else the original's row + offset.
+    Rows already in a group keep theirs."""
     if copies.height == 0:
-        return bank
-    group = pl.col("of").cast(pl.Int64) + offset
+        return frame
+    group = pl.col("group") if "group" in copies.columns else pl.col("of") + offset
+    group = group.cast(pl.Int64)
     members = pl.concat(
         [
-            copies.select("brow", group=group, primary=pl.lit(False)),
-            copies.select(brow="of", group=group, primary=pl.lit(True)),
+            copies.select(pl.col(row).cast(pl.UInt32), group=group, primary=pl.lit(False)),
+            copies.select(
+                pl.col("of").cast(pl.UInt32).alias(row), group=group, primary=pl.lit(True)
+            ),
         ]
-    ).unique("brow", keep="first")
-    members = members.select("brow", dup_group="group", dup_how=pl.lit(how), dup_primary="primary")
-    # Rows already in a group keep theirs.
-    members = members.join(
-        bank.lazy().filter(pl.col("dup_group").is_not_null()).select("brow").collect(),
-        on="brow",
-        how="anti",
-    )
-    return annotate(bank, "brow", members.cast({"brow": pl.UInt32}), overwrite=True)
+    ).unique(row, keep="first")
+    members = members.select(row, dup_group="group", dup_how=pl.lit(how), dup_primary="primary")
+    grouped = frame.lazy().filter(pl.col("dup_group").is_not_null()).select(row).collect()
+    members = members.join(grouped, on=row, how="anti")
+    return annotate(frame, row, members, overwrite=True)
 
 
 def _mark_bank_copies(bank: pl.DataFrame, pairs: pl.DataFrame, seconds: int) -> pl.DataFrame:
@@ -407,24 +411,8 @@ def _mark_bank_copies(bank: pl.DataFrame, pairs: pl.DataFrame, seconds: int) -> 
         .with_columns(group=pl.coalesce("of_group", pl.col("of").cast(pl.Int64) + COPY_GROUP))
         .collect()
     )
-    if copies.height == 0:
-        return bank
-    members = pl.concat(
-        [
-            copies.select("brow", "group", primary=pl.lit(False)),
-            copies.select(brow="of", group="group", primary=pl.lit(True)),
-        ]
-    ).unique("brow", keep="first")
-    members = members.select(
-        "brow", dup_group="group", dup_how=pl.lit("copy"), dup_primary="primary"
-    )
-    # A copy may join a reference group its original already had; those rows keep theirs.
-    members = members.join(
-        bank.lazy().filter(pl.col("dup_group").is_not_null()).select("brow").collect(),
-        on="brow",
-        how="anti",
-    )
-    return annotate(bank, "brow", members, overwrite=True)
+    # A copy joins a reference group its original already had.
+    return _group_copies(bank, copies.select("brow", "of", "group"), "copy")
 
 
 def annotate(
