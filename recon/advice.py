@@ -437,7 +437,15 @@ def describe(settings: Settings) -> list[pl.Expr]:
 
 
 # Items of batch settlements (recon.settle), told apart by `how`.
-_BATCH_HOWS = ("deposit_fee", "deposit_short", "deposit_long", "missing_from_deposit", "pending")
+_BATCH_HOWS = (
+    "deposit_fee",
+    "deposit_fee_usual",
+    "deposit_late",
+    "deposit_short",
+    "deposit_long",
+    "missing_from_deposit",
+    "pending",
+)
 
 
 def _rate(fee: str) -> pl.Expr:
@@ -484,6 +492,7 @@ def _batch_parts(
         "terminal": pl.col("terminal").fill_null("?"),
         "deposits": pl.col("deposit_ids").fill_null("?"),
         "expected": pl.col("expected").cast(pl.String),
+        "paid": pl.col("bank_time").dt.date().cast(pl.String),
         "pkind": pkind,
         "Pkind": pkind_cap,
     }

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import polars as pl
 
 from recon.advice import describe, keying_patterns
-from recon.config import TYPES, Settings
+from recon.config import TYPES, Settings, SettlementSettings
 from recon.match import MatchOutcome
 from recon.match.prepare import COPY_GROUP, EVIDENCE, REFERENCE_GROUP
 from recon.money import format_expr
@@ -272,7 +272,10 @@ def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
         ~p_matched & m.pos["dup_group"].is_null() & ~m.pos["prow"].is_in(covered_pos)
     ).fill_null(False)
     b_free = (~b_matched & m.bank["dup_group"].is_null()).fill_null(False)
-    if settings.settlement.enabled:
+    cfg, info = settings.settlement, {}
+    if not cfg.enabled and cfg.detect:
+        cfg, info = _detect_batches(m, p_free, b_free, cfg)
+    if cfg.enabled:
         # Parts of one deposit share its reference: a reference group none of whose rows paid
         # a sale is offered to the batch matcher as deposits before it counts as copies.
         group = m.bank["dup_group"]
@@ -284,7 +287,9 @@ def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
         )
         b_free = b_free | (by_ref & ~paid)
 
-    settled = settle(m.pos, m.bank, p_free, b_free, settings.settlement)
+    settled = settle(m.pos, m.bank, p_free, b_free, cfg)
+    if cfg.enabled:
+        info = {**info, **settled.learned, "settings": cfg}
     batch_items, deposits = _batch_items(m, settled)
     p_taken = pl.concat(
         [settled.members["prow"], settled.missing["prow"], settled.pending["prow"]]
@@ -426,7 +431,7 @@ def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
     ).collect()
     discrepancies = _finish_items(items, settings)
     matches = _matches(pairs, voided, m.pos, _batch_matches(m, settled))
-    return Classified(discrepancies, matches, deposits)
+    return Classified(discrepancies, matches, deposits, info)
 
 
 def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -439,6 +444,29 @@ class Classified(NamedTuple):
     discrepancies: pl.DataFrame
     matches: pl.DataFrame
     deposits: pl.DataFrame  # one row per batch deposit group (empty without [settlement])
+    # How batch deposits were reconciled: "settings" (the SettlementSettings used), "source"
+    # ("detected" when the calendar was guessed from the data), and what settle learnt.
+    settlement: dict | None = None
+
+
+def _detect_batches(
+    m: MatchOutcome, p_free: pl.Series, b_free: pl.Series, cfg: SettlementSettings
+) -> tuple[SettlementSettings, dict]:
+    """Without [settlement]: when the bank side looks like daily net deposits (far fewer
+    credits than sales, each the sum of a merchant's day), reconcile it as batches with the
+    calendar guessed from the data, and say so."""
+    from recon.detect_batch import guess_batch
+
+    sales = m.pos.filter(p_free & m.pos["kind"].is_in(["sale", "refund"]))
+    guess = guess_batch(sales, m.bank.filter(b_free))
+    if guess is None:
+        return cfg, {}
+    return guess.settings, {
+        "source": "detected",
+        "deposits_seen": guess.deposits,
+        "deposits_explained": guess.explained,
+        "sure": guess.sure,
+    }
 
 
 def _ids_of(frame: pl.DataFrame, rows: str, ids: pl.Series, key: str) -> pl.DataFrame:
@@ -506,11 +534,18 @@ def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.Da
         deposit=format_expr(pl.col("deposit"), pl.col("currency")),
         pos_ids=pl.col("pos_ids").list.join(";"),
     )
-    flagged = g.filter(pl.col("status").is_in(["fee_mismatch", "short", "long"]))
+    flagged = g.filter(pl.col("status").is_in(["fee_mismatch", "short", "long", "late"]))
+    fee_how = (
+        pl.when(pl.col("fee_basis") == "usual")
+        .then(pl.lit("deposit_fee_usual"))
+        .otherwise(pl.lit("deposit_fee"))
+    )
     group_items = _items(
         flagged.lazy(),
         type=pl.when(pl.col("status") == "fee_mismatch")
         .then(pl.lit("fee_mismatch"))
+        .when(pl.col("status") == "late")
+        .then(pl.lit("late_settlement"))
         .otherwise(pl.lit("amount_mismatch")),
         pos_ids=pl.col("pos_ids"),
         bank_ids=pl.col("bank_ids"),
@@ -523,9 +558,12 @@ def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.Da
         merchant=pl.col("merchant"),
         batch=pl.col("batch"),
         kind=pl.lit("sale"),
-        at_risk=(pl.col("deposit") - pl.col("net")).abs(),
+        # a late deposit paid what it should: nothing is at risk any more
+        at_risk=pl.when(pl.col("status") == "late")
+        .then(0)
+        .otherwise((pl.col("deposit") - pl.col("net")).abs()),
         how=pl.when(pl.col("status") == "fee_mismatch")
-        .then(pl.lit("deposit_fee"))
+        .then(fee_how)
         .otherwise(pl.concat_str(pl.lit("deposit_"), pl.col("status"))),
         group_id=pl.col("group_id"),
         fee_expected=pl.col("fee_expected"),
@@ -561,13 +599,31 @@ def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.Da
 
 
 def _batch_matches(m: MatchOutcome, s: Settled) -> pl.LazyFrame:
-    """matches.parquet rows of the sales a deposit paid: rule batch (or batch_extra)."""
+    """matches.parquet rows of the sales a deposit paid: rule batch (or batch_extra); and a
+    row with no POS record, rule deposit_part, for every further deposit row of a group (the
+    other parts of a deposit paid in parts), so every deposit is in the matches."""
     mem = s.members
-    pos = m.pos.select(pl.col("id", "amount", "currency", "time").gather(mem["prow"]))
-    bank = m.bank.select(pl.col("id", "amount", "currency", "time").gather(mem["brow"]))
-    paid = pl.concat([mem, pos, bank.rename(lambda c: c + "_b")], how="horizontal").lazy()
+    cols = ("id", "amount", "currency", "time")
+    pos = m.pos.select(pl.col(cols).gather(mem["prow"]))
+    bank = m.bank.select(pl.col(cols).gather(mem["brow"]))
+    paid = pl.concat([mem, pos, bank.rename(lambda c: c + "_b")], how="horizontal")
+    rest = s.deposit_rows.filter(~pl.col("brow").is_in(mem["brow"].implode()))
+    parts = pl.concat(
+        [
+            rest.select(
+                prow=pl.lit(2**32 - 1, pl.UInt32),
+                brow="brow",
+                group_id="group_id",
+                rule=pl.lit("deposit_part"),
+            ),
+            m.pos.select(pl.col(cols).head(0)).clear(rest.height),
+            m.bank.select(pl.col(cols).gather(rest["brow"])).rename(lambda c: c + "_b"),
+        ],
+        how="horizontal",
+    )
+    both = pl.concat([paid, parts.cast(paid.schema)]).lazy()
     lag = (pl.col("time_b") - pl.col("time")).dt.total_seconds().cast(pl.Int64)
-    return _match_rows(paid, lag=lag, group=pl.col("group_id"))
+    return _match_rows(both, lag=lag, group=pl.col("group_id"))
 
 
 def _match_rows(pairs: pl.LazyFrame, *, lag: pl.Expr, group: pl.Expr) -> pl.LazyFrame:

@@ -85,6 +85,16 @@ class SettlementSettings:
     group_by: tuple[str, ...] = ("merchant",)  # keys besides the business day (no batch key)
     batch_pattern: str = r"(?i)(?:batch|批次号?)\s*(?:no\.?|number)?\s*[:#：]?\s*(\d+)"
     fees: tuple[FeeRule, ...] = ()
+    # What a refund does to the fee: the acquirer gives its fee back (returned), gives back only
+    # the percentage part (proportional: the fixed part is kept), or keeps it (kept). "auto"
+    # learns it from the deposits when they tell the policies apart.
+    refund_fee: str = "auto"
+    # Without [settlement], a bank side of daily net deposits is recognised and reconciled as
+    # batches with a calendar guessed from the data; `enabled = false` turns that off.
+    detect: bool = True
+
+
+REFUND_FEE_POLICIES = ("auto", "returned", "proportional", "kept")
 
 
 @dataclass(frozen=True)
@@ -317,6 +327,9 @@ def _settlement(tbl: dict, where: str) -> SettlementSettings:
     kw: dict[str, Any] = {"enabled": tbl.get("enabled", True)}
     if not isinstance(kw["enabled"], bool):
         raise ConfigError("settlement.enabled must be true or false", where)
+    kw["detect"] = tbl.get("detect", kw["enabled"])
+    if not isinstance(kw["detect"], bool):
+        raise ConfigError("settlement.detect must be true or false", where)
     if "cutoff" in tbl:
         try:
             dt.time.fromisoformat(str(tbl["cutoff"]))
@@ -363,6 +376,12 @@ def _settlement(tbl: dict, where: str) -> SettlementSettings:
                 "settlement.batch_pattern must be a regular expression with one group", where
             ) from None
         kw["batch_pattern"] = str(tbl["batch_pattern"])
+    if "refund_fee" in tbl:
+        if tbl["refund_fee"] not in REFUND_FEE_POLICIES:
+            raise ConfigError(
+                f"settlement.refund_fee must be one of {', '.join(REFUND_FEE_POLICIES)}", where
+            )
+        kw["refund_fee"] = tbl["refund_fee"]
     rules = []
     for i, rule in enumerate(tbl.get("fees", [])):
         at = f"settlement.fees[{i}]"

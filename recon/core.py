@@ -23,6 +23,8 @@ class Core(NamedTuple):
     matches: pl.DataFrame
     deposits: pl.DataFrame
     findings: list[dict[str, Any]]
+    # how batch deposits were reconciled (Classified.settlement)
+    settlement: dict[str, Any] | None = None
 
 
 def reconcile_frames(
@@ -44,8 +46,8 @@ def reconcile_frames(
 def finish(outcome: MatchOutcome, settings: Settings, timings: dict[str, float]) -> Core:
     """Classify a match outcome: items, matches, batch deposits and findings."""
     t = time.perf_counter()
-    discrepancies, matches, deposits = classify_all(outcome, settings)
+    out = classify_all(outcome, settings)
     # Findings need the matcher's frames (terminal, kind, card of every record).
-    findings = find_findings(discrepancies, matches, outcome.pos, outcome.bank, settings)
+    findings = find_findings(out.discrepancies, out.matches, outcome.pos, outcome.bank, settings)
     timings["classify_s"] = timings.get("classify_s", 0.0) + time.perf_counter() - t
-    return Core(discrepancies, matches, deposits, findings)
+    return Core(out.discrepancies, out.matches, out.deposits, findings, out.settlement)

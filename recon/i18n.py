@@ -608,6 +608,44 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "请向收单机构索取到账 {deposit} 的手续费明细，并要求退还多扣的 {over}；"
         "同时核对配置 [settlement.fees] 中的费率是否与合同一致。",
     },
+    "adv.detail.deposit_fee_usual": {
+        "en": "Deposit {deposit} of {bank} pays {n} sales of {gross} gross and states a fee of "
+        "{fee_charged} ({rate_charged}); at this merchant's usual rate, learnt from its other "
+        "deposits, the fee is {fee_expected} ({rate_expected}): {over} more.",
+        "zh": "到账 {deposit} 金额 {bank}，对应 {n} 笔消费，总额 {gross}，注明手续费 "
+        "{fee_charged}（{rate_charged}）；按该商户其他到账得出的常用费率，手续费应为 "
+        "{fee_expected}（{rate_expected}）：多扣 {over}。",
+    },
+    "adv.cause.deposit_fee_usual": {
+        "en": "fee charged above the merchant's usual rate (acquirer pricing changed, a wrong "
+        "rate or card type applied, or an extra charge)",
+        "zh": "手续费高于该商户的常用费率（收单机构调价、费率或卡类型适用错误，或额外收费）",
+    },
+    "adv.act.deposit_fee_usual": {
+        "en": "Ask the acquirer for the fee breakdown of deposit {deposit} and a refund of the "
+        "{over} over-charge; put the contract rates in [settlement.fees] to check fees against "
+        "the contract instead of the usual rate.",
+        "zh": "请向收单机构索取到账 {deposit} 的手续费明细，并要求退还多扣的 {over}；"
+        "可在配置 [settlement.fees] 中填写合同费率，按合同而非常用费率核对手续费。",
+    },
+    "adv.detail.deposit_late": {
+        "en": "Deposit {deposit} of {bank} pays {n} sales in full but arrived on {paid}; under "
+        "the settlement calendar it was due on {expected}.",
+        "zh": "到账 {deposit} 金额 {bank}，足额支付了 {n} 笔消费，但于 {paid} 才到账；"
+        "按结算日历应于 {expected} 到账。",
+    },
+    "adv.cause.deposit_late": {
+        "en": "settlement delayed by the acquirer or the bank (batch held, network or system "
+        "delay), or the calendar in [settlement] differs from the acquirer's",
+        "zh": "收单机构或银行延迟结算（批次挂起、网络或系统延迟），或 [settlement] 中的结算日历"
+        "与收单机构不一致",
+    },
+    "adv.act.deposit_late": {
+        "en": "Nothing is missing now; if deposits keep arriving late, ask the acquirer why and "
+        "check cut-off, T+N and holidays in [settlement].",
+        "zh": "款项已足额到账；如果经常延迟到账，请向收单机构询问原因，并核对 [settlement] "
+        "中的截止时间、T+N 和节假日设置。",
+    },
     "adv.detail.deposit_short": {
         "en": "Deposit {deposit} of {bank} is {diff} short of its {n} sales (gross {gross} "
         "less the expected fee {fee_expected} = {pos}); no sale of the batch explains the gap.",
@@ -681,6 +719,39 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "{n} deposits paid {sales} sales: {matched} as expected, {flagged} with a problem.",
         "zh": "{n} 笔到账对应 {sales} 笔销售：{matched} 笔符合预期，{flagged} 笔有问题。",
     },
+    "set.detected": {
+        "en": "The bank file looks like daily net deposits: reconciled as batches with cut-off "
+        "{cutoff}, T+{t_plus}{closed}. Put these in [settlement] to fix them.",
+        "zh": "银行文件看起来是按日净额到账：已按批量结算对账，截止时间 {cutoff}，T+{t_plus}"
+        "{closed}。请把这些设置写入 [settlement] 以固定下来。",
+    },
+    "set.closed": {
+        "en": ", no payments on {week}{days}",
+        "zh": "，{week}{days}不到账",
+    },
+    "set.weekends": {"en": "weekends and ", "zh": "周末及"},
+    "set.unsure": {
+        "en": " The data does not settle every part of this calendar: check it.",
+        "zh": " 数据不足以确定全部日历设置，请核对。",
+    },
+    "set.refund.returned": {
+        "en": "Refunds: the acquirer returns their fee (learnt from the deposits).",
+        "zh": "退款：收单机构退还手续费（由到账数据得出）。",
+    },
+    "set.refund.proportional": {
+        "en": "Refunds: the acquirer returns the percentage part of their fee (learnt from the "
+        "deposits).",
+        "zh": "退款：收单机构按比例退还手续费（由到账数据得出）。",
+    },
+    "set.refund.kept": {
+        "en": "Refunds: the acquirer keeps their fee (learnt from the deposits).",
+        "zh": "退款：收单机构不退还手续费（由到账数据得出）。",
+    },
+    "set.rates": {
+        "en": "Fees checked against each merchant's usual rate, learnt from its deposits "
+        "({n} merchants, {span}).",
+        "zh": "手续费按各商户的常用费率核对，费率由其到账数据得出（{n} 个商户，{span}）。",
+    },
     "dep.c.group_id": {"en": "Group", "zh": "组号"},
     "dep.c.status": {"en": "Status", "zh": "状态"},
     "dep.c.bank_ids": {"en": "Deposit", "zh": "到账记录"},
@@ -695,7 +766,8 @@ TEXT: dict[str, dict[str, str]] = {
     "dep.c.currency": {"en": "Currency", "zh": "币种"},
     "dep.c.pos_ids": {"en": "Sales paid", "zh": "包含的销售"},
     "dep.s.matched": {"en": "as expected", "zh": "符合"},
-    "dep.s.split": {"en": "paid in two parts", "zh": "分两笔到账"},
+    "dep.s.split": {"en": "paid in parts", "zh": "分笔到账"},
+    "dep.s.late": {"en": "paid late", "zh": "延迟到账"},
     "dep.s.missing": {"en": "sale(s) missing", "zh": "缺少销售"},
     "dep.s.extra": {"en": "holds a sale of another batch", "zh": "含其他批次的销售"},
     "dep.s.moved": {"en": "a sale paid in another deposit", "zh": "有销售在其他到账中支付"},

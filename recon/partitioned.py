@@ -381,13 +381,19 @@ def _reconcile_in(
     # The summary and the lag chart read only these; ids become a marker of presence, so
     # fifty million matched rows take about 1 GiB instead of several.
     flag = pl.Categorical()
-    slim_schema = {"rule": flag, "bank_id": flag, "group_id": flag, "lag_seconds": pl.Int64()}
+    slim_schema = {
+        "rule": flag,
+        "pos_id": flag,
+        "bank_id": flag,
+        "group_id": flag,
+        "lag_seconds": pl.Int64(),
+    }
     slim = (
         matches_all.select(
             pl.col("rule").cast(flag),
             *(
                 pl.when(pl.col(c).is_not_null()).then(pl.lit("*")).cast(flag).alias(c)
-                for c in ("bank_id", "group_id")
+                for c in ("pos_id", "bank_id", "group_id")
             ),
             "lag_seconds",
         ).collect()

@@ -67,12 +67,27 @@ def reconcile(
     del pos_frame, bank_frame
     timings["match_s"] = time.perf_counter() - t
     stage("classify")
-    discrepancies, matches, deposits, findings = finish(outcome, settings, timings)
+    core = finish(outcome, settings, timings)
+    discrepancies, matches, deposits, findings = core[:4]
     del outcome
+    batches = dict(core.settlement or {})
+    used = batches.pop("settings", None)
+    if used is not None:
+        # A calendar guessed from the data is the run's settlement calendar from here on.
+        settings = replace(settings, settlement=used)
     timings["total_s"] = time.perf_counter() - t0
 
     summary = build_summary(
-        discrepancies, matches, rejected, pos_info, bank_info, settings, timings, findings, deposits
+        discrepancies,
+        matches,
+        rejected,
+        pos_info,
+        bank_info,
+        settings,
+        timings,
+        findings,
+        deposits,
+        batches,
     )
     return RunResult(
         discrepancies=discrepancies,

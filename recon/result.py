@@ -62,6 +62,25 @@ def at_risk_by_currency(df: pl.DataFrame) -> dict[str, str]:
     return {cur: format_minor(v, cur) for cur, v in sums.iter_rows()}
 
 
+def settlement_summary(settings: Settings, batches: dict[str, Any] | None) -> dict[str, Any]:
+    """How batch deposits were reconciled: the calendar (from the config, or guessed from the
+    data when the bank file looked like daily net deposits), the refund fee policy and the
+    merchants' usual rates learnt from the deposits. Empty without batch deposits."""
+    cfg = settings.settlement
+    if not cfg.enabled:
+        return {}
+    info = dict(batches or {})
+    return {
+        "source": info.pop("source", "config"),
+        "cutoff": cfg.cutoff,
+        "t_plus": cfg.t_plus,
+        "weekends": cfg.weekends,
+        "holidays": list(cfg.holidays),
+        "fee_rules": len(cfg.fees),
+        **info,
+    }
+
+
 def build_summary(
     discrepancies: pl.DataFrame,
     matches: pl.DataFrame,
@@ -72,6 +91,7 @@ def build_summary(
     timings: dict[str, float],
     findings: list[dict[str, Any]] | None = None,
     deposits: pl.DataFrame | None = None,
+    batches: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Counts per type and severity, money at risk per currency, inputs and timings.
 
@@ -86,7 +106,13 @@ def build_summary(
     if "group_id" in matches.columns:
         one_to_one &= pl.col("group_id").is_null()
     paired = matches.filter(one_to_one)
-    batched = matches.height - paired.height - matches.filter(pl.col("rule") == "voided").height
+    # (a deposit paid in parts has a row per further part, with no POS record)
+    batched = (
+        matches.height
+        - paired.height
+        - matches.filter(pl.col("rule") == "voided").height
+        - matches.filter(pl.col("pos_id").is_null()).height
+    )
     dep = deposits if deposits is not None and deposits.height else None
     code = RunResult(discrepancies, matches, rejected, pos, bank, settings).exit_code()
     return {
@@ -125,6 +151,7 @@ def build_summary(
         },
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "findings": list(findings or []),
+        "settlement": settlement_summary(settings, batches),
         "deposits": {
             "count": 0 if dep is None else dep.height,
             "by_status": {}

@@ -8,7 +8,7 @@ import polars as pl
 from recon.i18n import TEXT, t
 
 # Deposit statuses that need someone to act, in the order the reports list them; then the rest.
-DEPOSIT_PROBLEMS = ("fee_mismatch", "short", "long", "missing")
+DEPOSIT_PROBLEMS = ("fee_mismatch", "short", "long", "missing", "late")
 DEPOSIT_OK = ("matched", "split", "moved", "extra")
 
 
@@ -39,3 +39,33 @@ def deposit_status(status: str | None, lang: str) -> str:
     """A deposit's status in words (the raw value when the catalog has none)."""
     key = f"dep.s.{status}"
     return t(key, lang) if key in TEXT else str(status or "")
+
+
+def settlement_lines(info: dict, lang: str) -> list[str]:
+    """What the run assumed or learnt about batch deposits (summary.json "settlement"), in
+    words: the guessed calendar, the refund fee policy and the merchants' usual rates."""
+    if not info:
+        return []
+    lines = []
+    if info.get("source") == "detected":
+        week = t("set.weekends", lang) if info.get("weekends") else ""
+        days = ", ".join(info.get("holidays") or [])
+        closed = t("set.closed", lang, week=week, days=days) if week or days else ""
+        lines.append(
+            t(
+                "set.detected",
+                lang,
+                cutoff=info.get("cutoff", ""),
+                t_plus=info.get("t_plus", ""),
+                closed=closed,
+            )
+            + ("" if info.get("sure", True) else t("set.unsure", lang))
+        )
+    if info.get("refund_fee_from") == "data":
+        lines.append(t(f"set.refund.{info['refund_fee']}", lang))
+    rates = info.get("rates") or {}
+    if rates:
+        values = sorted(rates.values(), key=lambda r: float(r.rstrip("%")))
+        span = values[0] if values[0] == values[-1] else f"{values[0]}–{values[-1]}"
+        lines.append(t("set.rates", lang, n=len(rates), span=span))
+    return lines

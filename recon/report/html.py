@@ -28,6 +28,7 @@ from recon.report.deposits import (
     deposit_status,
     deposits_in_order,
     deposits_line,
+    settlement_lines,
 )
 from recon.result import RunResult
 
@@ -676,6 +677,10 @@ def _deposits(result: RunResult) -> str:
     parts = [
         f'<h2 id="batch-deposits">{_e(t("dep.title", lang))}</h2>\n',
         f"<p>{_e(deposits_line(df, lang))}</p>\n",
+        *(
+            f"<p>{_e(line)}</p>\n"
+            for line in settlement_lines(result.summary.get("settlement") or {}, lang)
+        ),
     ]
     if df.height > MAX_DEPOSITS:
         note = t("dep.cap_note", lang, shown=MAX_DEPOSITS, total=df.height, file="deposits.csv")

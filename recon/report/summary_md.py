@@ -18,7 +18,13 @@ import polars as pl
 
 from recon.config import SEVERITIES, TYPES
 from recon.i18n import t, type_label
-from recon.report.deposits import DEPOSIT_PROBLEMS, deposit_status, deposits_in_order, deposits_line
+from recon.report.deposits import (
+    DEPOSIT_PROBLEMS,
+    deposit_status,
+    deposits_in_order,
+    deposits_line,
+    settlement_lines,
+)
 from recon.result import RunResult, at_risk_by_currency
 
 WIDTH = 120
@@ -190,6 +196,8 @@ def _deposits(result: RunResult) -> list[str]:
         return []
     lang = result.settings.lang
     lines = _wrap(_esc(deposits_line(df, lang)), "", "")
+    for line in settlement_lines(result.summary.get("settlement") or {}, lang):
+        lines += ["", *_wrap(_esc(line), "", "")]
     flagged = deposits_in_order(df.filter(pl.col("status").is_in(DEPOSIT_PROBLEMS)))
     for r in flagged.head(_DEPOSITS_SHOWN).iter_rows(named=True):
         cur = r["currency"] or ""

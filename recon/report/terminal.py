@@ -20,7 +20,13 @@ from rich.text import Text
 from recon import __version__
 from recon.config import SEVERITIES, TYPES
 from recon.i18n import t, type_label
-from recon.report.deposits import DEPOSIT_PROBLEMS, deposit_status, deposits_in_order, deposits_line
+from recon.report.deposits import (
+    DEPOSIT_PROBLEMS,
+    deposit_status,
+    deposits_in_order,
+    deposits_line,
+    settlement_lines,
+)
 from recon.report.files import FILES
 from recon.result import RunResult
 
@@ -206,6 +212,8 @@ def _deposits(result: RunResult, console: Console) -> None:
     lang = result.settings.lang
     console.print(Text(t("dep.title", lang), style="bold"))
     _indented(console, Text(deposits_line(df, lang)), 2)
+    for line in settlement_lines(result.summary.get("settlement") or {}, lang):
+        _indented(console, Text(line), 2)
     rows = _deposit_cells(df, lang)
     heads = {c: t(f"dep.c.{c}", lang) for c in _DEP_TERM_COLUMNS}
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
