@@ -133,10 +133,41 @@ def _with_evidence(m: MatchOutcome) -> MatchOutcome:
     return replace(m, pos=fill(m.pos), bank=fill(m.bank))
 
 
+# One-to-one pairings a batch deposit may explain better: a deposit paired with one sale of
+# its batch by a keying pattern or a residual rule. With batch settlement on, their rows are
+# offered to the batch matcher first; a pairing stays where it takes neither row.
+WEAK_RULES = (
+    "keying",
+    "residual_keying",
+    "residual_card",
+    "residual_currency",
+    "residual_late",
+    "amount_time_refs_differ",
+)
+
+
 def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
     """Discrepancies and matches as contract-shaped frames, and the batch deposits."""
-    late_s = int(settings.match.late_after_days * 86_400)
     m = _with_evidence(m)
+    cfg, info = settings.settlement, {}
+    weak = m.pairs["rule"].is_in(WEAK_RULES)
+    strong = replace(m, pairs=m.pairs.filter(~weak)) if weak.any() else m
+    if not cfg.enabled and cfg.detect:
+        cfg, info = _detect_batches(strong, cfg)
+    if not cfg.enabled or not weak.any():
+        return _classify(m, settings, cfg, info)[0]
+    out, p_taken, b_taken = _classify(strong, settings, cfg, info)
+    keep = weak & ~m.pairs["prow"].is_in(p_taken) & ~m.pairs["brow"].is_in(b_taken)
+    if not keep.any():
+        return out
+    return _classify(replace(m, pairs=m.pairs.filter(~weak | keep)), settings, cfg, info)[0]
+
+
+def _classify(
+    m: MatchOutcome, settings: Settings, cfg: SettlementSettings, info: dict
+) -> tuple[Classified, pl.Series, pl.Series]:
+    """classify_all with batch settlement by `cfg`; also the POS and bank rows it took."""
+    late_s = int(settings.match.late_after_days * 86_400)
 
     # prow/brow are positions in the side frames: gathering is cheaper than a hash join, and
     # only the columns needed to judge a pair are gathered for every pair.
@@ -272,9 +303,6 @@ def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
         ~p_matched & m.pos["dup_group"].is_null() & ~m.pos["prow"].is_in(covered_pos)
     ).fill_null(False)
     b_free = (~b_matched & m.bank["dup_group"].is_null()).fill_null(False)
-    cfg, info = settings.settlement, {}
-    if not cfg.enabled and cfg.detect:
-        cfg, info = _detect_batches(m, p_free, b_free, cfg)
     if cfg.enabled:
         # Parts of one deposit share its reference: a reference group none of whose rows paid
         # a sale is offered to the batch matcher as deposits before it counts as copies.
@@ -431,7 +459,7 @@ def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
     ).collect()
     discrepancies = _finish_items(items, settings)
     matches = _matches(pairs, voided, m.pos, _batch_matches(m, settled))
-    return Classified(discrepancies, matches, deposits, info)
+    return Classified(discrepancies, matches, deposits, info), p_taken, b_taken
 
 
 def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -449,14 +477,14 @@ class Classified(NamedTuple):
     settlement: dict | None = None
 
 
-def _detect_batches(
-    m: MatchOutcome, p_free: pl.Series, b_free: pl.Series, cfg: SettlementSettings
-) -> tuple[SettlementSettings, dict]:
+def _detect_batches(m: MatchOutcome, cfg: SettlementSettings) -> tuple[SettlementSettings, dict]:
     """Without [settlement]: when the bank side looks like daily net deposits (far fewer
     credits than sales, each the sum of a merchant's day), reconcile it as batches with the
     calendar guessed from the data, and say so."""
     from recon.detect_batch import guess_batch
 
+    p_free = ~m.pos["prow"].is_in(m.pairs["prow"].implode()) & m.pos["dup_group"].is_null()
+    b_free = ~m.bank["brow"].is_in(m.pairs["brow"].implode()) & m.bank["dup_group"].is_null()
     sales = m.pos.filter(p_free & m.pos["kind"].is_in(["sale", "refund"]))
     guess = guess_batch(sales, m.bank.filter(b_free))
     if guess is None:

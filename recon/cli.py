@@ -472,11 +472,13 @@ def _key_for_ref(store, ref: str) -> str:
 )
 @click.option(
     "--settlement",
-    type=click.Choice(["per-sale", "daily", "batch"]),
+    type=click.Choice(["per-sale", "daily", "batch", "month", "month-pooled"]),
     default="per-sale",
     show_default=True,
     help="How the bank pays: one row per sale, or one net deposit per merchant and day "
-    "(daily) or per batch number (batch); the last two also write settlement.toml.",
+    "(daily) or per batch number (batch); month: 30 days of 20 merchants with their own fee "
+    "rates, refunds, weekends and holidays, one deposit per business day (month) or per pay "
+    "date (month-pooled). All but per-sale also write settlement.toml.",
 )
 @output_options
 @_boundary
@@ -499,6 +501,14 @@ def sample(
         except ValueError as exc:  # too few rows for one case of every kind
             raise UsageError(f"--rows: {exc}") from None
         paths = write_day(day, Path(out), fmt)
+    elif settlement.startswith("month"):
+        from recon.generate_batch import batch_month, write_batch_month
+
+        try:
+            pos, bank, truth = batch_month(rows, seed, pooled=settlement == "month-pooled")
+        except ValueError as exc:
+            raise UsageError(f"--rows: {exc}") from None
+        paths = write_batch_month(pos, bank, truth, Path(out), fmt)
     else:
         from recon.generate_batch import batch_day, write_batch_day
 

@@ -5,6 +5,12 @@ day (or per batch number), and the faults a batch settlement can hide.
 
 `truth` lists what a reconciler should report: (type, pos_ids, bank_ids) with ids joined by `;`
 as in discrepancies.csv, plus `split` rows for deposits paid in two parts (no discrepancy).
+
+    pos, bank, truth = batch_month(sales=20_000, seed=7, pooled=False)
+
+A month of 20 merchants paid the way Chinese acquirers pay: each merchant's own discount rate,
+refunds netted, T+1 business days past weekends and holidays, one deposit per business day (or
+per pay date with `pooled`), and a calendar-only settlement.toml (`write_batch_month`).
 """
 
 from __future__ import annotations
@@ -234,8 +240,13 @@ def write_batch_day(
     out: Path,
     fmt: str = "csv",
     cfg: SettlementSettings | None = None,
+    *,
+    config: str | None = None,
 ) -> dict[str, Path]:
-    """Write pos, bank (csv or parquet), truth.csv and settlement.toml into `out`."""
+    """Write pos, bank (csv or parquet), truth.csv and settlement.toml into `out`.
+
+    settlement.toml holds `config` when given (e.g. `calendar_toml()`), else `config_toml(cfg)`.
+    """
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "pos": out / f"pos.{fmt}",
@@ -249,5 +260,390 @@ def write_batch_day(
         else:
             frame.write_csv(paths[name], datetime_format="%Y-%m-%dT%H:%M:%S")
     truth.write_csv(paths["truth"])
-    paths["config"].write_text(config_toml(cfg or settings()), encoding="utf-8")
+    text = config if config is not None else config_toml(cfg or settings())
+    paths["config"].write_text(text, encoding="utf-8")
     return paths
+
+
+# A month of net deposits the way Chinese acquirers pay: every merchant has its own discount
+# rate, refunds are netted, weekends and holidays are paid on the next business day. The
+# calendar and the fees are computed here on their own (plain dates and integers), not with
+# recon.settle, so the generator does not share the reconciler's assumptions.
+
+MONTH_START = dt.date(2026, 11, 2)  # a Monday
+MONTH_HOLIDAYS = ("2026-11-11", "2026-11-19")  # weekday holidays inside the month
+# The merchant discount rates an acquirer gives (one per merchant), in units of 1/10,000.
+MONTH_RATES_E4 = (38, 42, 45, 50, 55, 60)  # 0.0038 0.0042 0.0045 0.005 0.0055 0.006
+# Card BINs (issuer prefixes) and how often each is seen: mostly domestic UnionPay cards.
+MONTH_BINS = ("622202", "621700", "622848", "621483", "622588", "625807", "411111", "545454")
+_BIN_WEIGHT = np.array([0.22, 0.18, 0.15, 0.12, 0.08, 0.10, 0.08, 0.07])
+# Deposit wording of the two acquirers the merchants use: (memo, reference style).
+_ACQUIRERS = (("银联商务 商户结算款", "settlement"), ("拉卡拉 POS清算资金", "batch"))
+_REFUND_SHARE = 0.04  # of the POS rows
+_DAY = 86_400
+
+
+def fee_e4(amount: int, rate_e4: int) -> int:
+    """round-half-up(|amount| x rate) in minor units, for a rate in 1/10,000 (integers only)."""
+    return (abs(amount) * rate_e4 + 5_000) // 10_000
+
+
+def calendar_toml(
+    cutoff: str = "23:00",
+    t_plus: int = 1,
+    weekends: bool = True,
+    holidays: tuple[str, ...] = MONTH_HOLIDAYS,
+) -> str:
+    """A run config with only the settlement calendar (the merchants' rates are not known)."""
+    lines = [
+        "# Settlement calendar of the generated acquirer. No fee rules: each merchant has its own",
+        "# discount rate, which the shop's owner does not know.",
+        "[settlement]",
+        f'cutoff = "{cutoff}"',
+        f"t_plus = {t_plus}",
+        f"weekends = {str(weekends).lower()}",
+        "holidays = [" + ", ".join(f'"{d}"' for d in holidays) + "]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _is_business(day: dt.date, weekends: bool, off: set[dt.date]) -> bool:
+    return not (weekends and day.weekday() >= 5) and day not in off
+
+
+def _add_business(day: dt.date, n: int, weekends: bool, off: set[dt.date]) -> dt.date:
+    """The n-th business day after `day` (n = 0: `day` itself, or the next business day)."""
+    if n == 0:
+        while not _is_business(day, weekends, off):
+            day += dt.timedelta(days=1)
+        return day
+    while n:
+        day += dt.timedelta(days=1)
+        n -= _is_business(day, weekends, off)
+    return day
+
+
+def _money(minor: int) -> str:
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+
+
+def _shop_seconds(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Seconds after midnight between 08:00 and 23:59:59: lunch and evening peaks on an even
+    base, so a few percent of the sales fall after a 23:00 cut-off."""
+    lo, hi = 8 * 3_600, _DAY
+    part = rng.choice(3, n, p=[0.4, 0.25, 0.35])
+    centre = np.array([0.0, 12.5 * 3_600, 19.5 * 3_600])[part]
+    spread = np.array([0.0, 1.2 * 3_600, 2.2 * 3_600])[part]
+    sec = np.where(part == 0, rng.uniform(lo, hi, n), rng.normal(centre, spread + 1))
+    outside = (sec < lo) | (sec >= hi)
+    sec[outside] = rng.uniform(lo, hi, int(outside.sum()))
+    return sec.astype(np.int64)
+
+
+def _unique_rrns(rng: np.random.Generator, n: int) -> list[str]:
+    """n distinct 12-digit retrieval reference numbers."""
+    rrn = rng.integers(10**11, 10**12, n)
+    while True:
+        _, first = np.unique(rrn, return_index=True)
+        dup = np.ones(n, bool)
+        dup[first] = False
+        if not dup.any():
+            return [str(x) for x in rrn]
+        rrn[dup] = rng.integers(10**11, 10**12, int(dup.sum()))
+
+
+def batch_month(
+    sales: int = 20_000,
+    seed: int = 7,
+    *,
+    merchants: int = 20,
+    days: int = 30,
+    start: dt.date = MONTH_START,
+    holidays: tuple[str, ...] = MONTH_HOLIDAYS,
+    cutoff: str = "23:00",
+    t_plus: int = 1,
+    weekends: bool = True,
+    pooled: bool = False,
+    refund_fee: str = "returned",
+    faults: int = 4,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """POS rows, net bank deposits and the expected findings of a month of `merchants` shops.
+
+    `sales` sales over `days` days from `start`, shop hours 08:00-23:59, plus refunds (about
+    4 % of the POS rows) of earlier sales of the same merchant. A sale at or after `cutoff`
+    belongs to the next business day; a business day is paid `t_plus` business days later
+    (no payments on weekends nor `holidays`). Each merchant has its own discount rate (one of
+    MONTH_RATES_E4); a sale's fee is round-half-up(amount x rate); a refund's fee is given back
+    (`refund_fee="returned"`) or not (`"kept"`). One credit per merchant and business day, or
+    with `pooled` per merchant and pay date (a Monday pays Friday to Sunday in one credit).
+    Deposits due after the last day are not in the bank file: their POS rows are
+    `late_settlement` (pending). `faults` deposits of each kind are spoiled: a sale left out
+    (miss), unexplained money added (extra), fee over-charged (fee), paid 2-4 business days
+    late (late), paid in two or three parts (split).
+
+    Truth rows (type, pos_ids, bank_ids; ids joined by `;`): the findings (orphan_pos,
+    amount_mismatch, fee_mismatch, late_settlement) as in batch_day; `split` (bank_ids: the
+    parts); one `deposit` row per deposit (pos_ids: every POS row it pays, sorted; bank_ids:
+    its id or its parts); one `refund` row per refund (pos_ids: the refund's id, then the id
+    of the sale it refunds).
+    """
+    if sales < 1 or merchants < 1 or days < 1:
+        raise ValueError("a month needs at least one sale, one merchant and one day")
+    if refund_fee not in ("returned", "kept"):
+        raise ValueError(f"refund_fee must be 'returned' or 'kept', not {refund_fee!r}")
+    rng = np.random.default_rng(seed)
+    off = {dt.date.fromisoformat(d) for d in holidays}
+    last_day = start + dt.timedelta(days=days - 1)
+    ch, cm = (int(x) for x in cutoff.split(":")[:2])
+    shift = (_DAY - (ch * 3_600 + cm * 60)) % _DAY  # seconds that move a sale to its day
+
+    # Merchants: size, own rate, terminals, acquirer.
+    weight = rng.lognormal(0.0, 0.7, merchants)
+    weight /= weight.sum()
+    rate = rng.choice(np.array(MONTH_RATES_E4), merchants)
+    n_term = rng.integers(1, 4, merchants)
+    acquirer = rng.integers(0, len(_ACQUIRERS), merchants)
+    names = [f"M{m + 1:02d}" for m in range(merchants)]
+
+    # Sales, more at weekends, in time order.
+    day_w = np.array(
+        [1.35 if (start + dt.timedelta(days=d)).weekday() >= 5 else 1.0 for d in range(days)]
+    )
+    s_day = rng.choice(days, sales, p=day_w / day_w.sum())
+    s_sec = _shop_seconds(rng, sales)
+    s_m = rng.choice(merchants, sales, p=weight)
+    s_amt = np.clip(np.rint(rng.lognormal(np.log(6_000), 0.9, sales)), 100, 2_000_000)
+    s_amt = s_amt.astype(np.int64)
+    whole = rng.random(sales) < 0.35
+    s_amt = np.where(whole, np.maximum(100, s_amt // 100 * 100), s_amt)
+    order = np.argsort(s_day * _DAY + s_sec, kind="stable")
+    s_day, s_sec, s_m, s_amt = s_day[order], s_sec[order], s_m[order], s_amt[order]
+    s_bday = s_day + (s_sec + shift) // _DAY  # business day, days after start
+
+    # Refunds: a later day (before the cut-off), same merchant, full or partial; never more
+    # than half of the merchant's sales of that business day, so every deposit stays positive.
+    room: dict[tuple[int, int], int] = {}
+    for m, b, a in zip(s_m.tolist(), s_bday.tolist(), s_amt.tolist(), strict=True):
+        room[(m, b)] = room.get((m, b), 0) + a // 2
+    want = round(sales * _REFUND_SHARE / (1 - _REFUND_SHARE))
+    refunded = np.zeros(sales, bool)
+    refunds: list[tuple[int, int, int, int]] = []  # sale, day, seconds, amount (positive)
+    for _ in range(20 * want + 100):
+        if len(refunds) >= want:
+            break
+        i = int(rng.integers(0, sales))
+        d = int(s_day[i]) + int(rng.integers(1, 8))
+        sec = int(rng.integers(9 * 3_600, 22 * 3_600))
+        a = int(s_amt[i])
+        if rng.random() >= 0.5 and a >= 200:
+            a = int(rng.integers(1, a // 100)) * 100  # partial, in whole yuan
+        key = (int(s_m[i]), d + (sec + shift) // _DAY)
+        if refunded[i] or d >= days or room.get(key, 0) < a:
+            continue
+        room[key] -= a
+        refunded[i] = True
+        refunds.append((i, d, sec, a))
+
+    # All POS rows in time order: sales first in the arrays, then refunds.
+    n_ref = len(refunds)
+    r_sale = np.array([r[0] for r in refunds], np.int64)
+    day_all = np.concatenate([s_day, np.array([r[1] for r in refunds], np.int64)])
+    sec_all = np.concatenate([s_sec, np.array([r[2] for r in refunds], np.int64)])
+    m_all = np.concatenate([s_m, s_m[r_sale]])
+    amt_all = np.concatenate([s_amt, -np.array([r[3] for r in refunds], np.int64)])
+    bin_ = np.array(MONTH_BINS)[rng.choice(len(MONTH_BINS), sales, p=_BIN_WEIGHT)]
+    tail = rng.integers(0, 10_000, sales)
+    acct = np.array([f"{b}******{t:04d}" for b, t in zip(bin_, tail, strict=True)])
+    acct_all = np.concatenate([acct, acct[r_sale]])  # a refund goes back to the sale's card
+    term_all = rng.integers(0, n_term[m_all]) + 1
+    rrn = _unique_rrns(rng, sales + n_ref)  # drawn here: pooled or not, the same POS file
+    total = sales + n_ref
+    order = np.argsort(day_all * _DAY + sec_all, kind="stable")
+    width = max(5, len(str(total)))
+    ids = np.empty(total, object)
+    ids[order] = [f"S{k + 1:0{width}d}" for k in range(total)]
+    bday_all = day_all + (sec_all + shift) // _DAY
+    is_refund = np.arange(total) >= sales
+    fee_all = np.array(
+        [fee_e4(a, int(rate[m])) for a, m in zip(amt_all.tolist(), m_all.tolist(), strict=True)],
+        np.int64,
+    )
+    fee_all = np.where(is_refund, -fee_all if refund_fee == "returned" else 0, fee_all)
+    was_refunded = np.concatenate([refunded, np.zeros(n_ref, bool)])
+
+    # Deposits: one per merchant and business day, or per merchant and pay date.
+    pay_of = {
+        b: _add_business(start + dt.timedelta(days=b), t_plus, weekends, off)
+        for b in np.unique(bday_all).tolist()
+    }
+    groups: dict[tuple, list[int]] = {}
+    for k in order.tolist():
+        b = int(bday_all[k])
+        key = (pay_of[b], int(m_all[k])) if pooled else (pay_of[b], int(m_all[k]), b)
+        groups.setdefault(key, []).append(k)
+    keys = sorted(groups)
+    due = [key for key in keys if key[0] <= last_day]
+    pending = [key for key in keys if key[0] > last_day]
+
+    # Faults on distinct deposits.
+    kinds = ("late", "miss", "extra", "fee", "split")
+    k_each = min(faults, len(due) // (2 * len(kinds)))
+    pick: dict[str, list[int]] = {kind: [] for kind in kinds}
+    late_to: dict[int, dt.date] = {}
+    used: set[int] = set()
+    perm = rng.permutation(len(due)).tolist()
+    for kind in kinds:
+        for g in perm:
+            if len(pick[kind]) >= k_each:
+                break
+            rows = groups[due[g]]
+            net = int(amt_all[rows].sum() - fee_all[rows].sum())
+            if g in used or net < 10_000:
+                continue
+            if kind == "late":
+                when = _add_business(due[g][0], int(rng.integers(2, 5)), weekends, off)
+                if when > last_day:
+                    continue
+                late_to[g] = when
+            if kind == "miss" and len(_missable(rows, net, is_refund, was_refunded, amt_all)) < 2:
+                continue
+            pick[kind].append(g)
+            used.add(g)
+    fault_of = {g: kind for kind, gs in pick.items() for g in gs}
+    three = pick["split"][0] if len(pick["split"]) >= 2 else None
+
+    truth: list[tuple[str, str, str]] = []
+    bank_rows: list[dict] = []
+    for g, key in enumerate(due):
+        pay, m = key[0], key[1]
+        rows = list(groups[key])
+        kind = fault_of.get(g)
+        bid = f"D{g + 1:04d}"
+        if kind == "miss":
+            whole = int(amt_all[rows].sum() - fee_all[rows].sum())
+            free = _missable(rows, whole, is_refund, was_refunded, amt_all)
+            gone = free[int(rng.integers(0, len(free)))]
+            rows.remove(gone)
+            truth.append(("orphan_pos", ids[gone], ""))
+        gross = int(amt_all[rows].sum())
+        fee = int(fee_all[rows].sum())
+        net = gross - fee
+        if kind == "extra":
+            net += int(rng.integers(500, 50_000))
+            truth.append(("amount_mismatch", "", bid))
+        elif kind == "fee":
+            over = max(100, fee * int(rng.integers(20, 81)) // 100)
+            fee, net = fee + over, net - over
+            truth.append(("fee_mismatch", "", bid))
+        elif kind == "late":
+            pay = late_to[g]
+            truth.append(("late_settlement", "", bid))
+        memo, style = _ACQUIRERS[int(acquirer[m])]
+        named = pay if pooled else start + dt.timedelta(days=key[2])
+        if style == "settlement":
+            ref = f"POS SETTLEMENT {names[m]} {named:%Y%m%d}"
+        else:
+            ref = f"STL{named:%y%m%d}{m + 1:03d}{g + 1:05d}"
+        when = dt.datetime.combine(pay, dt.time(6, 0)) + dt.timedelta(
+            minutes=int(rng.integers(0, 90))
+        )
+        parts = [(bid, net, fee)]
+        if kind == "split":
+            n_parts = 3 if g == three else 2
+            cuts = sorted(set((net * rng.uniform(0.15, 0.85, n_parts - 1)).astype(int).tolist()))
+            cuts = [c for c in cuts if 0 < c < net]
+            nets = np.diff([0, *cuts, net]).tolist()
+            fees = [fee * n // net for n in nets[:-1]]
+            fees.append(fee - sum(fees))
+            parts = [
+                (f"{bid}{'abc'[i]}", n, f) for i, (n, f) in enumerate(zip(nets, fees, strict=True))
+            ]
+            truth.append(("split", "", ";".join(p[0] for p in parts)))
+        for i, (pid, n, f) in enumerate(parts):
+            bank_rows.append(
+                {
+                    "id": pid,
+                    "time": when + dt.timedelta(minutes=23 * i),
+                    "amount": _money(n),
+                    "fee": _money(f),
+                    "currency": "CNY",
+                    "kind": "credit",
+                    "merchant": names[m],
+                    "reference": ref,
+                    "memo": memo,
+                }
+            )
+        truth.append(
+            ("deposit", ";".join(sorted(ids[rows].tolist())), ";".join(p[0] for p in parts))
+        )
+    for key in pending:
+        truth.extend(("late_settlement", ids[r], "") for r in groups[key])
+    for j, (i, *_rest) in enumerate(refunds):
+        truth.append(("refund", f"{ids[sales + j]};{ids[i]}", ""))
+
+    start_at = dt.datetime.combine(start, dt.time())
+    pos = pl.DataFrame(
+        {
+            "id": ids[order].tolist(),
+            "time": [
+                start_at + dt.timedelta(days=int(d), seconds=int(s))
+                for d, s in zip(day_all[order], sec_all[order], strict=True)
+            ],
+            "amount": [_money(a) for a in amt_all[order].tolist()],
+            "currency": "CNY",
+            "account": acct_all[order].tolist(),
+            "kind": np.where(is_refund[order], "refund", "sale").tolist(),
+            "terminal": [
+                f"T{m + 1:02d}{t}" for m, t in zip(m_all[order], term_all[order], strict=True)
+            ],
+            "merchant": [names[m] for m in m_all[order].tolist()],
+            "reference": [rrn[k] for k in order.tolist()],
+        },
+        schema_overrides={"time": pl.Datetime("us")},
+    )
+    bank_schema = {
+        "id": pl.String,
+        "time": pl.Datetime("us"),
+        "amount": pl.String,
+        "fee": pl.String,
+        "currency": pl.String,
+        "kind": pl.String,
+        "merchant": pl.String,
+        "reference": pl.String,
+        "memo": pl.String,
+    }
+    bank = pl.DataFrame(bank_rows, schema=bank_schema).sort("time", "id")
+    return (
+        pos,
+        bank,
+        pl.DataFrame(
+            truth,
+            schema={"type": pl.String, "pos_ids": pl.String, "bank_ids": pl.String},
+            orient="row",
+        ),
+    )
+
+
+def _missable(
+    rows: list[int], net: int, refund: np.ndarray, refunded: np.ndarray, amount: np.ndarray
+) -> list[int]:
+    """The sales a deposit can leave out: not refunded, and the rest still pays over 10.00."""
+    return [r for r in rows if not refund[r] and not refunded[r] and net - int(amount[r]) > 1_000]
+
+
+def write_batch_month(
+    pos: pl.DataFrame,
+    bank: pl.DataFrame,
+    truth: pl.DataFrame,
+    out: Path,
+    fmt: str = "csv",
+    *,
+    cutoff: str = "23:00",
+    t_plus: int = 1,
+    weekends: bool = True,
+    holidays: tuple[str, ...] = MONTH_HOLIDAYS,
+) -> dict[str, Path]:
+    """write_batch_day with a settlement.toml that holds only the calendar (calendar_toml)."""
+    text = calendar_toml(cutoff, t_plus, weekends, holidays)
+    return write_batch_day(pos, bank, truth, out, fmt, config=text)

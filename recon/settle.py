@@ -458,6 +458,11 @@ def settle(
         # The acquirer pools when more pay dates matched as a whole than as separate days.
         several = groups.filter(pl.len().over(pay_keys) >= 2)["gi"]
         pooled_mode = by_day["gi"].n_unique() > paid["gi"].is_in(several.implode()).sum()
+        if pooled_mode:
+            # then a pay date's payment may come in parts too
+            rest = rest.filter(~pl.col("brow").is_in(by_day["brow"].implode()))
+            parts = match_units(merged.filter(~pl.col("gi").is_in(by_day["gi"].implode())), rest)
+            by_day = pl.concat([by_day, parts.filter(pl.col("status") == "split")])
         paid = pl.concat([paid, by_day])
         done = merged.filter(pl.col("gi").is_in(by_day["gi"].implode()))["parts"].explode()
         left = left.filter(~pl.col("gi").is_in(done.implode()))

@@ -129,7 +129,9 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     # Each stage is collected once: later passes read what earlier ones left, and polars would
     # otherwise re-run the earlier plans for every anti-join.
     pos = derive(pos_df.lazy(), "prow", _filled(pos_df, EVIDENCE)).collect()
-    bank = derive(bank_df.lazy(), "brow", _filled(bank_df, (*EVIDENCE, *STATEMENT))).collect()
+    # (a deposit's stated fee goes on to the batch settlement pass)
+    bank_cols = _filled(bank_df, (*EVIDENCE, *STATEMENT, "fee"))
+    bank = derive(bank_df.lazy(), "brow", bank_cols).collect()
     voids = void_pairs(pos.lazy()).collect()
     pos_dups = duplicate_groups(
         pos.lazy(), "prow", s.duplicate_seconds, retry_needs_clock=False
