@@ -442,6 +442,7 @@ _BATCH_HOWS = (
     "deposit_fee_usual",
     "deposit_late",
     "deposit_short",
+    "deposit_short_one_of",
     "deposit_long",
     "missing_from_deposit",
     "pending",

@@ -533,8 +533,10 @@ def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.Da
     bank_ids = _ids_of(g, "brows", m.bank["id"], "group_id").rename({"_id": "bank_ids"})
     first_b = g["brows"].list.first()
     first_p = g["prows"].list.first()
+    maybe = _ids_of(g, "maybe", m.pos["id"], "group_id").rename({"_id": "maybe_ids"})
     g = (
         g.join(pos_ids, on="group_id", how="left")
+        .join(maybe, on="group_id", how="left")
         .join(bank_ids, on="group_id", how="left")
         .with_columns(
             pos_ids=pl.col("pos_ids").fill_null([]),
@@ -592,7 +594,10 @@ def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.Da
         .otherwise((pl.col("deposit") - pl.col("net")).abs()),
         how=pl.when(pl.col("status") == "fee_mismatch")
         .then(fee_how)
+        .when(pl.col("maybe_ids").list.len() > 1)
+        .then(pl.lit("deposit_short_one_of"))
         .otherwise(pl.concat_str(pl.lit("deposit_"), pl.col("status"))),
+        deposit_ids=pl.col("maybe_ids").list.join(", "),
         group_id=pl.col("group_id"),
         fee_expected=pl.col("fee_expected"),
         fee_charged=pl.col("fee_charged"),

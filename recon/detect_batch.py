@@ -13,8 +13,9 @@ free bank credits) and, when the credits look like batch deposits, guesses the c
   0-5 % of the gross at the merchant's usual rate (within 0.02 percentage point or the rounding
   of the group's sales). The business day is 0-10 days before the deposit day.
 - **weekends**: no explained deposit arrived on a Saturday or Sunday.
-- **holidays**: weekdays inside the span of deposit days on which no deposit arrived although
-  sales were due (by the first guess of T+N) and deposits arrived a few business days around.
+- **holidays**: weekdays inside the span of deposit days on which no credit that could pay a
+  group arrived, within a few business days of deposits, and whose due sales (by a first guess
+  of T+N) were paid later.
 - **t_plus**: the most common number of business days from the (rolled back) business day to
   the deposit day, counted with the guessed weekends and holidays.
 
@@ -319,13 +320,18 @@ def _mode(lags: pl.Series) -> tuple[int, int]:
 
 
 def _holidays(
-    pairs: pl.DataFrame, groups: pl.DataFrame, t_plus: int, weekends: bool
+    pairs: pl.DataFrame, credits: pl.DataFrame, t_plus: int, weekends: bool
 ) -> list[dt.date]:
-    """Business days inside the span of deposit days with no deposit although sales were due."""
-    paid = pairs["day"].unique()
+    """Business days inside the span of deposit days on which no credit that could pay a group
+    arrived (explained or not: a deposit that differs still shows the acquirer paid that day),
+    in a short run of such days, whose due sales were paid later: a deposit explained by groups
+    due on the day (by T+N without holidays) arrived after it. Deposits that are merely
+    missing are not paid later."""
+    span = pairs["day"]
+    paid = credits["day"].unique()
     week = _week(weekends)
     days = pl.DataFrame(
-        {"d": pl.date_range(paid.min(), paid.max(), "1d", eager=True)}  # type: ignore[arg-type]
+        {"d": pl.date_range(span.min(), span.max(), "1d", eager=True)}  # type: ignore[arg-type]
     ).filter(pl.col("d").dt.is_business_day(week_mask=week))
     days = days.with_row_index("i").filter(~pl.col("d").is_in(paid.implode()))
     if days.height == 0:
@@ -334,8 +340,23 @@ def _holidays(
     days = days.with_columns(run=pl.col("i").cast(pl.Int64) - pl.int_range(pl.len()))
     days = days.filter(pl.len().over("run") <= MAX_HOLIDAY_RUN)
     plain = SettlementSettings(enabled=True, t_plus=t_plus, weekends=weekends)
-    due = groups.filter(pl.col("gross") != 0).select(expected_date(pl.col("bday"), plain))
-    return days.filter(pl.col("d").is_in(due.to_series().implode()))["d"].to_list()
+    late = pairs.select(
+        "day",
+        due_from=expected_date(pl.col("first"), plain),
+        due_to=expected_date(pl.col("last"), plain),
+    )
+    return (
+        days.join_where(
+            late,
+            pl.col("due_from") <= pl.col("d"),
+            pl.col("due_to") >= pl.col("d"),
+            pl.col("day") > pl.col("d"),
+        )
+        .select("d")
+        .unique()
+        .sort("d")["d"]
+        .to_list()
+    )
 
 
 def _same_partition(slots: pl.DataFrame, a: pl.Series, b: pl.Series) -> bool:
@@ -373,7 +394,7 @@ def guess_batch(sales: pl.DataFrame, deposits: pl.DataFrame) -> BatchGuess | Non
 
     weekends = not bool((pairs["day"].dt.weekday() >= 6).any())
     t0, _ = _mode(_lags(pairs, weekends, []))
-    holidays = _holidays(pairs, groups, t0, weekends)
+    holidays = _holidays(pairs, credits, t0, weekends)
     t_plus, at_mode = _mode(_lags(pairs, weekends, holidays))
     settings = SettlementSettings(
         enabled=True,

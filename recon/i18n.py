@@ -663,6 +663,25 @@ TEXT: dict[str, dict[str, str]] = {
         "zh": "请向收单机构索取到账 {deposit} 的批次明细：包含哪些交易、扣了哪些款项；"
         "保留 POS 批次结算单作为凭证。",
     },
+    "adv.detail.deposit_short_one_of": {
+        "en": "Deposit {deposit} of {bank} is {diff} short of its {n} sales (gross {gross} "
+        "less the expected fee {fee_expected} = {pos}): exactly the amount of each of the "
+        "sales {deposits}. One of them is missing from the deposit; the files do not say which.",
+        "zh": "到账 {deposit} 金额 {bank}，比对应的 {n} 笔消费应到账金额少 {diff}（总额 {gross} "
+        "减应扣手续费 {fee_expected} = {pos}）：正好等于 {deposits} 中每一笔的金额。"
+        "其中一笔未包含在到账中，但文件无法确定是哪一笔。",
+    },
+    "adv.cause.deposit_short_one_of": {
+        "en": "the acquirer left a sale out of the batch (batch closed early, terminal "
+        "settings) or it was delayed on the network",
+        "zh": "收单机构未将某笔交易纳入批次（批次提前结算、终端设置问题）或网络延迟",
+    },
+    "adv.act.deposit_short_one_of": {
+        "en": "Ask the acquirer which of the sales {deposits} deposit {deposit} left out, and "
+        "whether it will be paid in a later deposit; if not, ask them to settle it.",
+        "zh": "请向收单机构确认到账 {deposit} 漏掉了 {deposits} 中的哪一笔，以及是否会在后续到账中"
+        "支付；如不会，请要求补结算。",
+    },
     "adv.detail.deposit_long": {
         "en": "Deposit {deposit} of {bank} is {diff} more than its {n} sales (gross {gross} "
         "less the expected fee {fee_expected} = {pos}): it holds money the POS has no record of.",

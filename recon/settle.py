@@ -61,6 +61,7 @@ _GROUP_SCHEMA: dict[str, pl.DataType] = {
     "deposit_day": pl.Date(),
     "fee_stated": pl.Int64(),  # the fee the deposit states (null: it states none)
     "fee_basis": pl.String(),  # fee_expected is by the fee rules ("rules") or usual rate ("usual")
+    "maybe": pl.List(pl.UInt32()),  # a short deposit: the sales of the gap's amount, one missing
 }
 
 
@@ -494,7 +495,7 @@ def settle(
     sales = sales.join(unit_of, on="gi", how="left", maintain_order="left")
     in_units = sales.filter(pl.col("ui").is_not_null()).with_columns(gi=pl.col("ui"))
 
-    missing = _missing_sales(loose, in_units)
+    missing, alike = _missing_sales(loose, in_units)
     loners = sales.filter(
         pl.col("ui").is_null() | pl.col("prow").is_in(missing["prow"].implode())
     ).with_columns(gi=pl.coalesce("ui", "gi"))
@@ -586,10 +587,20 @@ def settle(
     )
     summary = (
         ids.join(meta, on="gi")
+        .join(alike, on="gi", how="left")
         .join(paid_sales, on="group_id", how="left")
         .join(dep_amount, on="group_id", how="left")
     )
     summary, learned = _check_fees(summary, cfg, policy, policy_from)
+    # A deposit that does not add up is judged against the fee it states: the gap is money.
+    summary = summary.with_columns(
+        fee_expected=pl.when(
+            pl.col("status").is_in(["matched", "split", "fee_mismatch"]).not_()
+            & pl.col("fee_stated").is_not_null()
+        )
+        .then(pl.col("fee_stated"))
+        .otherwise(pl.col("fee_expected"))
+    )
     late = pl.col("status").is_in(["matched", "split"]) & (
         pl.col("deposit_day") > pl.col("expected")
     )
@@ -733,9 +744,10 @@ def _pending(sales: pl.DataFrame, taken: list[pl.Series], as_of: dt.date) -> pl.
     ).select("prow", "expected")
 
 
-def _missing_sales(loose: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
+def _missing_sales(loose: pl.DataFrame, sales: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """gi, prow: for each short deposit, the one sale (or else the two sales) of its group
-    whose nets make up the gap, when unique. Against a deposit that states its fee the gap is
+    whose nets make up the gap, when unique; and gi, maybe: the sales of the very amount when
+    several are. Against a deposit that states its fee the gap is
     in gross amounts (the acquirer priced what it paid).
 
     In a large group some set of sales adds up to almost any gap by chance, so a set is only
@@ -761,6 +773,8 @@ def _missing_sales(loose: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
     one = in_group.join(
         short.filter(pl.col("chance1") <= CHANCE), left_on=["gi", "val"], right_on=["gi", "need"]
     )
+    # several sales of the very amount: one of them is missing, which one the data cannot say
+    alike = one.filter(pl.len().over("gi") > 1).group_by("gi").agg(maybe=pl.col("prow").sort())
     one = one.filter(pl.len().over("gi") == 1).select("gi", "prow")
     two_cand = (
         in_group.join(
@@ -772,7 +786,8 @@ def _missing_sales(loose: pl.DataFrame, sales: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("prow") < pl.col("prow_2"))
     )
     two = two_cand.filter(pl.len().over("gi") == 1)
-    return pl.concat([one, two.select("gi", "prow"), two.select("gi", prow="prow_2")]).sort("prow")
+    named = pl.concat([one, two.select("gi", "prow"), two.select("gi", prow="prow_2")])
+    return named.sort("prow"), alike
 
 
 def _paid_elsewhere(

@@ -115,7 +115,7 @@ def month(
     stray = pl.DataFrame(
         {
             "time": [
-                dt.datetime.combine(START, dt.time()) + dt.timedelta(days=3 + 7 * i)
+                dt.datetime.combine(START, dt.time()) + dt.timedelta(days=1 + 7 * i)
                 for i in range(noise)
             ],
             "amount": rng.integers(1_000, 100_000, noise),
