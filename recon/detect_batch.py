@@ -12,7 +12,8 @@ free bank credits) and, when the credits look like batch deposits, guesses the c
   stated fee makes up the group's gross exactly, or, without a stated fee, when the shortfall is
   0-5 % of the gross at the merchant's usual rate (within 0.02 percentage point or the rounding
   of the group's sales). The business day is 0-10 days before the deposit day.
-- **weekends**: no explained deposit arrived on a Saturday or Sunday.
+- **weekends**: no explained deposit arrived on a Saturday or Sunday (also the default when
+  the sales span no weekend).
 - **holidays**: weekdays inside the span of deposit days on which no credit that could pay a
   group arrived, within a few business days of deposits, and whose due sales (by a first guess
   of T+N) were paid later.
@@ -31,6 +32,7 @@ are first summed per merchant, currency and half hour, which no candidate cut-of
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import polars as pl
@@ -47,6 +49,7 @@ E6 = 1_000_000  # rates in millionths
 RATE_TOL_E6 = 200  # 0.02 percentage point
 RATE_BIN_E6 = 100  # the histogram bin of the merchant's usual rate (0.01 percentage point)
 MIN_RATE_PAIRS = 3  # a usual rate fewer candidate pairs share is chance
+SIZE_STEP = 1.06  # the ratio of one size bucket of money to the next (> 20/19)
 MIN_EXPLAINED = 0.5  # share of credits a batch bank file explains
 MIN_SALES_PER_CREDIT = 5
 SURE_SHARE = 0.8
@@ -207,18 +210,38 @@ def _windows(groups: pl.DataFrame) -> pl.DataFrame:
     return w.filter((pl.col("last") - pl.col("first")).dt.total_days() <= POOL_SPAN_DAYS)
 
 
+def _size(money: pl.Expr) -> pl.Expr:
+    """A positive amount's size bucket: buckets 6 % wide, wider than the 20/19 an unstated fee
+    can make a gross of its deposit (a prefilter only; money is compared as integers)."""
+    return (money.cast(pl.Float64).log() / math.log(SIZE_STEP)).floor().cast(pl.Int64)
+
+
 def _pairs(windows: pl.DataFrame, credits: pl.DataFrame) -> pl.DataFrame:
     """The best explanation of each credit that has one, per candidate cut-off: c, brow, day,
     first, last, k."""
     gaps = pl.DataFrame({"gap": pl.int_range(0, MAX_LAG_DAYS + 1, eager=True).cast(pl.Int64)})
-    d = credits.join(gaps, how="cross").with_columns(
-        last=pl.col("day") - pl.duration(days=pl.col("gap"))
+    near = pl.DataFrame({"near": [-1, 0, 1]}, schema={"near": pl.Int64})
+    # A group's gross is the deposit plus its stated fee, or up to 20/19 of the deposit: in the
+    # deposit's size bucket or the next (the one before too, against float rounding at the
+    # edge), so only groups of about the right size are compared.
+    target = pl.col("amount") + pl.col("fee").fill_null(0)
+    d = (
+        credits.join(gaps, how="cross")
+        .join(near, how="cross")
+        .with_columns(
+            last=pl.col("day") - pl.duration(days=pl.col("gap")),
+            size=_size(target) + pl.col("near"),
+        )
+        .drop("near")
     )
     dfee = pl.col("gross") - pl.col("amount")
     stated = pl.col("fee").is_not_null()
     cand = (
         d.lazy()
-        .join(windows.lazy(), on=["key", "last"])
+        .join(
+            windows.lazy().filter(pl.col("gross") > 0).with_columns(size=_size(pl.col("gross"))),
+            on=["key", "last", "size"],
+        )
         .with_columns(
             dfee=dfee,
             ok_stated=stated & (pl.col("amount") + pl.col("fee") == pl.col("gross")),
@@ -228,6 +251,7 @@ def _pairs(windows: pl.DataFrame, credits: pl.DataFrame) -> pl.DataFrame:
             & (dfee * MAX_FEE_DIVISOR <= pl.col("gross")),
         )
         .filter(pl.col("ok_stated") | pl.col("in_range"))
+        .with_columns(ck=pl.col("c") * (1 << 24) + pl.col("key"))
         .collect()
     )
     # the fee as a share of the gross (the acquirer charges refunds back) and of the sales alone
@@ -235,7 +259,7 @@ def _pairs(windows: pl.DataFrame, credits: pl.DataFrame) -> pl.DataFrame:
     ranged = cand.filter("in_range")
     for base in ("gross", "pos"):
         usual = _usual_rate(ranged, base)
-        cand = cand.join(usual, on=["c", "key"], how="left")
+        cand = cand.join(usual, on="ck", how="left")
 
     def dev(base: str) -> pl.Expr:
         return (pl.col("dfee") * E6 - pl.col(f"rate6_{base}") * pl.col(base)).abs()
@@ -259,7 +283,7 @@ def _pairs(windows: pl.DataFrame, credits: pl.DataFrame) -> pl.DataFrame:
     return (
         cand.filter(ok)
         .with_columns(loose=(pl.col("dev") > typical).cast(pl.Int8) + (pl.col("dev") > rounding))
-        .sort(["c", "brow", "loose", "gap", "k", "dev"])
+        .sort(["c", "brow", "loose", "gap", "k", "dev", "key", "first"])
         .unique(["c", "brow"], keep="first", maintain_order=True)
         .select("c", "brow", "day", "first", "last", "k")
     )
@@ -267,34 +291,36 @@ def _pairs(windows: pl.DataFrame, credits: pl.DataFrame) -> pl.DataFrame:
 
 def _usual_rate(ranged: pl.DataFrame, base: str) -> pl.DataFrame:
     """Each merchant's usual rate of the fee to `base` (millionths, rate6_<base>) per candidate
-    cut-off: the median of its candidate pairs' implied rates near the most common one (a plain
-    median drifts with the chance candidates, which spread over the whole 0-5 %)."""
+    cut-off (ck): the median of its candidate pairs' implied rates near the most common one (a
+    plain median drifts with the chance candidates, which spread over the whole 0-5 %)."""
     name = f"rate6_{base}"
-    who = ["c", "key"]
     if ranged.height == 0:
-        return pl.DataFrame(schema={"c": pl.Int64, "key": pl.Int64, name: pl.Int64})
-    binned = ranged.select(*who, r6=pl.col("dfee") * E6 // pl.col(base)).with_columns(
-        b=pl.col("r6") // RATE_BIN_E6
+        return pl.DataFrame(schema={"ck": pl.Int64, name: pl.Int64})
+    # one integer key for merchant, candidate and bin: group-bys on one key are much faster
+    bins = 1 << 16  # bin + 1 of a rate up to 5 %, and its neighbours
+    binned = ranged.select("ck", r6=pl.col("dfee") * E6 // pl.col(base)).with_columns(
+        b=pl.col("ck") * bins + pl.col("r6") // RATE_BIN_E6 + 1
     )
-    counts = binned.group_by(*who, "b").agg(count=pl.len())
+    counts = binned.group_by("b").agg(count=pl.len())
     smooth = (
         pl.concat([counts.with_columns(b=pl.col("b") + o) for o in (-1, 0, 1)])
-        .group_by(*who, "b")
+        .group_by("b")
         .agg(pl.col("count").sum())
+        .with_columns(ck=pl.col("b") // bins)
     )
     # the fullest bin (the lower on a tie), if enough pairs share it
-    smooth = (
+    mode = (
         smooth.filter(
-            pl.col("count") == pl.col("count").max().over(who),
+            pl.col("count") == pl.col("count").max().over("ck"),
             pl.col("count") >= MIN_RATE_PAIRS,
         )
-        .group_by(who)
+        .group_by("ck")
         .agg(mode=pl.col("b").min())
     )
     return (
-        binned.join(smooth.select(*who, "mode"), on=who)
+        binned.join(mode, on="ck")
         .filter((pl.col("b") - pl.col("mode")).abs() <= 1)
-        .group_by(who)
+        .group_by("ck")
         .agg(pl.col("r6").median().round().cast(pl.Int64).alias(name))
     )
 
@@ -389,7 +415,6 @@ def guess_batch(sales: pl.DataFrame, deposits: pl.DataFrame) -> BatchGuess | Non
     labels = [days.filter(pl.col("c") == c)["bday"] for c in top]
     tied = any(not _same_partition(slots, labels[0], b) for b in labels[1:])
     cutoff = order[top[0]]
-    groups = groups.filter(pl.col("c") == top[0])
     pairs = pairs.filter(pl.col("c") == top[0])
 
     weekends = not bool((pairs["day"].dt.weekday() >= 6).any())

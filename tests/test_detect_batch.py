@@ -180,9 +180,31 @@ def test_seven_day_acquirer_paying_t_plus_two_at_midnight():
 
 def test_merchant_names_missing_on_the_bank_side():
     pos, bank = month(seed=7, fee_stated=True)
-    guess = guess_batch(pos, bank.with_columns(merchant=pl.lit(None, pl.String)))
+    # and the fee written as a positive number
+    unnamed = bank.with_columns(merchant=pl.lit(None, pl.String), fee=-pl.col("fee"))
+    guess = guess_batch(pos, unnamed)
     _expect(guess)
     assert guess.sure
+
+
+def test_one_shop_naming_no_merchant():
+    pos, bank = month(seed=8, rates={"M1": 4_500}, fee_stated=False, pooled=False, sales=400)
+    guess = guess_batch(
+        pos.with_columns(merchant=pl.lit(None, pl.String)),
+        bank.with_columns(merchant=pl.lit(None, pl.String)),
+    )
+    _expect(guess)
+    assert guess.sure
+
+
+def test_a_day_of_missing_deposits_is_no_holiday():
+    # nothing arrived on Tuesday 17 March and the sales due that day were never paid: the file
+    # misses them, the acquirer was not closed
+    pos, bank = month(seed=3, fee_stated=False)
+    gap = bank.filter(pl.col("time").dt.date() != dt.date(2026, 3, 17))
+    guess = guess_batch(pos, gap)
+    _expect(guess)
+    assert guess.explained == _credits(gap) - 2
 
 
 def test_one_credit_per_sale_is_not_batch():
