@@ -541,7 +541,8 @@ def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.Da
         .with_columns(
             pos_ids=pl.col("pos_ids").fill_null([]),
             net=pl.col("gross") - pl.col("fee_expected"),
-            fee_charged=pl.col("gross") - pl.col("deposit"),
+            # the fee the deposit states, else what the acquirer kept of the gross
+            fee_charged=pl.coalesce("fee_stated", pl.col("gross") - pl.col("deposit")),
             bank_time=m.bank["time"].gather(first_b),
             pos_time=m.pos["time"].gather(first_p),
             terminal=m.pos["terminal"].gather(first_p),
