@@ -12,6 +12,7 @@ from recon.config import Settings
 from recon.i18n import TEXT, t
 from recon.keying import amount_pattern, digits_pattern
 from recon.money import format_expr
+from recon.schema import BANK_KINDS, CANCEL_KINDS, POS_KINDS
 
 _T = pl.col("type")
 
@@ -74,10 +75,6 @@ def _pattern(col: str, lang: str) -> pl.Expr:
     return pl.col(col).replace(names)
 
 
-_POS_KINDS = ("sale", "refund", "void", "reversal")
-_CANCELS = ("void", "reversal")
-
-
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -116,18 +113,18 @@ def describe(settings: Settings) -> list[pl.Expr]:
     # the sign of its amount, which every reader sets from the debit/credit mark.
     kind = pl.col("kind")
     pos_kind = (
-        pl.when(kind.is_in(_POS_KINDS))
+        pl.when(kind.is_in(POS_KINDS))
         .then(kind)
         .when(pl.col("pos_amount") < 0)
         .then(pl.lit("refund"))
         .otherwise(pl.lit("sale"))
     )
     bank_kind = pl.when(pl.col("bank_amount") < 0).then(pl.lit("debit")).otherwise(pl.lit("credit"))
-    pkind = _named(pos_kind, _POS_KINDS, "adv.kind.", lang)
-    pkind_cap = _named(pos_kind, _POS_KINDS, "adv.kind.", lang, capital=True)
-    bkind = _named(bank_kind, ("credit", "debit"), "adv.kind.", lang)
-    booked = _named(bank_kind, ("credit", "debit"), "adv.booked.", lang)
-    cancelled = _named(pos_kind, _CANCELS, "adv.cancelled.", lang)
+    pkind = _named(pos_kind, POS_KINDS, "adv.kind.", lang)
+    pkind_cap = _named(pos_kind, POS_KINDS, "adv.kind.", lang, capital=True)
+    bkind = _named(bank_kind, BANK_KINDS, "adv.kind.", lang)
+    booked = _named(bank_kind, BANK_KINDS, "adv.booked.", lang)
+    cancelled = _named(pos_kind, CANCEL_KINDS, "adv.cancelled.", lang)
     # Money going back to the customer (a refund, or a cancel of a sale) rather than a sale.
     money_back = pos_kind != "sale"
     # The two sides moved money in opposite directions (a sale booked as a debit ...).

@@ -16,6 +16,7 @@ from recon.advice import describe, keying_patterns
 from recon.config import TYPES, Settings, SettlementSettings
 from recon.match import MatchOutcome
 from recon.match.prepare import COPY_GROUP, EVIDENCE, REFERENCE_GROUP
+from recon.match.residual import RESIDUAL_RULES
 from recon.money import format_expr
 from recon.settle import Settled, settle
 
@@ -136,14 +137,7 @@ def _with_evidence(m: MatchOutcome) -> MatchOutcome:
 # One-to-one pairings a batch deposit may explain better: a deposit paired with one sale of
 # its batch by a keying pattern or a residual rule. With batch settlement on, their rows are
 # offered to the batch matcher first; a pairing stays where it takes neither row.
-WEAK_RULES = (
-    "keying",
-    "residual_keying",
-    "residual_card",
-    "residual_currency",
-    "residual_late",
-    "amount_time_refs_differ",
-)
+WEAK_RULES = ("card_time", *RESIDUAL_RULES, "amount_time_refs_differ")
 
 
 def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
@@ -155,18 +149,81 @@ def classify_all(m: MatchOutcome, settings: Settings) -> Classified:
     if not cfg.enabled and cfg.detect:
         cfg, info = _detect_batches(strong, cfg)
     if not cfg.enabled or not weak.any():
-        return _classify(m, settings, cfg, info)[0]
-    out, p_taken, b_taken = _classify(strong, settings, cfg, info)
+        return _classify(m, settings, cfg, info)
+    # The batch matcher sees the weakly paired rows as free; the pairings whose rows it took
+    # go, the others stay (and the batch pass runs again without their rows).
+    free = _free(strong, cfg)
+    settled = _settle(strong, cfg, free)
+    p_taken, b_taken = _taken(settled)
     keep = weak & ~m.pairs["prow"].is_in(p_taken) & ~m.pairs["brow"].is_in(b_taken)
-    if not keep.any():
-        return out
-    return _classify(replace(m, pairs=m.pairs.filter(~weak | keep)), settings, cfg, info)[0]
+    if keep.any():
+        return _classify(replace(m, pairs=m.pairs.filter(~weak | keep)), settings, cfg, info)
+    return _classify(strong, settings, cfg, info, (free, settled))
+
+
+class _Free(NamedTuple):
+    """Who pairs with whom, the voids, and the rows the batch matcher may take."""
+
+    p_partner: pl.Series  # the bank row of each POS row (null when unmatched), by position
+    b_partner: pl.Series
+    voided: pl.DataFrame  # a sale cancelled by its void, neither settled
+    vbs: pl.DataFrame  # a sale settled although its void cancels it (brow: its settlement)
+    p_free: pl.Series
+    b_free: pl.Series
+
+
+def _free(m: MatchOutcome, cfg: SettlementSettings) -> _Free:
+    p_partner = _partner(m.pos.height, m.pairs["prow"], m.pairs["brow"])
+    b_partner = _partner(m.bank.height, m.pairs["brow"], m.pairs["prow"])
+    p_matched = p_partner.is_not_null()
+    b_matched = b_partner.is_not_null()
+    # Voids: a sale cancelled by a void that never settled is `voided`; settled anyway is an item.
+    voids = m.voids.with_columns(
+        sale_matched=p_matched.gather(m.voids["sale_row"]),
+        void_matched=p_matched.gather(m.voids["void_row"]),
+    )
+    voided = voids.filter(~pl.col("sale_matched") & ~pl.col("void_matched"))
+    vbs = voids.filter(pl.col("sale_matched") & ~pl.col("void_matched"))
+    vbs = vbs.with_columns(brow=p_partner.gather(vbs["sale_row"]))
+    covered = pl.concat([voided["sale_row"], voided["void_row"], vbs["void_row"]]).implode()
+    p_free = (~p_matched & m.pos["dup_group"].is_null() & ~m.pos["prow"].is_in(covered)).fill_null(
+        False
+    )
+    b_free = (~b_matched & m.bank["dup_group"].is_null()).fill_null(False)
+    if cfg.enabled:
+        # Parts of one deposit share its reference: a reference group none of whose rows paid
+        # a sale is offered to the batch matcher as deposits before it counts as copies.
+        group = m.bank["dup_group"]
+        by_ref = group.is_between(REFERENCE_GROUP, COPY_GROUP, closed="left").fill_null(False)
+        paid = (
+            pl.DataFrame({"g": group, "m": b_matched})
+            .select(pl.col("m").any().over("g"))
+            .to_series()
+        )
+        b_free = b_free | (by_ref & ~paid)
+    return _Free(p_partner, b_partner, voided, vbs, p_free, b_free)
+
+
+def _settle(m: MatchOutcome, cfg: SettlementSettings, free: _Free) -> Settled:
+    return settle(m.pos, m.bank, free.p_free, free.b_free, cfg)
+
+
+def _taken(s: Settled) -> tuple[pl.Series, pl.Series]:
+    """The POS rows (paid, missing from a deposit, not yet due) and the bank rows (deposits)
+    the batch matcher took, as one-element list series for is_in."""
+    p = pl.concat([s.members["prow"], s.missing["prow"], s.pending["prow"]]).implode()
+    return p, s.deposit_rows["brow"].implode()
 
 
 def _classify(
-    m: MatchOutcome, settings: Settings, cfg: SettlementSettings, info: dict
-) -> tuple[Classified, pl.Series, pl.Series]:
-    """classify_all with batch settlement by `cfg`; also the POS and bank rows it took."""
+    m: MatchOutcome,
+    settings: Settings,
+    cfg: SettlementSettings,
+    info: dict,
+    known: tuple[_Free, Settled] | None = None,
+) -> Classified:
+    """classify_all with batch settlement by `cfg` (`known`: the free rows and the batch
+    matcher's result for these pairs, when already computed)."""
     late_s = int(settings.match.late_after_days * 86_400)
 
     # prow/brow are positions in the side frames: gathering is cheaper than a hash join, and
@@ -179,20 +236,8 @@ def _classify(
         ],
         how="horizontal",
     ).with_columns(lag_s=_lag_seconds())
-    # The partner of each row (null when unmatched), by position.
-    p_partner = _partner(m.pos.height, m.pairs["prow"], m.pairs["brow"])
-    b_partner = _partner(m.bank.height, m.pairs["brow"], m.pairs["prow"])
-    p_matched = p_partner.is_not_null()
-    b_matched = b_partner.is_not_null()
-
-    # Voids: a sale cancelled by a void that never settled is `voided`; settled anyway is an item.
-    voids = m.voids.with_columns(
-        sale_matched=p_matched.gather(m.voids["sale_row"]),
-        void_matched=p_matched.gather(m.voids["void_row"]),
-    )
-    voided = voids.filter(~pl.col("sale_matched") & ~pl.col("void_matched"))
-    vbs = voids.filter(pl.col("sale_matched") & ~pl.col("void_matched"))
-    vbs = vbs.with_columns(brow=p_partner.gather(vbs["sale_row"]))
+    free, settled = known if known is not None else (_free(m, cfg), None)
+    p_partner, b_partner, voided, vbs, p_free, b_free = free
 
     # --- matched pairs that differ --------------------------------------------------------
     cur_diff = pl.col("currency") != pl.col("currency_b")
@@ -292,37 +337,11 @@ def _classify(
     )
 
     # --- batch settlements: groups of free sales paid by one deposit -------------------------
-    covered_pos = pl.concat(
-        [
-            voided["sale_row"],
-            voided["void_row"],
-            vbs["void_row"],
-        ]
-    ).implode()
-    p_free = (
-        ~p_matched & m.pos["dup_group"].is_null() & ~m.pos["prow"].is_in(covered_pos)
-    ).fill_null(False)
-    b_free = (~b_matched & m.bank["dup_group"].is_null()).fill_null(False)
-    if cfg.enabled:
-        # Parts of one deposit share its reference: a reference group none of whose rows paid
-        # a sale is offered to the batch matcher as deposits before it counts as copies.
-        group = m.bank["dup_group"]
-        by_ref = group.is_between(REFERENCE_GROUP, COPY_GROUP, closed="left").fill_null(False)
-        paid = (
-            pl.DataFrame({"g": group, "m": b_matched})
-            .select(pl.col("m").any().over("g"))
-            .to_series()
-        )
-        b_free = b_free | (by_ref & ~paid)
-
-    settled = settle(m.pos, m.bank, p_free, b_free, cfg)
+    settled = settled if settled is not None else _settle(m, cfg, free)
     if cfg.enabled:
         info = {**info, **settled.learned, "settings": cfg}
     batch_items, deposits = _batch_items(m, settled)
-    p_taken = pl.concat(
-        [settled.members["prow"], settled.missing["prow"], settled.pending["prow"]]
-    ).implode()
-    b_taken = settled.deposit_rows["brow"].implode()
+    p_taken, b_taken = _taken(settled)
 
     # --- duplicates -----------------------------------------------------------------------
     dup_pos = (
@@ -459,7 +478,7 @@ def _classify(
     ).collect()
     discrepancies = _finish_items(items, settings)
     matches = _matches(pairs, voided, m.pos, _batch_matches(m, settled))
-    return Classified(discrepancies, matches, deposits, info), p_taken, b_taken
+    return Classified(discrepancies, matches, deposits, info)
 
 
 def classify(m: MatchOutcome, settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -481,18 +500,21 @@ def _detect_batches(m: MatchOutcome, cfg: SettlementSettings) -> tuple[Settlemen
     """Without [settlement]: when the bank side looks like daily net deposits (far fewer
     credits than sales, each the sum of a merchant's day), reconcile it as batches with the
     calendar guessed from the data, and say so."""
+    # Most bank rows pay one sale each: a per-sale file, not deposits (and no work per row).
+    if 2 * m.pairs.height >= m.bank.height:
+        return cfg, {}
     from recon.detect_batch import guess_batch
 
-    p_free = ~m.pos["prow"].is_in(m.pairs["prow"].implode()) & m.pos["dup_group"].is_null()
-    b_free = ~m.bank["brow"].is_in(m.pairs["brow"].implode()) & m.bank["dup_group"].is_null()
-    sales = m.pos.filter(p_free & m.pos["kind"].is_in(["sale", "refund"]))
-    guess = guess_batch(sales, m.bank.filter(b_free))
+    free = _free(m, cfg)
+    sales = m.pos.filter(free.p_free & m.pos["kind"].is_in(["sale", "refund"]))
+    guess = guess_batch(sales, m.bank.filter(free.b_free))
     if guess is None:
         return cfg, {}
     return guess.settings, {
         "source": "detected",
         "deposits_seen": guess.deposits,
         "deposits_explained": guess.explained,
+        "deposits_on_calendar": guess.on_calendar,
         "sure": guess.sure,
     }
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from recon.config import SettlementSettings
-from recon.settle import business_day, expected_date
+from recon.settle import business_day, cutoff_shift_minutes, expected_date, week_mask
 
 CUTOFFS = (*(f"{h:02d}:00" for h in range(24)), "22:30", "23:30")
 MAX_LAG_DAYS = 10  # a deposit arrives 0-10 calendar days after its business day
@@ -67,19 +67,12 @@ class BatchGuess:
     on_calendar: int = 0  # of the explained, paid on the day the guessed calendar expects
 
 
-def _shift_minutes(cutoff: str) -> int:
-    h, m = (int(x) for x in cutoff.split(":"))
-    return (24 * 60 - (h * 60 + m)) % (24 * 60)
-
-
 def _slots(sales: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Sales summed per merchant, currency and half hour (every candidate cut-off falls on a half
     hour, so it puts a whole slot on one business day), and the (merchant, currency) keys.
 
     slots: key, has_clock, time, gross, pos (sales only, refunds left out), n."""
     cols = sales.columns
-    if "kind" in cols:
-        sales = sales.filter(pl.col("kind").is_in(["sale", "refund"]) | pl.col("kind").is_null())
     amount = pl.col("amount").cast(pl.Int64)
     merchant = pl.col("merchant") if "merchant" in cols else pl.lit(None)
     half_hour = pl.col("time").dt.epoch("s") // 1800
@@ -325,12 +318,8 @@ def _usual_rate(ranged: pl.DataFrame, base: str) -> pl.DataFrame:
     )
 
 
-def _week(weekends: bool) -> tuple[bool, ...]:
-    return (True,) * 5 + ((False, False) if weekends else (True, True))
-
-
 def _lags(pairs: pl.DataFrame, weekends: bool, holidays: list[dt.date]) -> pl.Series:
-    week = _week(weekends)
+    week = week_mask(weekends)
     start = pl.col("last").dt.add_business_days(
         0, week_mask=week, holidays=holidays, roll="backward"
     )
@@ -355,7 +344,7 @@ def _holidays(
     missing are not paid later."""
     span = pairs["day"]
     paid = credits["day"].unique()
-    week = _week(weekends)
+    week = week_mask(weekends)
     days = pl.DataFrame(
         {"d": pl.date_range(span.min(), span.max(), "1d", eager=True)}  # type: ignore[arg-type]
     ).filter(pl.col("d").dt.is_business_day(week_mask=week))
@@ -403,7 +392,7 @@ def guess_batch(sales: pl.DataFrame, deposits: pl.DataFrame) -> BatchGuess | Non
         return None
 
     # every candidate at once: the latest first (00:00, 23:30, 23:00, 22:30, 22:00, ...)
-    order = sorted(CUTOFFS, key=_shift_minutes)
+    order = sorted(CUTOFFS, key=cutoff_shift_minutes)
     days, groups = _groups(slots, order)
     pairs = _pairs(_windows(groups), credits)
     counts = pairs.group_by("c").agg(count=pl.len()).sort(["count", "c"], descending=[True, False])

@@ -23,7 +23,7 @@ from recon import readers
 from recon.errors import ConfigError, InputError, UsageError
 from recon.load import _check_file, _pick_reader, _recognise_profile, load_side
 from recon.money import format_minor
-from recon.normalize import header_key, resolve_columns
+from recon.normalize import KIND_SYNONYMS, header_key, resolve_columns
 from recon.profiles import MAPPABLE, Profile, builtin_profiles, load_profile
 from recon.schema import INPUT_COLUMNS, SIDES
 
@@ -264,22 +264,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 # Matched in this order when a header holds synonyms of several canonical names.
 _ORDER = tuple(SYNONYMS)
 DEFAULT_DEBIT_CREDIT = {"debit": ["借", "D", "DR", "debit"], "credit": ["贷", "C", "CR", "credit"]}
-KIND_SYNONYMS = {
-    "消费": "sale",
-    "sale": "sale",
-    "purchase": "sale",
-    "退货": "refund",
-    "退款": "refund",
-    "refund": "refund",
-    "撤销": "void",
-    "void": "void",
-    "冲正": "reversal",
-    "reversal": "reversal",
-    "贷": "credit",
-    "credit": "credit",
-    "借": "debit",
-    "debit": "debit",
-}
 DATETIME_CANDIDATES = (
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
@@ -520,7 +504,7 @@ def guess_profile(path: str | Path, side: str = "bank") -> Guess:
         mapped = KIND_SYNONYMS.get(k.casefold())
         if mapped:
             g.kinds[k] = mapped
-        elif k.casefold() not in ("sale", "refund", "void", "reversal", "credit", "debit"):
+        else:
             g.unknown_kinds.append(k)
     return g
 

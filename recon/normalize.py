@@ -16,12 +16,14 @@ from recon import money
 from recon.errors import InputError
 from recon.profiles import EXTRA_COLUMNS, MAPPABLE, Profile, clock_in_format
 from recon.readers import ERROR, LINE, RawTable
+from recon.references import PLACEHOLDER_PATTERN, REFERENCE_SEPARATORS
 from recon.schema import BANK_KINDS, POS_KINDS, REQUIRED_INPUT, conform
 
 NEGATIVE_KINDS = ("refund", "void", "reversal", "debit")
 # Kind values understood in every file (after the profile's own [kinds]), case-insensitive.
 KIND_SYNONYMS = {
     **{k: k for k in (*POS_KINDS, *BANK_KINDS)},
+    "purchase": "sale",
     "消费": "sale",
     "预授权完成": "sale",
     "消费撤销": "void",
@@ -33,6 +35,8 @@ KIND_SYNONYMS = {
     "收入": "credit",
     "出账": "debit",
     "支出": "debit",
+    "贷": "credit",
+    "借": "debit",
 }
 # A kind as the other side names it: a platform bill or acquirer export read as the bank side
 # pays sales as credits and takes refunds back as debits; a statement read as the POS side the
@@ -41,8 +45,6 @@ SIDE_KINDS = {
     "pos": {"credit": "sale", "debit": "refund"},
     "bank": {"sale": "credit", "refund": "debit", "void": "debit", "reversal": "debit"},
 }
-# Separators of a `references` column written as text.
-REFERENCE_SEPARATORS = r"[|;]"
 CURRENCY_ALIASES = {"RMB": "CNY", "人民币": "CNY", "元": "CNY"}
 _ISO_RE = (
     r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
@@ -700,7 +702,7 @@ def normalize_plan(
         c("signed").alias("amount"),
         c("currency").alias("currency"),
         c("account").alias("account"),
-        clean_text(col("reference")).alias("reference"),
+        _no_placeholder(clean_text(col("reference")), side).alias("reference"),
         final_kind.alias("kind"),
         clean_text(col("terminal")).alias("terminal"),
         clean_text(col("merchant")).alias("merchant"),
@@ -709,16 +711,24 @@ def normalize_plan(
         line.alias("line"),
         clean_text(col("batch")).alias("batch"),
         clean_text(col("trace")).alias("trace"),
-        _references(col("references"), dtype("references")).alias("references"),
+        _references(col("references"), dtype("references"), side).alias("references"),
         clean_text(col("memo")).alias("memo"),
         c("reason").alias(REASON),
     )
     return plan, raw
 
 
-def _references(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A statement line's references as a list: cleaned, empty ones and repeats dropped; null
-    when there are none. A text column holds them separated by `|` or `;`."""
+def _no_placeholder(expr: pl.Expr, side: str) -> pl.Expr:
+    """A bank reference that identifies nothing (NONREF, KREF+, 0000 ...) is no reference: in
+    a CSV export as in a statement (recon.references). POS references are the terminal's own."""
+    if side != "bank" or expr.meta.is_literal(allow_aliasing=True):
+        return expr
+    return pl.when(~expr.str.contains(PLACEHOLDER_PATTERN)).then(expr)
+
+
+def _references(expr: pl.Expr, dtype: pl.DataType, side: str) -> pl.Expr:
+    """A statement line's references as a list: cleaned, empty ones, placeholders and repeats
+    dropped; null when there are none. A text column holds them separated by `|` or `;`."""
     if expr.meta.is_literal(allow_aliasing=True):
         return pl.lit(None, dtype=pl.List(pl.String))
     if isinstance(dtype, pl.List):
@@ -729,7 +739,7 @@ def _references(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         items.list.eval(
             pl.element().str.strip_chars().str.strip_chars_start("`'").str.strip_chars()
         )
-        .list.eval(pl.element().filter(pl.element().str.len_chars() > 0))
+        .list.eval(pl.element().filter(_no_placeholder(pl.element(), side).str.len_chars() > 0))
         .list.unique(maintain_order=True)
     )
     return pl.when(cleaned.list.len() > 0).then(cleaned)

@@ -215,12 +215,21 @@ def _filled(frame: pl.DataFrame, col: str) -> bool:
     return col in frame.columns and frame[col].null_count() < frame.height
 
 
+def cutoff_shift_minutes(cutoff: str) -> int:
+    """Minutes that move a sale at the cut-off ("23:00") to midnight of the next day."""
+    h, m = (int(x) for x in cutoff.split(":")[:2])
+    return (24 * 60 - (h * 60 + m)) % (24 * 60)
+
+
+def week_mask(weekends: bool) -> tuple[bool, ...]:
+    """Monday to Sunday: the days an acquirer pays (no Saturdays and Sundays with weekends)."""
+    return (True,) * 5 + ((False, False) if weekends else (True, True))
+
+
 def business_day(cutoff: str) -> pl.Expr:
     """The acquirer's business day of a sale: sales at or after the cut-off count to the next
     day. Date-only rows keep their date."""
-    h, m = (int(x) for x in cutoff.split(":")[:2])
-    shift = (24 * 60 - (h * 60 + m)) % (24 * 60)
-    shifted = pl.col("time") + pl.duration(minutes=shift)
+    shifted = pl.col("time") + pl.duration(minutes=cutoff_shift_minutes(cutoff))
     return (
         pl.when(pl.col("has_clock").fill_null(True))
         .then(shifted)
@@ -231,8 +240,7 @@ def business_day(cutoff: str) -> pl.Expr:
 
 def _calendar(cfg: SettlementSettings) -> tuple[tuple[bool, ...], list[dt.date]]:
     """The week mask and the holidays of the acquirer's calendar."""
-    week = (True,) * 5 + ((False, False) if cfg.weekends else (True, True))
-    return week, [dt.date.fromisoformat(d) for d in cfg.holidays]
+    return week_mask(cfg.weekends), [dt.date.fromisoformat(d) for d in cfg.holidays]
 
 
 def expected_date(day: pl.Expr, cfg: SettlementSettings) -> pl.Expr:
@@ -245,6 +253,12 @@ def expected_date(day: pl.Expr, cfg: SettlementSettings) -> pl.Expr:
 def _tolerance(cfg: SettlementSettings) -> pl.Expr:
     e8 = int(cfg.tolerance * _E8)
     return pl.lit(e8, pl.Int64) * pl.lit(10, pl.Int64).pow(digits_expr(pl.col("currency"))) // _E8
+
+
+def _gap() -> pl.Expr:
+    """A deposit against its sales: net + fee (the fee it states, else the one the fee rules
+    expect) less the gross. Zero (within the tolerance) when the deposit adds up."""
+    return pl.col("amount") + pl.coalesce("stated", "fee_expected") - pl.col("gross")
 
 
 # A deposit that adds up to the cent is recognised up to this many business days after its
@@ -343,9 +357,7 @@ def settle(
         return (
             units.join(free.select(dep_cols), on=join_keys)
             .filter(in_window(late=late))
-            .with_columns(
-                diff=pl.col("amount") + pl.coalesce("stated", "fee_expected") - pl.col("gross")
-            )
+            .with_columns(diff=_gap())
         )
 
     policy, policy_from = _rules_policy(groups, deps, candidates, cfg)
@@ -354,7 +366,7 @@ def settle(
         net=pl.col("amount") - pl.col("fee")
     )
 
-    def pooled(left: pl.DataFrame, offset: int, min_parts: int) -> pl.DataFrame:
+    def pooled(left: pl.DataFrame, offset: int) -> pl.DataFrame:
         """The business days one payment date pays, as one unit (a deposit after a weekend
         or holiday that pays them all at once)."""
         return (
@@ -366,7 +378,7 @@ def settle(
                 prows=pl.col("prows").list.explode(keep_nulls=False, empty_as_null=False).sort(),
                 tol=pl.col("tol").first(),
             )
-            .filter(pl.col("parts").list.len() >= min_parts)
+            .filter(pl.col("parts").list.len() >= 2)
             .sort(pl.col("parts").list.first())
             .with_row_index("gi", offset=offset)
             .select(groups.columns)
@@ -397,9 +409,7 @@ def settle(
         split = (
             units.join(halves, on=join_keys)
             .filter(in_window(), in_window("deposit_day_2"))
-            .with_columns(
-                diff=pl.col("amount") + pl.coalesce("stated", "fee_expected") - pl.col("gross")
-            )
+            .with_columns(diff=_gap())
             .filter(pl.col("diff").abs() <= pl.col("tol"))
             .with_columns(pair=pl.col("brow").cast(pl.UInt64) * (1 << 32) + pl.col("brow_2"))
         )
@@ -430,9 +440,7 @@ def settle(
         many = (
             units.join(days, on=join_keys)
             .filter(in_window())
-            .with_columns(
-                diff=pl.col("amount") + pl.coalesce("stated", "fee_expected") - pl.col("gross")
-            )
+            .with_columns(diff=_gap())
             .filter(pl.col("diff").abs() <= pl.col("tol"))
         )
         chosen = nearest_pairs(many.select(prow="gi", brow="di", lag=days_late()))
@@ -452,7 +460,7 @@ def settle(
     # 2. the business days of one payment date paid together
     pooled_mode = False
     if not batch_mode:
-        merged = pooled(left, groups.height, 2)
+        merged = pooled(left, groups.height)
         # (one deposit each: two deposits of a payment date are its business days' own)
         by_day = match_units(merged, rest, parts=False)
         units.append(merged)
@@ -473,7 +481,7 @@ def settle(
     if pooled_mode:
         offset = groups.height + units[-1].height
         lone = left.filter(pl.len().over(pay_keys) == 1)
-        left = pl.concat([lone, pooled(left, offset, 2)])
+        left = pl.concat([lone, pooled(left, offset)])
         units.append(left)
     cand = candidates(left, rest, cfg.slack_days)
     loose = nearest_pairs(

@@ -550,3 +550,26 @@ def test_contract_example_files_load_cleanly():
         loaded = load_side(folder / name, side)
         check(loaded)
         assert loaded.rejected.height == 0 and loaded.frame.height > 10
+
+
+def test_placeholder_references_of_a_csv_bank_export_are_no_references(tmp_path):
+    # NONREF and its kin identify nothing, in a CSV as in a statement: two credits marked
+    # NONREF are not one reference seen twice.
+    bank = tmp_path / "bank.csv"
+    bank.write_text(
+        "id,time,amount,currency,reference,references\n"
+        "B1,2026-11-20T10:00:00,10.00,CNY,NONREF,NONREF|ABC123\n"
+        "B2,2026-11-20T15:00:00,10.00,CNY,NOTPROVIDED,KREF+\n"
+        "B3,2026-11-20T16:00:00,12.00,CNY,RRN000123,\n",
+        encoding="utf-8",
+    )
+    frame = load_side(str(bank), "bank").frame
+    assert frame["reference"].to_list() == [None, None, "RRN000123"]
+    assert frame["references"].to_list() == [["ABC123"], None, None]
+    pos = tmp_path / "pos.csv"
+    pos.write_text(
+        "id,time,amount,currency,reference\nP1,2026-11-20T09:59:00,10.00,CNY,NONREF\n",
+        encoding="utf-8",
+    )
+    # the POS side keeps what the terminal wrote
+    assert load_side(str(pos), "pos").frame["reference"].to_list() == ["NONREF"]

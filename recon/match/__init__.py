@@ -250,9 +250,6 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
             found.append(pairs.with_columns(rule=pl.lit(rule)))
 
     run_stage(*stages[0])
-    if bound is not None:
-        # Pairs the bound refused left their rows open: sweep what is left once more.
-        run_stage(*stages[0])
     run_stage(*stages[1])
     if refs_comparable:
         # Two rows that carry different references and agree on everything else are paired

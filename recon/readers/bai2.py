@@ -27,7 +27,8 @@ import polars as pl
 from recon.errors import InputError
 from recon.money import minor_digits
 from recon.readers import ERROR, LINE, RAW, RawTable
-from recon.readers.mt940 import clean_references, decode
+from recon.readers.mt940 import decode
+from recon.references import clean_references
 
 if TYPE_CHECKING:
     from recon.profiles import Profile

@@ -20,8 +20,7 @@ where the line was full, 65 characters, or where the text is structured, else wi
 German `?NN` sub-fields, the posting text, the purpose and the name), then the `:61:`
 supplementary details.
 
-The placeholder test and the reference cleaning are shared with the other statement readers
-(`is_placeholder`, `PLACEHOLDER_PATTERN`, `clean_references`).
+Placeholders (NONREF, KREF+ ...) are dropped by recon.references, as in every reader.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +35,7 @@ import polars as pl
 
 from recon.errors import InputError
 from recon.readers import ERROR, LINE, RAW, RawTable
+from recon.references import clean_references, is_placeholder
 
 if TYPE_CHECKING:
     from recon.profiles import Profile
@@ -51,36 +50,6 @@ _ENTRY = re.compile(r"(?m)^:61:")
 _ANY_TAG = re.compile(r"(?m)^:[0-9]{2}[A-Z]?:|^:NS:")
 # Tags whose content is one line: a wrapped line is joined back (seen in ING exports).
 _SINGLE_LINE = re.compile(r"(?m)^(:(?:20|25|28C?|6[02][FM]|64|65|90[CD]|34F|13D?):[^\n]*)\n(?!:|-)")
-# Values that stand where a reference would be but identify nothing: NONREF and its kin, ING's
-# markers that only say which :86: sub-field holds the reference, SEPA keywords without a value.
-PLACEHOLDERS = frozenset(
-    {
-        "NONREF",
-        "NOREF",
-        "NONE",
-        "NULL",
-        "N/A",
-        "NA",
-        "NOTPROVIDED",
-        "NOT PROVIDED",
-        "UNKNOWN",
-        "EREF",
-        "PREF",
-        "MARF",
-        "KREF",
-        "MREF",
-        "TFNR",
-    }
-)
-# The same test as one regex (for polars expressions): a placeholder word, a SEPA keyword with
-# nothing after it (KREF+), or a filler: one non-digit character, zeros, X's, dashes or dots.
-PLACEHOLDER_PATTERN = (
-    r"(?i)^\s*(?:"
-    + "|".join(re.escape(p) for p in sorted(PLACEHOLDERS))
-    + r"|[A-Z]{4}\+|[^0-9]|0+|X+|[-.*/ ]+)?\s*$"
-)
-_PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
-_SEPARATORS = re.compile(r"[|;]")  # how a `references` text column separates its items
 # :86: parts that hold a reference, in order of preference (EREF first, then after the :61: refs)
 _FIRST_KEYS = ("EREF",)
 _LATER_KEYS = ("KREF", "MREF", "PREF", "MARF", "TFNR", "TNR")
@@ -89,25 +58,6 @@ _SEPA_ITEM = re.compile(r"^([A-Z]{4})\+")
 _PLAIN_REF = re.compile(r"(?<![A-Za-z])(EREF|KREF|MREF|PREF|TFNR|TNR)\s*[+:]\s*([^\s;,]+)", re.I)
 _WIDTH = 65  # an MT940 :86: line holds at most 65 characters (6*65x)
 _SUBFIELD_WIDTH = 27  # a German ?20..?29 purpose sub-field holds at most 27
-
-
-def is_placeholder(value: str | None) -> bool:
-    """True for a value that stands in for a missing reference (NONREF, KREF+, X, 0000 ...)."""
-    return value is None or bool(_PLACEHOLDER.match(value))
-
-
-def clean_references(values: Iterable[object]) -> list[str]:
-    """Distinct real references in the given order: stripped, placeholders dropped, a value
-    holding `|` or `;` split at them (they separate a `references` text)."""
-    out: dict[str, None] = {}
-    for value in values:
-        if value is None:
-            continue
-        for part in _SEPARATORS.split(" ".join(str(value).split())):
-            part = part.strip()
-            if not is_placeholder(part):
-                out.setdefault(part)
-    return list(out)
 
 
 def recognise(path: Path, head: bytes) -> bool:

@@ -37,7 +37,7 @@ import polars as pl
 
 from recon.errors import InputError
 from recon.readers import ERROR, LINE, RAW, RawTable
-from recon.readers.mt940 import clean_references
+from recon.references import clean_references
 
 if TYPE_CHECKING:
     from recon.profiles import Profile

@@ -46,7 +46,7 @@ import polars as pl
 
 from recon.errors import InputError
 from recon.readers import ERROR, LINE, RAW, RawTable
-from recon.readers.mt940 import PLACEHOLDER_PATTERN
+from recon.references import PLACEHOLDER_PATTERN
 
 if TYPE_CHECKING:
     from recon.profiles import Profile
