@@ -467,30 +467,59 @@ def _card_diff(a: str | None, b: str | None) -> Phrase | None:
 
 def _candidates(records, pos, bank, settings: Settings, matched: set[str]) -> list[dict[str, Any]]:
     """For each record nothing paid, the nearest records of the other side (of the related
-    rows: the same amount or the same card), and why not; `matched`: the ids recon paired."""
+    rows: the same amount or the same card), and why not; `matched`: the ids recon paired.
+
+    Candidates are ranked in one polars plan (how many reasons against, then nearest in time);
+    only the best three of each record get their reasons in words."""
     window = settings.match.window_days * 86400
-    by_side = {"pos": pos.to_dicts(), "bank": bank.to_dicts()}
-    by_id = {side: {x["id"]: x for x in rows} for side, rows in by_side.items()}
+    frames = {"pos": pos, "bank": bank}
+    cols = ["id", "time", "amount", "currency", "account", "reference"]
+    best: dict[tuple[str, str], list[tuple[dict, dict, float]]] = {}
+    for side, other in (("pos", "bank"), ("bank", "pos")):
+        wanted = [
+            r["id"]
+            for r in records
+            if r["side"] == side
+            and not r["matched_to"]
+            and ("case.dec.voided", {}) not in r["decision_phrases"]
+        ]
+        if not wanted or frames[other].height == 0:
+            continue
+        mine = frames[side].select(cols).filter(pl.col("id").is_in(wanted))
+        theirs = frames[other].select(cols).rename(lambda c: c + "_c")
+        sale, settled = ("", "_c") if other == "bank" else ("_c", "")
+        ranked = (
+            mine.join(theirs, how="cross")
+            .filter((pl.col("amount") < 0) == (pl.col("amount_c") < 0))
+            .with_columns(
+                lag=(pl.col("time" + settled) - pl.col("time" + sale)).dt.total_microseconds() / 1e6
+            )
+            .with_columns(
+                misses=(_against("currency") | _against("amount")).cast(pl.Int32)
+                + ((pl.col("lag") < 0) | (pl.col("lag") > window)).cast(pl.Int32)
+                + _last4_differs().cast(pl.Int32)
+                + _against("reference").cast(pl.Int32)
+                + pl.col("id_c").is_in(list(matched)).cast(pl.Int32),
+                nearness=pl.col("lag").abs(),
+            )
+            .sort("id", "misses", "nearness", "id_c")
+            # The words of the nearest three only: a look-alike day has thousands of candidates.
+            .group_by("id", maintain_order=True)
+            .head(3)
+        )
+        for row in ranked.iter_rows(named=True):
+            me = {c: row[c] for c in cols}
+            them = {c: row[c + "_c"] for c in cols}
+            best.setdefault((side, row["id"]), []).append((me, them, row["lag"]))
     out = []
     for r in records:
-        if r["matched_to"] or ("case.dec.voided", {}) in r["decision_phrases"]:
-            continue
         other = "bank" if r["side"] == "pos" else "pos"
-        mine = by_id[r["side"]][r["id"]]
-        found = []
-        for c in by_side[other]:
-            if (c["amount"] < 0) != (mine["amount"] < 0):
-                continue
-            sale, settle = (mine, c) if other == "bank" else (c, mine)
-            lag = (settle["time"] - sale["time"]).total_seconds()
-            found.append((_misses(mine, c, lag, window, matched), abs(lag), c["id"], c, lag))
-        # The words of the nearest three only: a look-alike day has thousands of candidates.
-        for _, _, cid, c, lag in sorted(found, key=lambda f: f[:3])[:3]:
-            reasons = _why_not(mine, c, other, lag, settings, matched)
+        for me, them, lag in best.get((r["side"], r["id"]), []):
+            reasons = _why_not(me, them, other, lag, settings, matched)
             out.append(
                 {
                     "record": r["id"],
-                    "candidate": cid,
+                    "candidate": them["id"],
                     "side": other,
                     "why_not": [say(p, "en") for p in reasons],
                     "why_not_phrases": reasons,  # for the case file's language
@@ -499,18 +528,21 @@ def _candidates(records, pos, bank, settings: Settings, matched: set[str]) -> li
     return out
 
 
-def _misses(mine: dict, c: dict, lag: float, window: float, matched: set[str]) -> int:
-    """How many reasons `_why_not` gives (without their words)."""
-    a, b = mine["account"], c["account"]
-    return sum(
-        (
-            c["currency"] != mine["currency"] or c["amount"] != mine["amount"],
-            lag < 0 or lag > window,
-            bool(a and b and a[-4:] != b[-4:] and a[-4:].isdigit() and b[-4:].isdigit()),
-            bool(mine["reference"] and c["reference"] and mine["reference"] != c["reference"]),
-            c["id"] in matched,
-        )
-    )
+def _against(col: str) -> pl.Expr:
+    """The record and the candidate differ in `col`."""
+    a, b = pl.col(col), pl.col(col + "_c")
+    if col == "reference":  # (an empty reference says nothing)
+        present = (a.str.len_chars() > 0) & (b.str.len_chars() > 0)
+        return (present & (a != b)).fill_null(False)
+    return a.ne_missing(b)
+
+
+def _last4_differs() -> pl.Expr:
+    """The cards' last four digits differ (as _card_diff says)."""
+    a = pl.col("account").str.slice(-4)
+    b = pl.col("account_c").str.slice(-4)
+    digits = a.str.contains(r"^\d{4}$") & b.str.contains(r"^\d{4}$")
+    return (digits & (a != b)).fill_null(False)
 
 
 def _why_not(
