@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import recon_command
 
 # The side whose ids identify an item of each type (see the brief in benchmarks/README.md).
 OWN_SIDE: dict[str, str] = {
@@ -66,19 +69,23 @@ SCORE_SCHEMA = {
 }
 
 
-def _id_set(text: str | None) -> frozenset[str]:
+def id_set(text: str | None) -> frozenset[str]:
+    """The ids of a `;`-joined list (null or empty: none)."""
     if text is None:
         return frozenset()
     return frozenset(part for part in (p.strip() for p in str(text).split(";")) if part)
 
 
-def _f1(n_inj: int, n_rep: int, tp: int) -> float | None:
+def f1_score(n_inj: int, n_rep: int, tp: int) -> float | None:
     """F1 of one type; 0 when only one of injected/reported is non-zero, None when neither."""
     if not n_inj and not n_rep:
         return None
     if not tp:
         return 0.0
     return 2 * tp / (n_inj + n_rep)
+
+
+_id_set, _f1 = id_set, f1_score  # the old names
 
 
 def score(discrepancies: pl.DataFrame, faults: pl.DataFrame) -> pl.DataFrame:
@@ -98,16 +105,16 @@ def score(discrepancies: pl.DataFrame, faults: pl.DataFrame) -> pl.DataFrame:
     for fault, pos_ids, bank_ids in faults.select("fault", "pos_ids", "bank_ids").iter_rows():
         if fault in OWN_SIDE:
             own = pos_ids if OWN_SIDE[fault] == "pos" else bank_ids
-            injected[fault].add(_id_set(own))
+            injected[fault].add(id_set(own))
         else:
-            negative_ids |= _id_set(pos_ids) | _id_set(bank_ids)
+            negative_ids |= id_set(pos_ids) | id_set(bank_ids)
 
     reported: dict[str, int] = {}
     hits: dict[str, set[frozenset[str]]] = {}
     negative_hits: dict[str, int] = {}
     for kind, pos_ids, bank_ids in discrepancies.select("type", "pos_ids", "bank_ids").iter_rows():
         reported[kind] = reported.get(kind, 0) + 1
-        pos, bank = _id_set(pos_ids), _id_set(bank_ids)
+        pos, bank = id_set(pos_ids), id_set(bank_ids)
         if (pos | bank) & negative_ids:
             negative_hits[kind] = negative_hits.get(kind, 0) + 1
         own = pos if OWN_SIDE.get(kind, "pos") == "pos" else bank
@@ -129,7 +136,7 @@ def score(discrepancies: pl.DataFrame, faults: pl.DataFrame) -> pl.DataFrame:
                 "negative_hits": negative_hits.get(kind, 0),
                 "precision": tp / n_rep if n_rep else None,
                 "recall": tp / n_inj if n_inj else None,
-                "f1": _f1(n_inj, n_rep, tp),
+                "f1": f1_score(n_inj, n_rep, tp),
             }
         )
     return pl.DataFrame(rows, schema=SCORE_SCHEMA)
@@ -154,7 +161,7 @@ def pair_scores(
         for (pos_ids,) in (
             faults.filter(pl.col("fault") == "duplicate_pos").select("pos_ids").iter_rows()
         ):
-            ids = sorted(_id_set(pos_ids))
+            ids = sorted(id_set(pos_ids))
             alias.update(dict.fromkeys(ids, ids[0]) if ids else {})
     if alias:
         same = pl.col("pos_id").replace(alias)
@@ -174,12 +181,12 @@ def outcomes(discrepancies: pl.DataFrame, faults: pl.DataFrame, top: int = 4) ->
     (`+`-joined, `-` when none), counted per case type, the most common first."""
     item_types: dict[str, set[str]] = {}
     for kind, pos_ids, bank_ids in discrepancies.select("type", "pos_ids", "bank_ids").iter_rows():
-        for rid in _id_set(pos_ids) | _id_set(bank_ids):
+        for rid in id_set(pos_ids) | id_set(bank_ids):
             item_types.setdefault(rid, set()).add(kind)
     counts: dict[str, Counter[str]] = {}
     for fault, pos_ids, bank_ids in faults.select("fault", "pos_ids", "bank_ids").iter_rows():
         seen: set[str] = set()
-        for rid in _id_set(pos_ids) | _id_set(bank_ids):
+        for rid in id_set(pos_ids) | id_set(bank_ids):
             seen |= item_types.get(rid, set())
         counts.setdefault(fault, Counter())["+".join(sorted(seen)) or "-"] += 1
     rows = []
@@ -203,22 +210,29 @@ def clean_hits(discrepancies: pl.DataFrame, faults: pl.DataFrame) -> dict[str, i
     """Items per type that touch only records of no listed case (clean sales and settlements)."""
     listed: set[str] = set()
     for _, pos_ids, bank_ids in faults.select("fault", "pos_ids", "bank_ids").iter_rows():
-        listed |= _id_set(pos_ids) | _id_set(bank_ids)
+        listed |= id_set(pos_ids) | id_set(bank_ids)
     out: Counter[str] = Counter()
     for kind, pos_ids, bank_ids in discrepancies.select("type", "pos_ids", "bank_ids").iter_rows():
-        if not (_id_set(pos_ids) | _id_set(bank_ids)) & listed:
+        if not (id_set(pos_ids) | id_set(bank_ids)) & listed:
             out[kind] += 1
     return dict(sorted(out.items()))
 
 
 def lost_records(
-    pos_ids: pl.Series, bank_ids: pl.Series, matches: pl.DataFrame, discrepancies: pl.DataFrame
+    pos_ids: pl.Series,
+    bank_ids: pl.Series,
+    matches: pl.DataFrame,
+    discrepancies: pl.DataFrame,
+    rejected: dict[str, Iterable[str]] | None = None,
 ) -> dict[str, list[str]]:
-    """Input records (of a day with no rejected rows) that are neither matched nor in an item:
-    the output contract says every row ends in exactly one of matched, a discrepancy, rejected."""
+    """Input records that are neither matched, nor in an item, nor among the `rejected` ids of
+    their side: the output contract says every row ends in exactly one of matched, a
+    discrepancy, rejected."""
+    rejected = rejected or {}
     seen = {
         side: set(matches[f"{side}_id"].drop_nulls().cast(pl.String))
-        | {i for text in discrepancies[f"{side}_ids"].drop_nulls() for i in _id_set(text)}
+        | {i for text in discrepancies[f"{side}_ids"].drop_nulls() for i in id_set(text)}
+        | set(rejected.get(side, ()))
         for side in ("pos", "bank")
     }
     return {
@@ -256,17 +270,6 @@ def markdown(scores: pl.DataFrame) -> str:
             f"{_fmt(r['f1'])} |"
         )
     return "\n".join(lines)
-
-
-def recon_command() -> list[str]:
-    """The installed `recon` entry point (next to this interpreter first)."""
-    beside = Path(sys.executable).with_name("recon")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("recon")
-    if found:
-        return [found]
-    raise SystemExit("accuracy: the `recon` command is not installed (pip install -e .)")
 
 
 def run_kind(kind: str, rows: int, seed: int, fmt: str, work: Path) -> dict:

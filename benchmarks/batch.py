@@ -30,9 +30,10 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import f1_score, id_set, lost_records
 from bench import recon_command, run_measured
 
-from recon.generate_batch import batch_day, batch_month, write_batch_day, write_batch_month
+from recon.generate_batch import batch_day, batch_month, month_settings, write_batch_day
 
 TYPES = ("orphan_pos", "amount_mismatch", "fee_mismatch", "late_settlement")
 
@@ -73,10 +74,6 @@ def score(rows: int, seed: int, batches: bool, work: Path, fmt: str = "csv") -> 
     return {"per_type": per_type, "seconds": run["seconds"], "peak_mib": run["peak_mib"]}
 
 
-def _ids(text: str | None) -> list[str]:
-    return [i for i in (text or "").split(";") if i]
-
-
 def _read_csv(path: Path) -> pl.DataFrame | None:
     return pl.read_csv(path, infer_schema=False).fill_null("") if path.exists() else None
 
@@ -103,7 +100,7 @@ def month_score(truth: pl.DataFrame, paths: dict[str, Path], out: Path) -> dict:
     group_of: dict[frozenset[str], str] = {}
     if deposits is not None:
         for gid, bids in deposits.select("group_id", "bank_ids").iter_rows():
-            group_of[frozenset(_ids(bids))] = gid
+            group_of[id_set(bids)] = gid
     paid: dict[str, set[str]] = {}
     if "group_id" in matches.columns:
         batch = matches.filter(pl.col("rule").is_in(["batch", "batch_extra"]))
@@ -111,27 +108,24 @@ def month_score(truth: pl.DataFrame, paths: dict[str, Path], out: Path) -> dict:
             paid.setdefault(gid, set()).add(pid)
     truth_deposits = truth.filter(pl.col("type") == "deposit").fill_null("")
     right = sum(
-        paid.get(group_of.get(frozenset(_ids(b)), ""), set()) == set(_ids(p))
+        paid.get(group_of.get(id_set(b), ""), set()) == id_set(p)
         for p, b in truth_deposits.select("pos_ids", "bank_ids").iter_rows()
     )
 
     # Lost: input ids in no match, no item and no rejected row.
-    seen = {
-        "pos": set(matches["pos_id"].drop_nulls()),
-        "bank": set(matches["bank_id"].drop_nulls()),
+    ids = {
+        s: pl.read_csv(paths[s], infer_schema=False, columns=["id"])["id"] for s in ("pos", "bank")
     }
-    if disc is not None:
-        for pos_ids, bank_ids in disc.select("pos_ids", "bank_ids").iter_rows():
-            seen["pos"].update(_ids(pos_ids))
-            seen["bank"].update(_ids(bank_ids))
     rejected = _read_csv(out / "rejected.csv")
-    lost = {}
+    rejected_ids: dict[str, list[str]] = {}
     for side in ("pos", "bank"):
-        ids = pl.read_csv(paths[side], infer_schema=False, columns=["id"])["id"]
         if rejected is not None and rejected.height:
             lines = {int(x) for x in rejected.filter(pl.col("side") == side)["line"]}
-            seen[side].update(i for n, i in enumerate(ids, start=2) if n in lines)
-        lost[side] = (len(set(ids) - seen[side]), ids.len())
+            rejected_ids[side] = [i for n, i in enumerate(ids[side], start=2) if n in lines]
+    if disc is None:
+        disc = pl.DataFrame(schema={"pos_ids": pl.String, "bank_ids": pl.String})
+    gone = lost_records(ids["pos"], ids["bank"], matches, disc, rejected_ids)
+    lost = {side: (len(gone[side]), ids[side].len()) for side in ("pos", "bank")}
     return {
         "per_type": per_type,
         "grouped": (right, truth_deposits.height),
@@ -142,10 +136,13 @@ def month_score(truth: pl.DataFrame, paths: dict[str, Path], out: Path) -> dict:
 def month(rows: int, seeds: list[int], ways: list[str], work: Path) -> None:
     """Score the month generator's days on the installed recon and print one table each."""
     scenarios: dict[tuple[bool, str], list[dict]] = {}
+    cfg = month_settings()
     for pooled in (False, True):
         for seed in seeds:
-            pos, bank, truth = batch_month(rows, seed, pooled=pooled)
-            paths = write_batch_month(pos, bank, truth, work / f"month-{pooled}-{seed}" / "in")
+            pos, bank, truth = batch_month(rows, seed, cfg=cfg, pooled=pooled)
+            paths = write_batch_day(
+                pos, bank, truth, work / f"month-{pooled}-{seed}" / "in", cfg=cfg
+            )
             for way in ways:
                 out = work / f"month-{pooled}-{seed}" / way
                 cmd = [*recon_command(), "run", "--pos", str(paths["pos"])]
@@ -178,7 +175,8 @@ def month(rows: int, seeds: list[int], ways: list[str], work: Path) -> None:
             expected = sum(r["per_type"][typ][2] for r in runs)
             p = hit / found if found else (1.0 if not expected else 0.0)
             rc = hit / expected if expected else 1.0
-            f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
+            f1 = f1_score(expected, found, hit)
+            f1 = 1.0 if f1 is None else f1  # nothing expected, nothing found
             f1s.append(f1)
             print(f"| {typ} | {expected} | {found} | {hit} | {p:.3f} | {rc:.3f} | {f1:.3f} |")
         g_right = sum(r["grouped"][0] for r in runs)

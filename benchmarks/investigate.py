@@ -34,6 +34,9 @@ from pathlib import Path
 import polars as pl
 from click.testing import CliRunner
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import id_set
+
 KINDS = ("refs", "norefs", "lookalike")
 # Injected types whose case has a POS record with a card (the customer's last 4 digits).
 TYPES = (
@@ -47,10 +50,6 @@ TYPES = (
 )
 WAYS = ("reference", "amount", "amount+results")
 Item = tuple[str, frozenset[str], frozenset[str]]  # type, POS ids, bank ids
-
-
-def _ids(text: str | None) -> frozenset[str]:
-    return frozenset(p for p in (text or "").split(";") if p)
 
 
 def _cli(args: list[str]) -> tuple[int, str]:
@@ -118,7 +117,7 @@ def run_kind(
     disc = pl.read_csv(out / "discrepancies.csv", infer_schema=False)
     by_pos: dict[str, set[Item]] = {}  # POS id -> the full run's items that hold it
     for typ, pids, bids in disc.select("type", "pos_ids", "bank_ids").iter_rows():
-        item = (typ, _ids(pids), _ids(bids))
+        item = (typ, id_set(pids), id_set(bids))
         for p in item[1]:
             by_pos.setdefault(p, set()).add(item)
     pos = {r["id"]: r for r in day.pos.iter_rows(named=True)}
@@ -131,7 +130,7 @@ def run_kind(
         for pids in day.faults.filter(pl.col("fault") == typ)["pos_ids"].to_list():
             if taken >= per_type:
                 break
-            pid = min(_ids(pids), key=lambda i: int(i.lstrip("P")))  # the sale
+            pid = min(id_set(pids), key=lambda i: int(i.lstrip("P")))  # the sale
             row = pos[pid]
             if not row["account"]:
                 continue

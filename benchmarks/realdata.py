@@ -53,6 +53,10 @@ from recon.load import HEAD_BYTES, load_side
 from recon.money import format_minor
 from recon.profiles import load_profile
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import id_set
+from bench import recon_command
+
 REPO = Path(__file__).resolve().parent.parent
 FORMATS = ("mt940", "camt", "bai2", "ofx")
 FAULTS = ("missing", "extra", "amount", "no_reference", "duplicate")
@@ -217,10 +221,6 @@ def write_ledger(ledger: Ledger, path: Path) -> None:
 # --- scoring --------------------------------------------------------------------------------------
 
 
-def _ids(text: str | None) -> set[str]:
-    return {p.strip() for p in (text or "").split(";") if p.strip()}
-
-
 def _twins(bank: pl.DataFrame) -> dict[str, set[str]]:
     """Bank id -> the ids of the rows a ledger cannot tell from it: same amount, currency, day
     and references (two -25.00 debits of one day without a reference are interchangeable)."""
@@ -247,7 +247,7 @@ def score(
     twins = _twins(bank)
     paired = {p: b for p, b in matches.select("pos_id", "bank_id").iter_rows() if p and b}
     items = [
-        (kind, _ids(pos), _ids(bank_ids))
+        (kind, id_set(pos), id_set(bank_ids))
         for kind, pos, bank_ids in discrepancies.select("type", "pos_ids", "bank_ids").iter_rows()
     ]
 
@@ -282,12 +282,6 @@ def score(
 # --- running --------------------------------------------------------------------------------------
 
 
-def _recon() -> list[str]:
-    here = Path(sys.executable).parent / "recon"
-    found = str(here) if here.exists() else shutil.which("recon")
-    return [found] if found else [sys.executable, "-m", "recon.cli"]
-
-
 def bench_file(path: Path, fmt: str, seed: int, work: Path) -> dict:
     loaded = load_side(path, "bank")
     result: dict = {"file": f"{fmt}/{path.name}", "format": fmt, "entries": loaded.frame.height}
@@ -305,7 +299,8 @@ def bench_file(path: Path, fmt: str, seed: int, work: Path) -> dict:
         orient="row",
     ).write_csv(work / "faults.csv")
     out = work / "out"
-    cmd = [*_recon(), "run", "--pos", str(pos), "--bank", str(path), "--out", str(out), "--quiet"]
+    cmd = [*recon_command(), "run", "--pos", str(pos), "--bank", str(path)]
+    cmd += ["--out", str(out), "--quiet"]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env={**os.environ, "LANG": "C.UTF-8"}
     )

@@ -502,13 +502,14 @@ def sample(
             raise UsageError(f"--rows: {exc}") from None
         paths = write_day(day, Path(out), fmt)
     elif settlement.startswith("month"):
-        from recon.generate_batch import batch_month, write_batch_month
+        from recon.generate_batch import batch_month, month_settings, write_batch_day
 
+        cfg = month_settings()
         try:
-            pos, bank, truth = batch_month(rows, seed, pooled=settlement == "month-pooled")
+            pos, bank, truth = batch_month(rows, seed, cfg=cfg, pooled=settlement == "month-pooled")
         except ValueError as exc:
             raise UsageError(f"--rows: {exc}") from None
-        paths = write_batch_month(pos, bank, truth, Path(out), fmt)
+        paths = write_batch_day(pos, bank, truth, Path(out), fmt, cfg)
     else:
         from recon.generate_batch import batch_day, write_batch_day
 

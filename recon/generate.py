@@ -71,6 +71,14 @@ class DayKind:
     fee_per_mille: int = 5
 
 
+# WeChat Pay and Alipay bills: the cashier's order numbers, no card, a 0.6 % fee.
+_PLATFORM = {
+    "faults": PLATFORM_FAULTS,
+    "settle": "platform",
+    "order_refs": True,
+    "cards": False,
+    "fee_per_mille": 6,
+}
 DAY_KINDS: dict[str, DayKind] = {
     k.name: k
     for k in (
@@ -79,24 +87,8 @@ DAY_KINDS: dict[str, DayKind] = {
         DayKind("lookalike", bank_refs="none", settle="instant", lookalike=True),
         DayKind("foreignrefs", bank_refs="foreign"),
         DayKind("zh", layout="zh"),
-        DayKind(
-            "wechat",
-            faults=PLATFORM_FAULTS,
-            settle="platform",
-            layout="wechat",
-            order_refs=True,
-            cards=False,
-            fee_per_mille=6,
-        ),
-        DayKind(
-            "alipay",
-            faults=PLATFORM_FAULTS,
-            settle="platform",
-            layout="alipay",
-            order_refs=True,
-            cards=False,
-            fee_per_mille=6,
-        ),
+        DayKind("wechat", layout="wechat", **_PLATFORM),
+        DayKind("alipay", layout="alipay", **_PLATFORM),
         DayKind(
             "unionpay_zm",
             faults=(*PLATFORM_FAULTS, "account_mismatch"),
@@ -169,7 +161,7 @@ class GeneratedDay:
     pos: pl.DataFrame
     bank: pl.DataFrame
     faults: pl.DataFrame
-    truth: pl.DataFrame | None = None
+    truth: pl.DataFrame
     kind: str = "refs"
     day: date = date(2026, 11, 20)
     bank_extra: pl.DataFrame | None = None
@@ -413,8 +405,8 @@ def generate_day(
     if spec.layout != "canonical" or spec.bank_refs == "foreign":
         from recon.generate_layouts import bank_ids, pos_ids
 
-        pos = pos.with_columns(id=pos_ids(spec.layout, pos, day))
-        bank = bank.with_columns(id=bank_ids(spec.layout, bank, day, merchants[1]))
+        pos = pos.with_columns(id=pos_ids(spec.layout))
+        bank = bank.with_columns(id=bank_ids(spec.layout, day))
     if spec.bank_refs == "foreign":
         bank = _foreign_references(bank, rng, n)
     faults = _faults(ctype, pos, bank)
@@ -458,11 +450,10 @@ def write_day(day: GeneratedDay, out_dir: Path, fmt: str = "parquet") -> dict[st
         "pos": write_side(day, "pos", "zh" if layout == "zh" else "canonical", out_dir, fmt),
         "bank": write_side(day, "bank", layout, out_dir, fmt),
         "faults": out_dir / "faults.csv",
+        "truth": out_dir / "truth.csv",
     }
     day.faults.write_csv(paths["faults"])
-    if day.truth is not None:
-        paths["truth"] = out_dir / "truth.csv"
-        day.truth.write_csv(paths["truth"])
+    day.truth.write_csv(paths["truth"])
     return paths
 
 

@@ -10,7 +10,8 @@ as in discrepancies.csv, plus `split` rows for deposits paid in two parts (no di
 
 A month of 20 merchants paid the way Chinese acquirers pay: each merchant's own discount rate,
 refunds netted, T+1 business days past weekends and holidays, one deposit per business day (or
-per pay date with `pooled`), and a calendar-only settlement.toml (`write_batch_month`).
+per pay date with `pooled`). `month_settings()` is its calendar (no fee rules: the shop's
+owner does not know the merchants' rates); write it with `write_batch_day(..., cfg=...)`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from recon.config import FeeRule, SettlementSettings
+from recon.money import format_expr, format_minor
 from recon.settle import business_day, expected_date, expected_fee, scheme_expr
 
 # The fee schedule the generated acquirer charges (and the config the tests use).
@@ -214,10 +216,18 @@ def _text(minor: pl.Expr) -> pl.Expr:
     )
 
 
+_NO_FEES_NOTE = (
+    "# Settlement calendar of the generated acquirer. No fee rules: each merchant has its own\n"
+    "# discount rate, which the shop's owner does not know."
+)
+
+
 def config_toml(cfg: SettlementSettings) -> str:
     """The [settlement] table of a run config that describes `cfg` (for the written sample)."""
     lines = [
-        "# Settlement calendar and fee schedule of the generated acquirer.",
+        "# Settlement calendar and fee schedule of the generated acquirer."
+        if cfg.fees
+        else _NO_FEES_NOTE,
         "[settlement]",
         f'cutoff = "{cfg.cutoff}"',
         f"t_plus = {cfg.t_plus}",
@@ -240,13 +250,9 @@ def write_batch_day(
     out: Path,
     fmt: str = "csv",
     cfg: SettlementSettings | None = None,
-    *,
-    config: str | None = None,
 ) -> dict[str, Path]:
-    """Write pos, bank (csv or parquet), truth.csv and settlement.toml into `out`.
-
-    settlement.toml holds `config` when given (e.g. `calendar_toml()`), else `config_toml(cfg)`.
-    """
+    """Write pos, bank (csv or parquet), truth.csv and settlement.toml (`config_toml(cfg)`, by
+    default of `settings()`) into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "pos": out / f"pos.{fmt}",
@@ -260,8 +266,7 @@ def write_batch_day(
         else:
             frame.write_csv(paths[name], datetime_format="%Y-%m-%dT%H:%M:%S")
     truth.write_csv(paths["truth"])
-    text = config if config is not None else config_toml(cfg or settings())
-    paths["config"].write_text(text, encoding="utf-8")
+    paths["config"].write_text(config_toml(cfg or settings()), encoding="utf-8")
     return paths
 
 
@@ -283,28 +288,22 @@ _REFUND_SHARE = 0.04  # of the POS rows
 _DAY = 86_400
 
 
-def fee_e4(amount: int, rate_e4: int) -> int:
-    """round-half-up(|amount| x rate) in minor units, for a rate in 1/10,000 (integers only)."""
+def fee_e4(amount, rate_e4):
+    """round-half-up(|amount| x rate) in minor units, for a rate in 1/10,000 (integers only:
+    Python ints or int64 arrays, element-wise)."""
     return (abs(amount) * rate_e4 + 5_000) // 10_000
 
 
-def calendar_toml(
+def month_settings(
+    *,
     cutoff: str = "23:00",
     t_plus: int = 1,
     weekends: bool = True,
     holidays: tuple[str, ...] = MONTH_HOLIDAYS,
-) -> str:
-    """A run config with only the settlement calendar (the merchants' rates are not known)."""
-    lines = [
-        "# Settlement calendar of the generated acquirer. No fee rules: each merchant has its own",
-        "# discount rate, which the shop's owner does not know.",
-        "[settlement]",
-        f'cutoff = "{cutoff}"',
-        f"t_plus = {t_plus}",
-        f"weekends = {str(weekends).lower()}",
-        "holidays = [" + ", ".join(f'"{d}"' for d in holidays) + "]",
-    ]
-    return "\n".join(lines) + "\n"
+) -> SettlementSettings:
+    """The calendar of a generated month, with no fee rules (the merchants' rates are not
+    known): what `batch_month` pays by and what its settlement.toml says."""
+    return settings(holidays, cutoff=cutoff, t_plus=t_plus, weekends=weekends, fees=())
 
 
 def _is_business(day: dt.date, weekends: bool, off: set[dt.date]) -> bool:
@@ -323,11 +322,6 @@ def _add_business(day: dt.date, n: int, weekends: bool, off: set[dt.date]) -> dt
     return day
 
 
-def _money(minor: int) -> str:
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
-
-
 def _shop_seconds(rng: np.random.Generator, n: int) -> np.ndarray:
     """Seconds after midnight between 08:00 and 23:59:59: lunch and evening peaks on an even
     base, so a few percent of the sales fall after a 23:00 cut-off."""
@@ -341,15 +335,15 @@ def _shop_seconds(rng: np.random.Generator, n: int) -> np.ndarray:
     return sec.astype(np.int64)
 
 
-def _unique_rrns(rng: np.random.Generator, n: int) -> list[str]:
-    """n distinct 12-digit retrieval reference numbers."""
+def _unique_rrns(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n distinct 12-digit retrieval reference numbers (int64)."""
     rrn = rng.integers(10**11, 10**12, n)
     while True:
         _, first = np.unique(rrn, return_index=True)
         dup = np.ones(n, bool)
         dup[first] = False
         if not dup.any():
-            return [str(x) for x in rrn]
+            return rrn
         rrn[dup] = rng.integers(10**11, 10**12, int(dup.sum()))
 
 
@@ -360,10 +354,7 @@ def batch_month(
     merchants: int = 20,
     days: int = 30,
     start: dt.date = MONTH_START,
-    holidays: tuple[str, ...] = MONTH_HOLIDAYS,
-    cutoff: str = "23:00",
-    t_plus: int = 1,
-    weekends: bool = True,
+    cfg: SettlementSettings | None = None,
     pooled: bool = False,
     refund_fee: str = "returned",
     faults: int = 4,
@@ -371,9 +362,10 @@ def batch_month(
     """POS rows, net bank deposits and the expected findings of a month of `merchants` shops.
 
     `sales` sales over `days` days from `start`, shop hours 08:00-23:59, plus refunds (about
-    4 % of the POS rows) of earlier sales of the same merchant. A sale at or after `cutoff`
-    belongs to the next business day; a business day is paid `t_plus` business days later
-    (no payments on weekends nor `holidays`). Each merchant has its own discount rate (one of
+    4 % of the POS rows) of earlier sales of the same merchant. The calendar is `cfg` (default
+    `month_settings()`; its fee rules are not used): a sale at or after its cut-off belongs to
+    the next business day; a business day is paid t_plus business days later (no payments on
+    weekends nor holidays). Each merchant has its own discount rate (one of
     MONTH_RATES_E4); a sale's fee is round-half-up(amount x rate); a refund's fee is given back
     (`refund_fee="returned"`) or not (`"kept"`). One credit per merchant and business day, or
     with `pooled` per merchant and pay date (a Monday pays Friday to Sunday in one credit).
@@ -392,10 +384,12 @@ def batch_month(
         raise ValueError("a month needs at least one sale, one merchant and one day")
     if refund_fee not in ("returned", "kept"):
         raise ValueError(f"refund_fee must be 'returned' or 'kept', not {refund_fee!r}")
+    cfg = cfg or month_settings()
+    t_plus, weekends = cfg.t_plus, cfg.weekends
     rng = np.random.default_rng(seed)
-    off = {dt.date.fromisoformat(d) for d in holidays}
+    off = {dt.date.fromisoformat(d) for d in cfg.holidays}
     last_day = start + dt.timedelta(days=days - 1)
-    ch, cm = (int(x) for x in cutoff.split(":")[:2])
+    ch, cm = (int(x) for x in cfg.cutoff.split(":")[:2])
     shift = (_DAY - (ch * 3_600 + cm * 60)) % _DAY  # seconds that move a sale to its day
 
     # Merchants: size, own rate, terminals, acquirer.
@@ -423,9 +417,8 @@ def batch_month(
 
     # Refunds: a later day (before the cut-off), same merchant, full or partial; never more
     # than half of the merchant's sales of that business day, so every deposit stays positive.
-    room: dict[tuple[int, int], int] = {}
-    for m, b, a in zip(s_m.tolist(), s_bday.tolist(), s_amt.tolist(), strict=True):
-        room[(m, b)] = room.get((m, b), 0) + a // 2
+    room = np.zeros((merchants, days + 1), np.int64)  # per merchant and business day
+    np.add.at(room, (s_m, s_bday), s_amt // 2)
     want = round(sales * _REFUND_SHARE / (1 - _REFUND_SHARE))
     refunded = np.zeros(sales, bool)
     refunds: list[tuple[int, int, int, int]] = []  # sale, day, seconds, amount (positive)
@@ -439,7 +432,7 @@ def batch_month(
         if rng.random() >= 0.5 and a >= 200:
             a = int(rng.integers(1, a // 100)) * 100  # partial, in whole yuan
         key = (int(s_m[i]), d + (sec + shift) // _DAY)
-        if refunded[i] or d >= days or room.get(key, 0) < a:
+        if refunded[i] or d >= days or room[key] < a:
             continue
         room[key] -= a
         refunded[i] = True
@@ -447,42 +440,50 @@ def batch_month(
 
     # All POS rows in time order: sales first in the arrays, then refunds.
     n_ref = len(refunds)
-    r_sale = np.array([r[0] for r in refunds], np.int64)
-    day_all = np.concatenate([s_day, np.array([r[1] for r in refunds], np.int64)])
-    sec_all = np.concatenate([s_sec, np.array([r[2] for r in refunds], np.int64)])
+    r_sale, r_day, r_sec, r_amt = np.array(refunds, np.int64).reshape(-1, 4).T
+    day_all = np.concatenate([s_day, r_day])
+    sec_all = np.concatenate([s_sec, r_sec])
     m_all = np.concatenate([s_m, s_m[r_sale]])
-    amt_all = np.concatenate([s_amt, -np.array([r[3] for r in refunds], np.int64)])
+    amt_all = np.concatenate([s_amt, -r_amt])
     bin_ = np.array(MONTH_BINS)[rng.choice(len(MONTH_BINS), sales, p=_BIN_WEIGHT)]
     tail = rng.integers(0, 10_000, sales)
-    acct = np.array([f"{b}******{t:04d}" for b, t in zip(bin_, tail, strict=True)])
-    acct_all = np.concatenate([acct, acct[r_sale]])  # a refund goes back to the sale's card
+    card_all = np.concatenate([np.arange(sales), r_sale])  # a refund goes back to the sale's card
     term_all = rng.integers(0, n_term[m_all]) + 1
     rrn = _unique_rrns(rng, sales + n_ref)  # drawn here: pooled or not, the same POS file
     total = sales + n_ref
     order = np.argsort(day_all * _DAY + sec_all, kind="stable")
     width = max(5, len(str(total)))
     ids = np.empty(total, object)
-    ids[order] = [f"S{k + 1:0{width}d}" for k in range(total)]
+    ids[order] = (
+        pl.select(pl.format("S{}", pl.int_range(1, total + 1).cast(pl.String).str.zfill(width)))
+        .to_series()
+        .to_numpy()
+    )
     bday_all = day_all + (sec_all + shift) // _DAY
     is_refund = np.arange(total) >= sales
-    fee_all = np.array(
-        [fee_e4(a, int(rate[m])) for a, m in zip(amt_all.tolist(), m_all.tolist(), strict=True)],
-        np.int64,
-    )
+    fee_all = fee_e4(amt_all, rate[m_all])
     fee_all = np.where(is_refund, -fee_all if refund_fee == "returned" else 0, fee_all)
     was_refunded = np.concatenate([refunded, np.zeros(n_ref, bool)])
 
-    # Deposits: one per merchant and business day, or per merchant and pay date.
-    pay_of = {
-        b: _add_business(start + dt.timedelta(days=b), t_plus, weekends, off)
-        for b in np.unique(bday_all).tolist()
-    }
+    # Deposits: one per merchant and business day, or per merchant and pay date, in key order
+    # (pay date, merchant, business day), each with its POS rows in time order.
+    bdays = np.unique(bday_all)
+    pay_days = [
+        _add_business(start + dt.timedelta(days=b), t_plus, weekends, off).toordinal()
+        for b in bdays.tolist()
+    ]
+    pay_all = np.array(pay_days, np.int64)[np.searchsorted(bdays, bday_all)]
+    by = (pay_all, m_all) if pooled else (pay_all, m_all, bday_all)
+    rank = np.empty(total, np.int64)
+    rank[order] = np.arange(total)
+    in_key_order = np.lexsort((rank, *by[::-1]))
+    sorted_keys = np.stack([k[in_key_order] for k in by])
+    starts = np.flatnonzero((sorted_keys[:, 1:] != sorted_keys[:, :-1]).any(axis=0)) + 1
     groups: dict[tuple, list[int]] = {}
-    for k in order.tolist():
-        b = int(bday_all[k])
-        key = (pay_of[b], int(m_all[k])) if pooled else (pay_of[b], int(m_all[k]), b)
-        groups.setdefault(key, []).append(k)
-    keys = sorted(groups)
+    for rows in np.split(in_key_order, starts):
+        pay, *rest = (int(k[rows[0]]) for k in by)
+        groups[(dt.date.fromordinal(pay), *rest)] = rows.tolist()
+    keys = list(groups)
     due = [key for key in keys if key[0] <= last_day]
     pending = [key for key in keys if key[0] > last_day]
 
@@ -565,8 +566,8 @@ def batch_month(
                 {
                     "id": pid,
                     "time": when + dt.timedelta(minutes=23 * i),
-                    "amount": _money(n),
-                    "fee": _money(f),
+                    "amount": format_minor(n, "CNY"),
+                    "fee": format_minor(f, "CNY"),
                     "currency": "CNY",
                     "kind": "credit",
                     "merchant": names[m],
@@ -579,28 +580,34 @@ def batch_month(
         )
     for key in pending:
         truth.extend(("late_settlement", ids[r], "") for r in groups[key])
-    for j, (i, *_rest) in enumerate(refunds):
+    for j, i in enumerate(r_sale.tolist()):
         truth.append(("refund", f"{ids[sales + j]};{ids[i]}", ""))
 
-    start_at = dt.datetime.combine(start, dt.time())
+    us = (day_all * _DAY + sec_all)[order] * 1_000_000
+    card = card_all[order]
+    merchant = pl.col("m").cast(pl.String).str.zfill(2)
     pos = pl.DataFrame(
         {
-            "id": ids[order].tolist(),
-            "time": [
-                start_at + dt.timedelta(days=int(d), seconds=int(s))
-                for d, s in zip(day_all[order], sec_all[order], strict=True)
-            ],
-            "amount": [_money(a) for a in amt_all[order].tolist()],
-            "currency": "CNY",
-            "account": acct_all[order].tolist(),
-            "kind": np.where(is_refund[order], "refund", "sale").tolist(),
-            "terminal": [
-                f"T{m + 1:02d}{t}" for m, t in zip(m_all[order], term_all[order], strict=True)
-            ],
-            "merchant": [names[m] for m in m_all[order].tolist()],
-            "reference": [rrn[k] for k in order.tolist()],
-        },
-        schema_overrides={"time": pl.Datetime("us")},
+            "id": pl.Series(ids[order], dtype=pl.String),
+            "time": np.datetime64(start, "us") + us.astype("timedelta64[us]"),
+            "minor": amt_all[order],
+            "bin": bin_[card],
+            "tail": tail[card],
+            "kind": np.where(is_refund[order], "refund", "sale"),
+            "m": m_all[order] + 1,
+            "term": term_all[order],
+            "reference": rrn[order],
+        }
+    ).select(
+        "id",
+        "time",
+        amount=format_expr(pl.col("minor"), pl.lit("CNY")),
+        currency=pl.lit("CNY"),
+        account=pl.concat_str("bin", pl.lit("******"), pl.col("tail").cast(pl.String).str.zfill(4)),
+        kind="kind",
+        terminal=pl.concat_str(pl.lit("T"), merchant, pl.col("term").cast(pl.String)),
+        merchant=pl.concat_str(pl.lit("M"), merchant),
+        reference=pl.col("reference").cast(pl.String),
     )
     bank_schema = {
         "id": pl.String,
@@ -638,12 +645,7 @@ def write_batch_month(
     truth: pl.DataFrame,
     out: Path,
     fmt: str = "csv",
-    *,
-    cutoff: str = "23:00",
-    t_plus: int = 1,
-    weekends: bool = True,
-    holidays: tuple[str, ...] = MONTH_HOLIDAYS,
+    cfg: SettlementSettings | None = None,
 ) -> dict[str, Path]:
-    """write_batch_day with a settlement.toml that holds only the calendar (calendar_toml)."""
-    text = calendar_toml(cutoff, t_plus, weekends, holidays)
-    return write_batch_day(pos, bank, truth, out, fmt, config=text)
+    """write_batch_day with the month's calendar (`cfg`, default `month_settings()`)."""
+    return write_batch_day(pos, bank, truth, out, fmt, cfg or month_settings())

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from recon.money import format_minor, parse_expr
+
 if TYPE_CHECKING:
     from recon.generate import GeneratedDay
 
@@ -76,14 +78,14 @@ def bank_file_name(layout: str, day: date, merchant: str = "") -> str:
     return "bank.csv"
 
 
-def pos_ids(layout: str, pos: pl.DataFrame, day: date) -> pl.Expr:
+def pos_ids(layout: str) -> pl.Expr:
     """The POS id as the layout prints it (`zh`: the 凭证号)."""
     if layout == "zh":
         return pl.col("seq").cast(pl.String).str.zfill(6)
     return pl.col("id")
 
 
-def bank_ids(layout: str, bank: pl.DataFrame, day: date, merchant: str) -> pl.Expr:
+def bank_ids(layout: str, day: date) -> pl.Expr:
     """The bank id as recon reads it from the layout."""
     seq = pl.col("seq").cast(pl.String)
     if layout == "zh":  # 流水号
@@ -187,40 +189,30 @@ def _unsigned(col: str) -> pl.Expr:
 
 
 def _minor(col: str) -> pl.Expr:
-    """A plain 2-decimal string as integer minor units (exact: the digits without the point)."""
-    return pl.col(col).str.replace(".", "", literal=True).cast(pl.Int64)
+    """A written amount column in integer minor units."""
+    return parse_expr(pl.col(col), pl.col("currency")).struct.field("minor")
 
 
 def _yuan(minor: int) -> str:
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
+    return format_minor(minor, "CNY")
 
 
 def _zh(df: pl.DataFrame, side: str) -> pl.DataFrame:
+    columns = {
+        "交易时间": pl.col("time"),
+        "商户号": pl.col("merchant"),
+        "终端号": pl.col("terminal"),
+        "卡号": pl.col("account"),
+        "交易类型": pl.col("kind").replace_strict(_POS_ZH if side == "pos" else _BANK_ZH),
+        "交易金额": _unsigned("amount"),
+        "手续费": pl.col("fee").fill_null("0.00"),  # bank only
+        "币种": pl.col("currency"),
+        "参考号": pl.col("reference"),
+    }
     if side == "pos":
-        return df.select(
-            交易时间="time",
-            商户号="merchant",
-            终端号="terminal",
-            卡号="account",
-            交易类型=pl.col("kind").replace_strict(_POS_ZH),
-            交易金额=_unsigned("amount"),
-            币种="currency",
-            参考号="reference",
-            凭证号="id",
-        )
-    return df.select(
-        流水号="id",
-        交易时间="time",
-        商户号="merchant",
-        终端号="terminal",
-        卡号="account",
-        交易类型=pl.col("kind").replace_strict(_BANK_ZH),
-        交易金额=_unsigned("amount"),
-        手续费=pl.col("fee").fill_null("0.00"),
-        币种="currency",
-        参考号="reference",
-    )
+        del columns["手续费"]
+        return df.select(**columns, 凭证号=pl.col("id"))
+    return df.select(流水号=pl.col("id"), **columns)
 
 
 def _wechat(df: pl.DataFrame) -> list[str]:

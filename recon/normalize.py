@@ -227,13 +227,7 @@ def mask_memo(expr: pl.Expr) -> pl.Expr:
         .struct.with_fields(has=pl.field("marked").str.contains(_OPEN, literal=True))
         .struct.with_fields(
             out=pl.when(has)
-            .then(
-                pl.when(has)
-                .then(pl.field("marked"))
-                .str.split(_OPEN)
-                .list.eval(piece)
-                .list.join("")
-            )
+            .then(pl.field("marked").str.split(_OPEN).list.eval(piece).list.join(""))
             .otherwise(text)
         )
         .struct.field("out")
@@ -571,7 +565,9 @@ def normalize_plan(
     allowed = POS_KINDS if side == "pos" else BANK_KINDS
     kind_src = clean_text(col("kind"))
     kind_map = {**KIND_SYNONYMS, **{k.strip().lower(): v for k, v in profile.kinds.items()}}
-    kind = kind_src.str.to_lowercase().replace(kind_map).replace(SIDE_KINDS[side])
+    # the synonym and then the side's own name, in one pass (every kind is a synonym key)
+    to_side = SIDE_KINDS[side]
+    kind = kind_src.str.to_lowercase().replace({k: to_side.get(v, v) for k, v in kind_map.items()})
     kind_col = pl.col(_P + "kind")
     kind_error = pl.when(kind_col.is_not_null() & ~kind_col.is_in(allowed)).then(
         pl.concat_str(
