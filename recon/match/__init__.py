@@ -34,8 +34,10 @@ from recon.match.prepare import (
     NO_CARD_RETRY_SECONDS,
     RETRY_GROUP,
     STATEMENT,
+    agrees,
     derive,
     duplicate_groups,
+    lag_us,
     void_pairs,
 )
 from recon.match.residual import (
@@ -93,30 +95,14 @@ def _validate(
     j = cand.join(pos.select("prow", *cols), on="prow").join(
         bank.select("brow", *cols), on="brow", suffix="_b"
     )
-    both_clock = pl.col("has_clock").fill_null(True) & pl.col("has_clock_b").fill_null(True)
-    lag = pl.col("time_b") - pl.col("time")
-    day_lag = pl.col("time_b").dt.date() - pl.col("time").dt.date()
-    window = pl.duration(microseconds=int(s.window_days * 86_400_000_000))
-    in_window = (
-        pl.when(both_clock)
-        .then((lag >= pl.duration()) & (lag <= window))
-        .otherwise((day_lag >= pl.duration()) & (day_lag <= window))
-    )
-
-    def agree(c: str) -> pl.Expr:
-        return pl.col(c).is_null() | pl.col(f"{c}_b").is_null() | (pl.col(c) == pl.col(f"{c}_b"))
-
-    ok = in_window & agree("terminal") & agree("merchant") & agree("last4") & agree("first6")
+    lag = lag_us()
+    in_window = lag.is_between(0, int(s.window_days * DAY_US))
+    ok = in_window & agrees("terminal") & agrees("merchant") & agrees("last4") & agrees("first6")
     if amounts == "keying":
         ok = ok & amount_pattern(pl.col("amount"), pl.col("amount_b")).is_not_null()
     out = j.filter(ok)
     if with_lag:
-        by_day = day_lag.dt.total_seconds() * 1_000_000
-        return out.select(
-            "prow",
-            "brow",
-            lag=pl.when(both_clock).then(lag.dt.total_microseconds()).otherwise(by_day),
-        )
+        return out.select("prow", "brow", lag=lag)
     return out.select("prow", "brow")
 
 

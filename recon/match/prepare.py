@@ -49,6 +49,21 @@ def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.Laz
     )
 
 
+def lag_us(suffix: str = "_b") -> pl.Expr:
+    """Bank time minus POS time in microseconds (`time`, `has_clock` and the same names with
+    `suffix`); by calendar day where a side has no clock."""
+    both_clock = pl.col("has_clock").fill_null(True) & pl.col(f"has_clock{suffix}").fill_null(True)
+    by_time = (pl.col(f"time{suffix}") - pl.col("time")).dt.total_microseconds()
+    by_day = (pl.col(f"time{suffix}").dt.date() - pl.col("time").dt.date()).dt.total_days()
+    return pl.when(both_clock).then(by_time).otherwise(by_day * DAY_US)
+
+
+def agrees(c: str, suffix: str = "_b") -> pl.Expr:
+    """Both sides' `c` agree, or a side does not know it."""
+    mine, theirs = pl.col(c), pl.col(f"{c}{suffix}")
+    return mine.is_null() | theirs.is_null() | (mine == theirs)
+
+
 def sweep_time() -> pl.Expr:
     """The time a row sorts at in the time passes. A date-only row sorts at the end of its
     day, so a booking dated the sale's own day counts as after the sale."""

@@ -21,7 +21,7 @@ import polars as pl
 
 from recon.config import MatchSettings
 from recon.keying import amount_pattern, digits_pattern
-from recon.match.prepare import DAY_US
+from recon.match.prepare import DAY_US, agrees, lag_us
 
 # Whole tokens of a statement's free text that can be a reference: letters and digits, possibly
 # joined by - _ . / (ORD-2026-0042), at least this long (short tokens are words and numbers).
@@ -143,22 +143,16 @@ def _judged(
     j = p.join(b, left_on=join_keys, right_on=[f"{k}_b" for k in join_keys])
     # the join keys are equal: keep both names for the checks below
     j = j.with_columns(pl.col(k).alias(f"{k}_b") for k in join_keys)
-    both_clock = pl.col("has_clock").fill_null(True) & pl.col("has_clock_b").fill_null(True)
-    lag = (pl.col("time_b") - pl.col("time")).dt.total_microseconds()
-    day_lag = (pl.col("time_b").dt.date() - pl.col("time").dt.date()).dt.total_days() * DAY_US
-    lag = pl.when(both_clock).then(lag).otherwise(day_lag)
-
-    def agree(c: str) -> pl.Expr:
-        return pl.col(c).is_null() | pl.col(f"{c}_b").is_null() | (pl.col(c) == pl.col(f"{c}_b"))
+    lag = lag_us()
 
     def differs(c: str) -> pl.Expr:
-        return pl.col(c).is_not_null() & pl.col(f"{c}_b").is_not_null() & ~agree(c)
+        return pl.col(c).is_not_null() & pl.col(f"{c}_b").is_not_null() & ~agrees(c)
 
     window = int(s.window_days * DAY_US)
     late = int(max(s.late_window_days, s.window_days) * DAY_US)
     return j.with_columns(lag=lag).with_columns(
-        keys_agree=agree("terminal") & agree("merchant"),
-        card_agree=agree("last4") & agree("first6"),
+        keys_agree=agrees("terminal") & agrees("merchant"),
+        card_agree=agrees("last4") & agrees("first6"),
         card_differs=differs("last4") | differs("first6"),
         same_currency=pl.col("currency") == pl.col("currency_b"),
         same_amount=pl.col("amount") == pl.col("amount_b"),
@@ -168,11 +162,11 @@ def _judged(
         # How much the cards say against the pair: the same card 0; unknown on a side, or a
         # card keyed wrong (digits of the last four transposed or one mistyped) 2; another
         # card 4 (a late settlement adds 3, see residual_candidates).
-        score=pl.when(agree("last4") & agree("first6") & pl.col("last4").is_not_null())
+        score=pl.when(agrees("last4") & agrees("first6") & pl.col("last4").is_not_null())
         .then(pl.lit(0, pl.Int8))
-        .when(agree("last4") & agree("first6"))
+        .when(agrees("last4") & agrees("first6"))
         .then(pl.lit(2, pl.Int8))
-        .when(agree("first6") & digits_pattern(pl.col("last4"), pl.col("last4_b")).is_not_null())
+        .when(agrees("first6") & digits_pattern(pl.col("last4"), pl.col("last4_b")).is_not_null())
         .then(pl.lit(2, pl.Int8))
         .otherwise(pl.lit(4, pl.Int8)),
     )

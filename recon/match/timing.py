@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from recon.match.prepare import DAY_US, sweep_time
+from recon.match.prepare import lag_us, sweep_time
 
 # The bound is this many times the 95th percentile of the certain pairs' lags...
 LAG_FACTOR = 3
@@ -25,17 +25,9 @@ MIN_PAIRS = 30
 
 def pair_lags(pairs: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame) -> pl.Series:
     """Bank time minus POS time of each pair (microseconds); by day where a side has no clock."""
-    p_time = pos["time"].gather(pairs["prow"])
-    b_time = bank["time"].gather(pairs["brow"])
-    p_clock = pos["has_clock"].gather(pairs["prow"]).fill_null(True)
-    b_clock = bank["has_clock"].gather(pairs["brow"]).fill_null(True)
-    frame = pl.DataFrame({"p": p_time, "b": b_time, "pc": p_clock, "bc": b_clock})
-    day_lag = (pl.col("b").dt.date() - pl.col("p").dt.date()).dt.total_days() * DAY_US
-    return frame.select(
-        pl.when(pl.col("pc") & pl.col("bc"))
-        .then((pl.col("b") - pl.col("p")).dt.total_microseconds())
-        .otherwise(day_lag)
-    ).to_series()
+    p = pos.select(pl.col("time", "has_clock").gather(pairs["prow"]))
+    b = bank.select(pl.col("time", "has_clock").gather(pairs["brow"]).name.suffix("_b"))
+    return pl.concat([p, b], how="horizontal").select(lag_us()).to_series()
 
 
 def lag_bound(lags: pl.Series, window_us: int) -> int | None:
