@@ -621,7 +621,11 @@ def _parse(value: str, fmt: str, flag: str) -> datetime:
 
 @cli.command("inspect")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--side", type=click.Choice(["pos", "bank"]), default="pos", show_default=True)
+@click.option(
+    "--side",
+    type=click.Choice(["pos", "bank"]),
+    help="Which side the file is read as (default: bank for a bank statement, else pos).",
+)
 @click.option("--profile", help="Profile NAME or PATH.toml (default: recognised by headers).")
 @click.option("--rows", default=5, show_default=True, help="Normalised rows to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
@@ -629,7 +633,7 @@ def _parse(value: str, fmt: str, flag: str) -> datetime:
 @_boundary
 def inspect_cmd(
     file: str,
-    side: str,
+    side: str | None,
     profile: str | None,
     rows: int,
     as_json: bool,

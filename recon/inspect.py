@@ -21,7 +21,7 @@ import polars as pl
 
 from recon import readers
 from recon.errors import ConfigError, InputError, UsageError
-from recon.load import _check_file, _pick_reader, _recognise_profile, load_side
+from recon.load import _check_file, _pick_reader, _recognise_profile, is_statement, load_side
 from recon.money import format_minor
 from recon.normalize import KIND_SYNONYMS, header_key, resolve_columns
 from recon.profiles import MAPPABLE, Profile, builtin_profiles, load_profile
@@ -99,16 +99,17 @@ def _totals(frame: pl.DataFrame) -> list[dict[str, Any]]:
 
 def inspect_file(
     path: str | Path,
-    side: str = "pos",
+    side: str | None = None,
     profile: str | Path | None = None,
     rows: int = 5,
     rejected_rows: int = 5,
 ) -> dict[str, Any]:
     """What the loader makes of one file, as a JSON-ready dict.
 
-    Raises InputError (one line naming the file) when the file cannot be used at all.
+    `side` None: the bank side for a bank statement (by its reader or profile), else the POS
+    side. Raises InputError (one line naming the file) when the file cannot be used at all.
     """
-    if side not in SIDES:
+    if side is not None and side not in SIDES:
         raise UsageError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
     where = str(path)
     file = Path(path)
@@ -124,6 +125,8 @@ def inspect_file(
         )
     else:
         why = "given"
+    if side is None:
+        side = "bank" if is_statement(reader.NAME, chosen.name) else "pos"
     header = list(reader.header(file, head, chosen))
     mapping = resolve_columns(header, chosen)
     used = set(mapping.values())

@@ -15,11 +15,11 @@ from typing import Any
 
 import polars as pl
 
-from recon.classify import classify, is_statement
+from recon.classify import classify
 from recon.config import Settings
 from recon.errors import UsageError
 from recon.i18n import sev_label, t, type_label
-from recon.load import load_side
+from recon.load import is_statement, load_side
 from recon.match import match
 from recon.money import digits_expr, format_minor, parse_amount
 

@@ -225,3 +225,16 @@ def load_side(
         profile=chosen.name,
         reader=reader.NAME,
     )
+
+
+# Bank files that are plain statements of the shop's own account, by the reader that read them
+# or (for tables) the profile: their debits are the shop's payments (rent, suppliers, fees).
+# Card acquirer settlement files and payment-platform bills are not statements: a debit there
+# is money taken back for a card transaction, and one with no POS refund is suspected fraud.
+STATEMENT_READERS = frozenset({"mt940", "camt", "bai2", "ofx"})
+STATEMENT_PROFILES = frozenset({"cmb", "icbc", "abc", "bocom", "eu-bank-semicolon"})
+
+
+def is_statement(reader: str, profile: str) -> bool:
+    """Whether a bank file read by `reader` through `profile` is a plain bank statement."""
+    return reader in STATEMENT_READERS or profile in STATEMENT_PROFILES

@@ -31,11 +31,11 @@ from typing import Any
 
 import polars as pl
 
-from recon.classify import is_statement, order_items
+from recon.classify import order_items
 from recon.config import Settings
 from recon.core import Core, reconcile_frames
 from recon.errors import InputError, UsageError
-from recon.load import load_side, plan_side
+from recon.load import is_statement, load_side, plan_side
 from recon.normalize import REASON, mask_memo_text, mask_text, rejected_text
 from recon.result import RunResult, SideInfo, build_summary
 from recon.schema import CANONICAL, REJECTED, conform

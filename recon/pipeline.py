@@ -8,11 +8,10 @@ from dataclasses import replace
 
 import polars as pl
 
-from recon.classify import is_statement
 from recon.config import Settings
 from recon.core import finish
 from recon.errors import UsageError
-from recon.load import Loaded, load_side
+from recon.load import Loaded, is_statement, load_side
 from recon.match import match
 from recon.result import RunResult, SideInfo, build_summary
 from recon.schema import REJECTED

@@ -251,3 +251,20 @@ def test_a_given_table_profile_does_not_switch_a_statement_to_csv(path, reader):
     res = invoke("inspect", str(path), "--side", "bank", "--profile", "canonical", "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["format"] == reader
+
+
+@pytest.mark.parametrize(
+    ("name", "side"),
+    [
+        ("statements/simple.mt940", "bank"),
+        ("statements_xml/statement.camt053.xml", "bank"),
+        ("contract/pos.csv", "pos"),
+    ],
+)
+def test_inspect_reads_a_statement_as_the_bank_side_unless_told(name, side):
+    path = REPO / "tests" / "data" / name
+    res = CliRunner().invoke(cli, ["inspect", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["side"] == side
+    told = CliRunner().invoke(cli, ["inspect", str(path), "--json", "--side", "pos"])
+    assert json.loads(told.output)["side"] == "pos"
