@@ -573,3 +573,18 @@ def test_placeholder_references_of_a_csv_bank_export_are_no_references(tmp_path)
     )
     # the POS side keeps what the terminal wrote
     assert load_side(str(pos), "pos").frame["reference"].to_list() == ["NONREF"]
+
+
+def test_a_quote_that_never_closes_rejects_its_row_not_the_file(tmp_path):
+    pos = tmp_path / "pos.csv"
+    pos.write_text(
+        "id,time,amount,currency,reference\n"
+        "P1,2026-11-20T10:00:00,12.00,CNY,R1\n"
+        'P2,2026-11-20T12:00:00,"7.00,CNY,R2\n'
+        "P3,2026-11-20T12:30:00,8.00,CNY,R3\n",
+        encoding="utf-8",
+    )
+    loaded = load_side(str(pos), "pos")
+    assert loaded.frame["id"].to_list() == ["P1", "P3"]
+    assert loaded.rejected["line"].to_list() == [3]
+    assert "not a number" in loaded.rejected["reason"][0]

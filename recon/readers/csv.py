@@ -251,6 +251,7 @@ def scan(path: Path, profile: Profile) -> RawTable:
         raise InputError(f"no header on line {first_line} (the line is empty)", where)
     lines = _read_lines(data)
     records = _records(lines, profile, first_line)
+    fields: pl.DataFrame | None
     try:
         fields = _read_fields(data, profile, profile.quote_char)
     except pl.exceptions.ComputeError:
@@ -259,12 +260,16 @@ def scan(path: Path, profile: Profile) -> RawTable:
         # Exports that put padding after a closing quote ("123"\t,): drop that padding.
         q = re.escape(profile.quote_char)
         d = re.escape(profile.delimiter)
-        data = re.sub(rf"{q}[ \t]+(?={d}|\r?\n|$)".encode(), profile.quote_char.encode(), data)
-        lines = _read_lines(data)
-        records = _records(lines, profile, first_line)
-        fields = _read_fields(data, profile, profile.quote_char)
-    if fields.height != records.height and profile.quote_char:
-        # A stray quote the parser and the line splitter read differently: read quotes literally.
+        unpadded = re.sub(rf"{q}[ \t]+(?={d}|\r?\n|$)".encode(), profile.quote_char.encode(), data)
+        try:
+            fields = _read_fields(unpadded, profile, profile.quote_char)
+            data, lines = unpadded, _read_lines(unpadded)
+            records = _records(lines, profile, first_line)
+        except pl.exceptions.ComputeError:
+            fields = None  # a quote that never closes (it would swallow the rest of the file)
+    if fields is None or (fields.height != records.height and profile.quote_char):
+        # A stray quote the parser and the line splitter read differently: read quotes
+        # literally, so its row is rejected for what it holds and the others are read.
         records = _records(lines, profile, first_line, quoted=False)
         fields = _read_fields(data, profile, None)
     if fields.height != records.height:
