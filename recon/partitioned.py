@@ -37,7 +37,7 @@ from recon.core import Core, reconcile_frames
 from recon.errors import InputError, UsageError
 from recon.load import is_statement, load_side, plan_side
 from recon.normalize import REASON, mask_memo_text, mask_text, rejected_text
-from recon.result import RunResult, SideInfo, build_summary
+from recon.result import RunResult, SideInfo, build_summary, peak_mib
 from recon.schema import CANONICAL, REJECTED, conform
 
 SHARD = "shard"
@@ -366,6 +366,7 @@ def _reconcile_in(
     )
     plan = plan_buckets(pos, bank, buckets)
     timings["load_s"] = time.perf_counter() - t0
+    timings["load_peak_mib"] = peak_mib()
     if settings.bank_is_statement is None:
         # As the local run decides it: from the files as loaded (every one a statement).
         settings = replace(settings, bank_is_statement=bank.statement)
@@ -374,6 +375,7 @@ def _reconcile_in(
     runner = run_buckets or _run_here
     merged = merge(runner(pos, bank, plan, settings), work)
     timings["match_classify_s"] = time.perf_counter() - t
+    timings["match_classify_peak_mib"] = peak_mib()
     timings["total_s"] = time.perf_counter() - t0
     timings["buckets"] = len(plan)
 

@@ -13,7 +13,7 @@ from recon.core import finish
 from recon.errors import UsageError
 from recon.load import Loaded, is_statement, load_side
 from recon.match import match
-from recon.result import RunResult, SideInfo, build_summary
+from recon.result import RunResult, SideInfo, build_summary, peak_mib
 from recon.schema import REJECTED
 
 Stage = Callable[[str], None]
@@ -48,6 +48,7 @@ def reconcile(
     pos = load_side(settings.pos, "pos", settings.pos_profile, timezone=settings.timezone)
     bank = load_side(settings.bank, "bank", settings.bank_profile, timezone=settings.timezone)
     timings["load_s"] = time.perf_counter() - t0
+    timings["load_peak_mib"] = peak_mib()
     if settings.bank_is_statement is None:
         # Decided once, from the file as loaded; classify words and rates its debits by it.
         settings = replace(settings, bank_is_statement=is_statement(bank.reader, bank.profile))
@@ -65,6 +66,7 @@ def reconcile(
     outcome = match(pos_frame, bank_frame, settings.match)
     del pos_frame, bank_frame
     timings["match_s"] = time.perf_counter() - t
+    timings["match_peak_mib"] = peak_mib()
     stage("classify")
     core = finish(outcome, settings, timings)
     discrepancies, matches, deposits, findings = core[:4]
@@ -74,6 +76,7 @@ def reconcile(
     if used is not None:
         # A calendar guessed from the data is the run's settlement calendar from here on.
         settings = replace(settings, settlement=used)
+    timings["classify_peak_mib"] = peak_mib()
     timings["total_s"] = time.perf_counter() - t0
 
     summary = build_summary(

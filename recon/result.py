@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +80,17 @@ def settlement_summary(settings: Settings, batches: dict[str, Any] | None) -> di
         "fee_rules": len(cfg.fees),
         **info,
     }
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory so far, in MiB (the stage table of summary.json
+    timings: `<stage>_peak_mib` is the peak reached by the end of that stage)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no getrusage
+        return 0.0
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (kib / 1024 if sys.platform == "darwin" else kib) / 1024
 
 
 def build_summary(
