@@ -150,10 +150,10 @@ def write_outputs(
     table = discrepancy_table(result)
     paths = {name: out_dir / name for name in FILES}
     iso = "%Y-%m-%dT%H:%M:%S"
-    # The workbook is written cell by cell in Python; polars releases the GIL while it writes
-    # the CSV and Parquet files, so the two overlap on a second core.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        workbook = pool.submit(_atomic, paths["report.xlsx"], lambda p: write_xlsx(result, p))
+    # The workbook and the pages are written in Python; polars releases the GIL while it
+    # writes the CSV and Parquet files, so those run beside them on the other core.
+
+    def tables() -> None:
         _atomic(
             paths["discrepancies.csv"],
             # streamed: a large day's items are not copied to be written
@@ -164,6 +164,10 @@ def write_outputs(
             _atomic(paths["matches.parquet"], lambda p: result.matches.write_parquet(p))
         else:
             _atomic(paths["matches.parquet"], lambda p: matches.sink_parquet(p))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        written = pool.submit(tables)
+        workbook = pool.submit(_atomic, paths["report.xlsx"], lambda p: write_xlsx(result, p))
         _atomic(paths["rejected.csv"], lambda p: neutralise_formulas(result.rejected).write_csv(p))
         _atomic(
             paths["summary.json"],
@@ -188,5 +192,6 @@ def write_outputs(
                     p, datetime_format=iso
                 ),
             )
-        workbook.result()  # re-raises an error from the workbook writer
+        written.result()  # re-raise an error from either writer
+        workbook.result()
     return paths

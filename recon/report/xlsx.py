@@ -31,7 +31,7 @@ from recon.report.deposits import deposits_in_order
 from recon.result import RunResult, at_risk_by_currency
 
 # Data rows per sheet at most (Excel's own limit is 1,048,576 rows including the header).
-MAX_ROWS = 500  # rows per sheet, most severe first: the CSV and Parquet hold every item
+MAX_ROWS = 200  # rows per sheet, most severe first: the CSV and Parquet hold every item
 # Excel's limit on the text of one cell.
 MAX_CELL_CHARS = 32_767
 MAX_SHEET_NAME = 31
