@@ -23,6 +23,8 @@ from pathlib import Path
 
 SEED = 20261120
 GENERATOR_VERSION = 2  # bump when recon.generate changes what it writes
+# Stages of summary.json `timings` (seconds, and the process's peak MiB by the end of each).
+STAGES = ("load", "match", "classify")
 
 
 def floor(pos: Path, bank: Path, out: Path) -> None:
@@ -64,23 +66,31 @@ def run_measured(cmd: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def ensure_data(data: Path, size: int) -> tuple[Path, Path]:
-    folder = data / str(size)
+def ensure_data(data: Path, size: int, money: str = "decimal") -> tuple[Path, Path]:
+    """Canonical Parquet days; `money` "decimal" types amount and fee as Decimal(18, 2) (what a
+    typed export holds), "text" keeps the generator's decimal strings."""
+    folder = data / (str(size) if money == "decimal" else f"{size}-{money}")
     meta = folder / "meta.json"
-    want = {"rows": size, "seed": SEED, "generator": GENERATOR_VERSION}
+    want = {"rows": size, "seed": SEED, "generator": GENERATOR_VERSION, "money": money}
     if meta.exists() and json.loads(meta.read_text()) == want:
         return folder / "pos.parquet", folder / "bank.parquet"
-    # Generate in a child so this process stays small.
+    # Generate in a child so this process stays small. The strings have exactly two decimals,
+    # so str.to_decimal(scale=2) is exact.
     code = (
-        "import sys, time; from pathlib import Path; "
+        "import sys, time; from pathlib import Path; import polars as pl; "
         "from recon.generate import generate_day, write_day; "
         "t = time.perf_counter(); d = generate_day(int(sys.argv[1]), int(sys.argv[2])); "
-        "g = time.perf_counter() - t; write_day(d, Path(sys.argv[3]), 'parquet'); "
+        "g = time.perf_counter() - t; p = write_day(d, Path(sys.argv[3]), 'parquet'); "
+        "typed = [pl.col(c).str.to_decimal(scale=2).cast(pl.Decimal(18, 2)) "
+        "for c in ('amount', 'fee')]; "
+        "[pl.read_parquet(p[s]).with_columns(typed).write_parquet(p[s]) "
+        "for s in ('pos', 'bank') if sys.argv[4] == 'decimal']; "
         "print(f'generated {sys.argv[1]} rows per side in {g:.1f}s, '"
         "f'written in {time.perf_counter() - t - g:.1f}s')"
     )
-    print(f"generating {size} rows into {folder} ...", flush=True)
-    subprocess.run([sys.executable, "-c", code, str(size), str(SEED), str(folder)], check=True)
+    print(f"generating {size} rows ({money} money) into {folder} ...", flush=True)
+    cmd = [sys.executable, "-c", code, str(size), str(SEED), str(folder), money]
+    subprocess.run(cmd, check=True)
     meta.write_text(json.dumps(want))
     return folder / "pos.parquet", folder / "bank.parquet"
 
@@ -95,8 +105,22 @@ def recon_command() -> list[str]:
     return [found]
 
 
-def bench_size(data: Path, size: int, repeat: int, skip_recon: bool) -> dict:
-    pos, bank = ensure_data(data, size)
+def stage_row(out: Path, run: dict) -> dict:
+    """Seconds and peak MiB per stage of one recon run, from its summary.json; `write` is the
+    rest of the wall time (reports written, and the start of the process)."""
+    try:
+        timings = json.loads((out / "summary.json").read_text())["timings"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    row = {f"{s}_s": timings.get(f"{s}_s") for s in STAGES}
+    row |= {f"{s}_peak_mib": timings.get(f"{s}_peak_mib") for s in STAGES}
+    row["write_s"] = run["seconds"] - timings.get("total_s", 0.0)
+    row["write_peak_mib"] = run["peak_mib"]
+    return row
+
+
+def bench_size(data: Path, size: int, repeat: int, skip_recon: bool, money: str) -> dict:
+    pos, bank = ensure_data(data, size, money)
     runs: dict[str, list[dict]] = {"recon": [], "floor": []}
     for i in range(repeat):
         for what in ("floor", "recon"):
@@ -121,6 +145,8 @@ def bench_size(data: Path, size: int, repeat: int, skip_recon: bool) -> dict:
             if not ok:
                 print(r["stderr"], file=sys.stderr)
             r["ok"] = ok
+            if what == "recon" and ok:
+                r["stages"] = stage_row(out, r)
             runs[what].append(r)
 
     def summary(what: str) -> dict:
@@ -135,7 +161,39 @@ def bench_size(data: Path, size: int, repeat: int, skip_recon: bool) -> dict:
 
     rec, flo = summary("recon"), summary("floor")
     ratio = rec["median_s"] / flo["median_s"] if rec["median_s"] and flo["median_s"] else None
-    return {"size": size, "recon": rec, "floor": flo, "ratio": ratio}
+    staged = [r["stages"] for r in runs["recon"] if r.get("stages")]
+    # per stage: the median seconds over the runs, and the highest peak
+    stages = {
+        s: {
+            "s": statistics.median(r[f"{s}_s"] for r in staged),
+            "peak_mib": max(r[f"{s}_peak_mib"] or 0 for r in staged),
+        }
+        for s in (*STAGES, "write")
+        if staged and all(r.get(f"{s}_s") is not None for r in staged)
+    }
+    return {
+        "size": size,
+        "money": money,
+        "recon": rec,
+        "floor": flo,
+        "ratio": ratio,
+        "stages": stages,
+    }
+
+
+def stage_table(results: list[dict]) -> str:
+    """Where the time and memory go: one row per size, seconds (median) and peak MiB by the
+    end of each stage."""
+    names = (*STAGES, "write")
+    head = " | ".join(f"{n} s | {n} peak MiB" for n in names)
+    lines = [f"| rows per side | money | {head} |", "| ---: | --- |" + " ---: |" * 2 * len(names)]
+    for r in results:
+        st = r.get("stages") or {}
+        cells = " | ".join(
+            f"{st[n]['s']:.2f} | {st[n]['peak_mib']:.0f}" if n in st else "n/a | n/a" for n in names
+        )
+        lines.append(f"| {r['size']:,} | {r['money']} | {cells} |")
+    return "\n".join(lines)
 
 
 def table(results: list[dict]) -> str:
@@ -143,14 +201,14 @@ def table(results: list[dict]) -> str:
         return "n/a" if v is None else f"{v:.{digits}f}"
 
     lines = [
-        "| rows per side | recon median s | floor median s | ratio | recon peak MiB | "
+        "| rows per side | money | recon median s | floor median s | ratio | recon peak MiB | "
         "floor peak MiB |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         rec, flo = r["recon"], r["floor"]
         lines.append(
-            f"| {r['size']:,} | {f(rec['median_s'])} | {f(flo['median_s'])} | "
+            f"| {r['size']:,} | {r['money']} | {f(rec['median_s'])} | {f(flo['median_s'])} | "
             f"{f(r['ratio'], 1)} | {f(rec['peak_mib'], 0)} | {f(flo['peak_mib'], 0)} |"
         )
     return "\n".join(lines)
@@ -170,10 +228,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=Path, default=Path("bench-data"))
     parser.add_argument("--skip-recon", action="store_true", help="time only the floor")
+    parser.add_argument(
+        "--money",
+        choices=("decimal", "text", "both"),
+        default="decimal",
+        help="amounts in the Parquet days as Decimal(18, 2) columns, as text, or both",
+    )
     args = parser.parse_args(argv)
     args.data.mkdir(parents=True, exist_ok=True)
-    results = [bench_size(args.data, size, args.repeat, args.skip_recon) for size in args.sizes]
-    md = table(results)
+    kinds = ("decimal", "text") if args.money == "both" else (args.money,)
+    results = [
+        bench_size(args.data, size, args.repeat, args.skip_recon, money)
+        for size in args.sizes
+        for money in kinds
+    ]
+    md = table(results) + "\n\n" + stage_table(results)
     print()
     print(md)
     meta = {

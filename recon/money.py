@@ -86,7 +86,18 @@ def format_minor(minor: int | None, currency: str | None) -> str:
 
 
 def format_expr(minor: pl.Expr, currency: pl.Expr) -> pl.Expr:
-    """Vectorised `format_minor`: '1234.50', JPY '1235', KWD '1.250'; null stays null."""
+    """Vectorised `format_minor`: '1234.50', JPY '1235', KWD '1.250'; null stays null.
+
+    Currencies of 2 minor digits (nearly every row) are formatted by polars' own Decimal text:
+    minor units as Decimal(38, 2) divided by 100 is exact (the quotient has at most two
+    decimals). The other rows take the general formatter, which then sees only them."""
+    digits = digits_expr(currency)
+    two = (minor.cast(pl.Decimal(38, 2)) / 100).cast(pl.String)
+    other = _format_digits(pl.when(digits != 2).then(minor), currency)
+    return pl.when(digits == 2).then(two).otherwise(other)
+
+
+def _format_digits(minor: pl.Expr, currency: pl.Expr) -> pl.Expr:
     f = pl.field
     return (
         pl.struct(m=minor.cast(pl.Int64), c=currency)

@@ -96,15 +96,19 @@ def void_pairs(pos: pl.LazyFrame) -> pl.LazyFrame:
         .select("sale_row", "void_row")
     )
     keys = ["account", "terminal", "abs_amount"]
-    no_ref = (
+    loose = (
         cancels.filter(pl.col("reference").is_null() & pl.col("account").is_not_null())
         .with_columns(abs_amount=pl.col("amount").abs())
         .select(*keys, "time", void_row="prow")
-        .sort("time")
+    )
+    no_ref = (
+        loose.sort("time")
         .join_asof(
             sales.filter(pl.col("account").is_not_null())
             .with_columns(abs_amount=pl.col("amount").abs())
             .select(*keys, "time", sale_row="prow")
+            # only the sales a cancel without a reference could undo are sorted (few or none)
+            .join(loose.select(keys).unique(), on=keys, how="semi", nulls_equal=True)
             .sort("time"),
             on="time",
             by=keys,
@@ -143,6 +147,9 @@ def duplicate_groups(
         # Sorting by a hash of the keys is much cheaper than by five text columns; equal keys
         # stay together, and `same_keys` below compares the real values.
         .with_columns(key_hash=pl.struct(retry_keys).hash(seed=7))
+        # A record whose keys no other record shares is in no cluster: only the few that share
+        # them are sorted (sorting a million rows by three keys was most of this step).
+        .filter(pl.col("key_hash").is_duplicated())
         .sort(["key_hash", "time", row])
         .with_columns(cluster=(~(same_keys & close.fill_null(False))).cum_sum())
         # Clusters are sorted runs: a record is in a group when a neighbour shares its cluster.
