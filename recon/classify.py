@@ -86,8 +86,9 @@ def _items(lf: pl.LazyFrame, **cols: pl.Expr) -> pl.LazyFrame:
 
 
 # What every matched pair is judged on, and what describes the few that differ.
-_JUDGE = ["id", "time", "has_clock", "amount", "currency", "last4", "first6"]
-_DESCRIBE = ["account", "reference", "kind", "terminal", "merchant", *EVIDENCE]
+# Gathered for every pair (to judge it); the ids and the rest only for the pairs that differ.
+_JUDGE = ["time", "has_clock", "amount", "currency", "last4", "first6"]
+_DESCRIBE = ["id", "account", "reference", "kind", "terminal", "merchant", *EVIDENCE]
 
 
 # Text columns of few distinct values: gathered as dictionary codes, which costs a fifth of
@@ -280,6 +281,9 @@ def _classify(
         .then(pl.lit("late_settlement"))
     )
     flagged = pairs.with_columns(ptype=pair_type).filter(pl.col("ptype").is_not_null())
+    # Every pair's judged columns can go: matches.parquet takes its columns from the side
+    # frames once the rows are in order (a ten-million-pair frame held to the end was 1 GiB).
+    pairs = pairs.select("prow", "brow", "rule", "lag_s")
     flagged = pl.concat(
         [
             flagged,
@@ -494,7 +498,7 @@ def _classify(
         ]
     ).collect()
     discrepancies = _finish_items(items, settings)
-    matches = _matches(pairs, voided, m.pos, _batch_matches(m, settled))
+    matches = _matches(pairs, voided, m, _batch_rows(settled))
     return Classified(discrepancies, matches, deposits, info)
 
 
@@ -671,49 +675,55 @@ def _batch_items(m: MatchOutcome, s: Settled) -> tuple[list[pl.LazyFrame], pl.Da
     return [group_items, missing_items, pending_items], deposits
 
 
-def _batch_matches(m: MatchOutcome, s: Settled) -> pl.LazyFrame:
-    """matches.parquet rows of the sales a deposit paid: rule batch (or batch_extra); and a
-    row with no POS record, rule deposit_part, for every further deposit row of a group (the
-    other parts of a deposit paid in parts), so every deposit is in the matches."""
+# The position a deposit part with no sale of its own sorts at: after every POS row.
+_NO_SALE = 2**32 - 1
+
+
+def _batch_rows(s: Settled | None) -> pl.DataFrame:
+    """Positions of matches.parquet rows a deposit makes: the sales it paid (rule batch or
+    batch_extra) and, with no POS record, every further deposit row of a group (rule
+    deposit_part: the other parts of a deposit paid in parts), so every deposit is in the
+    matches."""
+    if s is None or s.members.height + s.deposit_rows.height == 0:
+        return _skeleton(pl.DataFrame(schema={"prow": pl.UInt32}), rule=pl.lit(None))
     mem = s.members
-    cols = ("id", "amount", "currency", "time")
-    pos = m.pos.select(pl.col(cols).gather(mem["prow"]))
-    bank = m.bank.select(pl.col(cols).gather(mem["brow"]))
-    paid = pl.concat([mem, pos, bank.rename(lambda c: c + "_b")], how="horizontal")
     rest = s.deposit_rows.filter(~pl.col("brow").is_in(mem["brow"].implode()))
-    parts = pl.concat(
+    return pl.concat(
         [
-            rest.select(
-                prow=pl.lit(2**32 - 1, pl.UInt32),
-                brow="brow",
-                group_id="group_id",
+            _skeleton(mem, group=pl.col("group_id")),
+            _skeleton(
+                rest,
+                key=pl.lit(_NO_SALE, pl.UInt32),
+                prow=pl.lit(None, pl.UInt32),
                 rule=pl.lit("deposit_part"),
+                group=pl.col("group_id"),
             ),
-            m.pos.select(pl.col(cols).head(0)).clear(rest.height),
-            m.bank.select(pl.col(cols).gather(rest["brow"])).rename(lambda c: c + "_b"),
-        ],
-        how="horizontal",
+        ]
     )
-    both = pl.concat([paid, parts.cast(paid.schema)]).lazy()
-    lag = (pl.col("time_b") - pl.col("time")).dt.total_seconds().cast(pl.Int64)
-    return _match_rows(both, lag=lag, group=pl.col("group_id"))
 
 
-def _match_rows(pairs: pl.LazyFrame, *, lag: pl.Expr, group: pl.Expr) -> pl.LazyFrame:
-    """matches.parquet rows of pairs (POS columns plain, bank columns suffixed _b)."""
-    return pairs.select(
-        "prow",
-        pos_id="id",
-        bank_id="id_b",
-        rule="rule",
-        pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
-        bank_amount=format_expr(pl.col("amount_b"), pl.col("currency_b")),
-        currency="currency",
-        bank_currency="currency_b",
-        lag_seconds=lag,
-        pos_time="time",
-        bank_time="time_b",
-        group_id=group,
+def _skeleton(
+    frame: pl.DataFrame,
+    *,
+    key: pl.Expr | None = None,
+    prow: pl.Expr | None = None,
+    brow: pl.Expr | None = None,
+    rule: pl.Expr | None = None,
+    lag: pl.Expr | None = None,
+    group: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """A matches row by positions: the sort key (the POS row), the two side rows, the rule,
+    the lag when known, the deposit group."""
+    cols = frame.columns
+    return frame.select(
+        key=(key if key is not None else pl.col("prow")).cast(pl.UInt32),
+        prow=(prow if prow is not None else pl.col("prow")).cast(pl.UInt32),
+        brow=(
+            brow if brow is not None else pl.col("brow") if "brow" in cols else pl.lit(None)
+        ).cast(pl.UInt32),
+        rule=(rule if rule is not None else pl.col("rule")).cast(pl.String),
+        lag=(lag if lag is not None else pl.lit(None)).cast(pl.Int64),
+        group_id=(group if group is not None else pl.lit(None)).cast(pl.String),
     )
 
 
@@ -802,35 +812,48 @@ def _finish_items(items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
 
 
 def _matches(
-    pairs: pl.DataFrame, voided: pl.DataFrame, pos: pl.DataFrame, batch: pl.LazyFrame
+    pairs: pl.DataFrame, voided: pl.DataFrame, m: MatchOutcome, batch: pl.DataFrame
 ) -> pl.DataFrame:
+    """matches.parquet: the matched pairs, the voided records and the deposits' rows, in POS
+    file order (deposit parts with no sale last). Only positions are put in order; each output
+    column is then gathered once, in that order, from the side frames."""
+    vrows = pl.concat([voided["sale_row"], voided["void_row"]]).to_frame("prow")
+    order = pl.concat(
+        [
+            _skeleton(pairs, lag=pl.col("lag_s")),
+            _skeleton(vrows, rule=pl.lit("voided")),
+            batch,
+        ]
+    ).sort("key", maintain_order=True)
+    cols = ["id", "amount", "currency", "time"]
+    rows = pl.concat(
+        [
+            order.select("rule", "lag", "group_id"),
+            _take(m.pos, cols, order["prow"]),
+            _take(m.bank, cols, order["brow"], "_b"),
+        ],
+        how="horizontal",
+    )
+    del order
     # Lazy, so the default (streaming) engine formats ten million amounts in chunks instead of
     # materialising every intermediate column at once.
-    matched = _match_rows(pairs.lazy(), lag=pl.col("lag_s"), group=pl.lit(None, pl.String))
-    vrows = pl.concat([voided["sale_row"], voided["void_row"]]).implode()
-    void_rows = (
-        pos.lazy()
-        .filter(pl.col("prow").is_in(vrows))
-        .select(
-            "prow",
-            pos_id="id",
-            bank_id=pl.lit(None, pl.String),
-            rule=pl.lit("voided"),
-            pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
-            bank_amount=pl.lit(None, pl.String),
-            currency="currency",
-            bank_currency=pl.lit(None, pl.String),
-            lag_seconds=pl.lit(None, pl.Int64),
-            pos_time="time",
-            bank_time=pl.lit(None, pl.Datetime("us")),
-            group_id=pl.lit(None, pl.String),
-        )
-    )
-    # All are in POS file order already: merge instead of sorting ten million rows again.
-    schema = matched.collect_schema()
     return (
-        matched.merge_sorted(void_rows.cast(schema), key="prow")
-        .merge_sorted(batch.cast(schema), key="prow")
-        .drop("prow")
+        rows.lazy()
+        .select(
+            pos_id="id",
+            bank_id="id_b",
+            rule="rule",
+            pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
+            bank_amount=format_expr(pl.col("amount_b"), pl.col("currency_b")),
+            currency="currency",
+            bank_currency="currency_b",
+            # a deposit's sales: from the times (pairs carry the matcher's own lag)
+            lag_seconds=pl.coalesce(
+                "lag", (pl.col("time_b") - pl.col("time")).dt.total_seconds().cast(pl.Int64)
+            ),
+            pos_time="time",
+            bank_time="time_b",
+            group_id="group_id",
+        )
         .collect()
     )
