@@ -782,7 +782,8 @@ def _finish_items(items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
         item_id=pl.lit(None, pl.String),
     )
     df = order_items(df)
-    df = keying_patterns(df).with_columns(describe(settings))
+    shared, texts = describe(settings)
+    df = keying_patterns(df).with_columns(shared).with_columns(texts)
     return df.select(
         "item_id",
         "type",
