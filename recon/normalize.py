@@ -752,7 +752,11 @@ def normalize_plan(
     lf = lf.with_columns(signed.alias(_P + "signed"), reason.alias(_P + "reason"))
     line = pl.col(LINE).cast(pl.Int64)
     plan = lf.select(
-        text("id").fill_null(pl.format("{}:{}", pl.lit(source), line)).alias("id"),
+        # when/then: the fallback id is built only for the rows without one
+        pl.when(text("id").is_null())
+        .then(pl.format("{}:{}", pl.lit(source), line))
+        .otherwise(text("id"))
+        .alias("id"),
         pl.col(TIME).alias("time"),
         pl.col(HAS_CLOCK).alias("has_clock"),
         c("signed").alias("amount"),

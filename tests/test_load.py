@@ -588,3 +588,37 @@ def test_a_quote_that_never_closes_rejects_its_row_not_the_file(tmp_path):
     assert loaded.frame["id"].to_list() == ["P1", "P3"]
     assert loaded.rejected["line"].to_list() == [3]
     assert "not a number" in loaded.rejected["reason"][0]
+
+
+def test_parquet_decimal_amounts_are_checked_like_text(tmp_path):
+    """The typed path (no text parsing) rejects what the text parser rejects, naming the row."""
+    path = tmp_path / "typed.parquet"
+    pl.DataFrame(
+        {
+            "time": [datetime(2026, 1, 1, h) for h in (9, 10, 11, 12)],
+            "amount": pl.Series(
+                [Decimal("12.50"), Decimal("0.10"), Decimal("123456789012345.00"), None],
+                dtype=pl.Decimal(18, 2),
+            ),
+            "currency": ["CNY", "JPY", "CNY", "CNY"],
+        }
+    ).write_parquet(path)
+    loaded = load_side(path, "bank")
+    check(loaded)
+    assert loaded.frame["amount"].to_list() == [1250]
+    reasons = dict(zip(loaded.rejected["line"], loaded.rejected["reason"], strict=True))
+    assert reasons[2] == "amount '0.10' has more decimals than JPY allows (0)"
+    assert reasons[3] == "amount is too large"
+    assert reasons[4] == "amount is empty"
+
+
+def test_plain_and_marked_amounts_in_one_file_parse_the_same(tmp_path):
+    """A file whose amounts are all plain takes the fast path; one marked amount sends the whole
+    column through the general parser: both give the same minor units."""
+    rows = "time,amount,currency\n2026-01-01T10:00:00,12.50,CNY\n2026-01-01T11:00:00,-3.00,CNY\n"
+    plain = tmp_path / "plain.csv"
+    plain.write_text(rows)
+    marked = tmp_path / "marked.csv"
+    marked.write_text(rows + '2026-01-01T12:00:00,"1,234.50",CNY\n')
+    assert load_side(plain, "pos").frame["amount"].to_list() == [1250, -300]
+    assert load_side(marked, "pos").frame["amount"].to_list() == [1250, -300, 123450]

@@ -107,3 +107,70 @@ def test_thousands_mark_must_group_by_three():
     out = df.select(money.parse_expr(pl.col("t"), pl.col("c")).alias("p")).unnest("p")
     assert out["minor"].to_list() == [None, 123450, None]
     assert "not a number" in out["error"][0]
+
+
+# --- fast paths: the same answers as the general parser ---------------------------------------
+
+_CURRENCIES = ["CNY", "JPY", "KWD", "CLF", None, "usd"]
+
+
+def _general(texts: list[str | None], currencies: list[str | None]) -> list[tuple]:
+    df = pl.DataFrame({"t": texts, "c": currencies}, schema={"t": pl.String, "c": pl.String})
+    out = df.select(money.parse_expr(pl.col("t"), pl.col("c")).alias("p")).unnest("p")
+    return list(out.iter_rows())
+
+
+def test_plain_expr_equals_parse_expr_on_plain_text():
+    texts = ["0", "-0", "12", "12.50", "-3.10", "007.05", "99999999999999.99", "-1", None]
+    assert all(
+        t is None or pl.select(pl.lit(t).str.contains(money.PLAIN_PATTERN)).item() for t in texts
+    )
+    df = pl.DataFrame({"t": texts}, schema={"t": pl.String})
+    fast = list(df.select(money.plain_expr(pl.col("t")).alias("p")).unnest("p").iter_rows())
+    assert fast == _general(texts, ["CNY"] * len(texts))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1,234.50", "12.5", "12.500", " 12.50", "12.50-", "(1.00)", "¥1.00", "1e3", "+1.00", "1."],
+)
+def test_plain_pattern_leaves_everything_else_to_the_parser(text):
+    assert not pl.select(pl.lit(text).str.contains(money.PLAIN_PATTERN)).item()
+
+
+@pytest.mark.parametrize("scale", [0, 2, 3, 4])
+def test_decimal_expr_equals_parse_expr(scale):
+    import random
+    from decimal import Decimal
+
+    rng = random.Random(scale)
+    values = [Decimal(rng.randint(-(10**16), 10**16)).scaleb(-scale) for _ in range(300)]
+    values += [Decimal(0), Decimal("123456789012345"), Decimal("-99999999999999.99"), None]
+    currencies = [rng.choice(_CURRENCIES) for _ in values]
+    series = pl.Series("v", values, dtype=pl.Decimal(38, scale))
+    df = pl.DataFrame({"v": series, "c": pl.Series(currencies, dtype=pl.String)})
+    typed = df.select(money.decimal_expr(pl.col("v"), scale, pl.col("c")).alias("p")).unnest("p")
+    # the values as the column holds them, as text for the general parser
+    texts = [None if v is None else format(v, "f") for v in series.to_list()]
+    for got, want, text in zip(typed.iter_rows(), _general(texts, currencies), texts, strict=True):
+        assert got[0] == want[0], text
+        # the same reason; the value is quoted as polars writes the Decimal
+        assert (got[1] is None) == (want[1] is None), (text, got, want)
+        if want[1] is not None:
+            assert got[1].split("'")[0] == want[1].split("'")[0], (text, got, want)
+
+
+def test_format_expr_matches_format_minor_in_every_currency():
+    import random
+
+    rng = random.Random(5)
+    minors = [rng.randint(-(10**15), 10**15) for _ in range(2000)]
+    minors += [0, 1, -1, 5, -5, 99, -99, 100, -100, 2**62, -(2**62), None]
+    currencies = [rng.choice(_CURRENCIES) for _ in minors]
+    df = pl.DataFrame({"m": minors, "c": currencies}, schema={"m": pl.Int64, "c": pl.String})
+    got = df.select(money.format_expr(pl.col("m"), pl.col("c")))["m"].to_list()
+    want = [
+        None if m is None else money.format_minor(m, c)
+        for m, c in zip(minors, currencies, strict=True)
+    ]
+    assert got == want
