@@ -33,6 +33,7 @@ def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.Laz
     `evidence` names the columns of EVIDENCE the file fills: carried for the report only, and
     left out when empty so a large day without them does not pay for null columns."""
     digits = pl.col("account").str.replace_all(r"[^0-9*]", "")
+    n = digits.str.len_bytes()
     # Only what matching and classifying read: fee, source and line stay with the loader.
     keep = ["id", "time", "has_clock", "amount", "currency", "account", "reference", "kind"]
     return (
@@ -43,8 +44,10 @@ def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.Laz
             .then(pl.lit(-1, pl.Int8))
             .otherwise(pl.lit(1, pl.Int8)),
             # Card digits as small integers: 2 and 4 bytes a row instead of a string each.
-            last4=digits.str.extract(r"(\d{4})$", 1).cast(pl.Int16),
-            first6=digits.str.extract(r"^(\d{6})", 1).cast(pl.Int32),
+            # (slices, not regex captures: a slice holding a '*' does not cast, so it is null
+            # as the capture of four or six digits would be)
+            last4=pl.when(n >= 4).then(digits.str.tail(4).cast(pl.Int16, strict=False)),
+            first6=pl.when(n >= 6).then(digits.str.head(6).cast(pl.Int32, strict=False)),
         )
     )
 
