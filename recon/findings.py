@@ -91,8 +91,11 @@ def _terminal_clock(
     if matches.height == 0 or pos.height == 0:
         return []
     # Only pairs settled "before" the sale can show a clock offset: a handful of rows.
-    early = matches.filter(
-        pl.col("bank_id").is_not_null() & (pl.col("bank_time") < pl.col("pos_time"))
+    early = (
+        matches.lazy()
+        .select("pos_id", "bank_id", "pos_time", "bank_time")
+        .filter(pl.col("bank_id").is_not_null() & (pl.col("bank_time") < pl.col("pos_time")))
+        .collect()
     )
     if early.height == 0:
         return []
@@ -139,11 +142,14 @@ def _refund_exceeds_sale(pos: pl.DataFrame, lang: str) -> list[dict[str, Any]]:
     if pos.height == 0:
         return []
     cols = ["id", "time", "amount", "currency", "reference", "account", "terminal"]
+    # (lazy: only these columns of the side frame are filtered, not all of them)
     refunds = (
-        pos.filter(pl.col("kind") == "refund")
+        pos.lazy()
+        .filter(pl.col("kind") == "refund")
         .select(cols)
         .with_columns(refund=pl.col("amount").abs())
         .sort("time")
+        .collect()
     )
     if refunds.height == 0:
         return []
@@ -152,7 +158,8 @@ def _refund_exceeds_sale(pos: pl.DataFrame, lang: str) -> list[dict[str, Any]]:
         "account"
     ).is_in(refunds["account"].drop_nulls().implode())
     sales = (
-        pos.filter((pl.col("kind") == "sale") & related)
+        pos.lazy()
+        .filter((pl.col("kind") == "sale") & related)
         .select(
             sale_id="id",
             sale_time="time",
@@ -163,6 +170,7 @@ def _refund_exceeds_sale(pos: pl.DataFrame, lang: str) -> list[dict[str, Any]]:
             terminal="terminal",
         )
         .sort("sale_time")
+        .collect()
     )
     # The sale with the same reference (the first if several) ...
     by_ref = refunds.join(
