@@ -5,15 +5,20 @@ is reconciled by the shared core (recon.core), and the buckets' results are merg
                         per Parquet file; other formats are loaded one file at a time); a
                         shard is a hash of the merchant
     plan                shards packed into buckets of about equal rows, largest first
-    per bucket          pos_k, bank_k -> core -> items, matches, deposits (to disk)
-    merge               items ordered and numbered as one run would; matches streamed into
-                        matches.parquet; summary and reports as usual
+    per bucket          pos_k, bank_k -> core -> items, matches (to disk), deposits
+    merge               items ordered and numbered as one run would, from their sort columns
+                        alone, and rewritten in that order slice by slice; in memory stay
+                        only the columns the counts read and the items the reports list
+                        (RunResult.shown); discrepancies.csv/.parquet and matches.parquet
+                        are streamed from the files; summary and reports as usual
 
 Every matching pass compares the merchant whenever both rows name one, so a sale and its
 settlement always share a bucket when both files carry the merchant on every row: the result
 is then the same as a run over the whole day (tests compare them row for row). Rows without a
-merchant all fall in one shard. Peak memory is about one bucket's worth of a normal run; one
-merchant's day is never split, so the largest merchant's day must fit in memory.
+merchant all fall in one shard. Peak memory is about one bucket's worth of a normal run (what
+is held between buckets does not grow with the day's items); one merchant's day is never
+split, so the largest merchant's day must fit in memory. Loading streams each input file into
+the shards; its peak (about 3 GiB for a 10M-row Parquet file) does not depend on the limit.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ from recon.schema import CANONICAL, REJECTED, conform
 SHARD = "shard"
 _SEED = 20261120
 # Peak memory of a normal run per row of the larger side (measured: 10M x 10M rows, ~8 GiB).
+# With the items on disk (merge) the streaming engine's peak is one bucket's: measured at 50M
+# rows per side, --memory-limit 4G (11 buckets) peaked at 4.68 GiB and 6G (7 buckets) at
+# 6.63 GiB, i.e. about 1.25 GiB + 810 bytes per row of the larger side in a bucket.
 BYTES_PER_ROW = 860
 
 
@@ -252,21 +260,61 @@ def results_dir(work: Path) -> Path:
 
 @dataclass
 class Merged:
-    """What the buckets gave, on disk where it is large (matches)."""
+    """What the buckets gave, on disk where it is large (items, matches).
+
+    `items_files` hold every item with every column, in the day's order and numbering, one
+    file per slice of the order; `discrepancies` holds only the columns the summary's and the
+    reports' counts, sums and charts read (COUNTED), for every item in order; `shown` every
+    column of the items the reports list (shown_counts(): the first items of the day and the
+    first of each type). A day without items has no files and its (empty) items in
+    `discrepancies`."""
 
     discrepancies: pl.DataFrame
     matches_files: list[Path]
     deposits: pl.DataFrame
     findings: list[dict[str, Any]]
+    items_files: list[Path] = field(default_factory=list)
+    shown: pl.DataFrame | None = None
+
+
+# The columns recon.classify.order_items sorts on, and the bucket's own item id.
+ITEM_KEYS = ("severity", "type", "pos_time", "bank_time", "pos_ids", "bank_ids", "item_id")
+# What the summary (recon.result.build_summary), exit codes, notify and the reports' counts,
+# sums and charts read of every item; low-cardinality text is held as categories.
+COUNTED = ("type", "severity", "currency", "at_risk_minor", "terminal", "merchant", "pos_time")
+_AS_CATEGORY = ("type", "severity", "terminal", "merchant")
+
+
+def shown_counts() -> tuple[int, int]:
+    """How many items the reports list in full: report.html's first items, report.xlsx's
+    first items of each type (the terminal and summary.md list the first few of these)."""
+    from recon.report import html, xlsx
+
+    return html.MAX_ROWS, xlsx.MAX_ROWS
+
+
+# Items per ordered slice: about 150 MiB of items with their texts.
+ITEMS_PER_SLICE = 200_000
+_ROW_GROUP = 50_000
 
 
 def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
     """Collect the buckets' results: items renumbered as one run would number them, finding
-    item ids renamed to match, matches and deposits of every bucket."""
-    items, deposits, findings = [], [], []
+    item ids renamed to match, matches and deposits of every bucket.
+
+    Each bucket's items and matches go to disk as the bucket finishes, so the memory held
+    from bucket to bucket does not grow with the day. The day's order is then worked out from
+    the sort columns alone, and the items are rewritten in that order slice by slice."""
+    deposits, findings = [], []
     out = results_dir(work)
+    empty: pl.DataFrame | None = None
     for k, core in parts:
-        items.append(core.discrepancies.with_columns(_part=pl.lit(k, pl.Int32)))
+        items = core.discrepancies
+        if items.height:
+            items.write_parquet(out / f"items-{k:05d}.parquet", row_group_size=_ROW_GROUP)
+        elif empty is None and items.width:
+            empty = items.clear()
+        del items
         if core.deposits.height:
             deposits.append(core.deposits)
         if core.matches.height:
@@ -276,23 +324,89 @@ def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
         del core
     # (a runner may also have written matches files there itself: Spark does)
     files = sorted(out.glob("matches-*.parquet"))
-    # No rechunk: the parts' columns are taken as they are, and the list let go, so a large
-    # day's items (gigabytes of detail text) are held once before sorting, not three times.
-    all_items = pl.concat(items, how="vertical_relaxed", rechunk=False) if items else pl.DataFrame()
-    items.clear()
-    if all_items.height:
-        all_items = order_items(all_items.with_columns(_local=pl.col("item_id")))
-        renamed = _renames(all_items, findings)
-        for f in findings:
-            if f.get("kind") == "terminal_currency":
-                f["items"] = [renamed.get((f["_part"], i), i) for i in f.get("items", [])]
-        all_items = all_items.drop("_part", "_local")
-    for f in findings:
-        f.pop("_part", None)
     deps = pl.concat(deposits, how="vertical_relaxed") if deposits else pl.DataFrame()
     if deps.height:
         deps = deps.sort("group_id")
-    return Merged(all_items, files, deps, findings)
+    item_parts = {int(f.stem.split("-")[1]): f for f in sorted(out.glob("items-*.parquet"))}
+    if not item_parts:
+        for f in findings:
+            f.pop("_part", None)
+        return Merged(empty if empty is not None else pl.DataFrame(), files, deps, findings)
+    ordered, counted, shown = _order_items(item_parts, findings, work / "items")
+    for f in findings:
+        f.pop("_part", None)
+    for f in item_parts.values():
+        f.unlink()
+    return Merged(counted, files, deps, findings, ordered, shown)
+
+
+def _order_items(
+    parts: dict[int, Path], findings: list[dict[str, Any]], folder: Path
+) -> tuple[list[Path], pl.DataFrame, pl.DataFrame]:
+    """The buckets' items in the day's order and numbering (recon.classify.order_items on the
+    sort columns of every item), written slice by slice; findings' item ids renamed."""
+    keys = pl.concat(
+        [
+            pl.scan_parquet(f)
+            .select(ITEM_KEYS)
+            .with_row_index("_row")
+            .with_columns(_part=pl.lit(k, pl.Int32))
+            for k, f in parts.items()
+        ],
+        how="vertical_relaxed",
+    ).collect()
+    day = order_items(keys.rename({"item_id": "_local"}))
+    del keys
+    renamed = _renames(day, findings)
+    for f in findings:
+        if f.get("kind") == "terminal_currency":
+            f["items"] = [renamed.get((f["_part"], i), i) for i in f.get("items", [])]
+    first, per_type = shown_counts()
+    at = pl.int_range(pl.len())
+    order = day.select(
+        "_part", "_row", "item_id", _shown=(at < first) | (at.over("type") < per_type)
+    )
+    del day
+    # One schema for every slice (a column all null in one bucket may have another type).
+    schema = pl.concat(
+        [pl.DataFrame(schema=pl.scan_parquet(f).collect_schema()) for f in parts.values()],
+        how="vertical_relaxed",
+    ).schema
+    folder.mkdir(parents=True, exist_ok=True)
+    written, counted, shown = [], [], []
+    for n, start in enumerate(range(0, order.height, ITEMS_PER_SLICE)):
+        want = order.slice(start, ITEMS_PER_SLICE)
+        # Each bucket's items keep their bucket's order in the day's order (order_items sorts
+        # stably on the same columns), so a slice takes a run of rows from each bucket's file.
+        spans = want.group_by("_part").agg(
+            lo=pl.col("_row").min(), hi=pl.col("_row").max(), n=pl.len()
+        )
+        pieces = []
+        for k, lo, hi, count in spans.sort("_part").iter_rows():
+            piece = (
+                pl.scan_parquet(parts[k])
+                .slice(lo, hi - lo + 1)
+                .with_row_index("_row", offset=lo)
+                .with_columns(_part=pl.lit(k, pl.Int32))
+            )
+            if hi - lo + 1 != count:  # not a run after all: take the rows asked for
+                rows = want.filter(pl.col("_part") == k)["_row"]
+                piece = piece.filter(pl.col("_row").is_in(rows.implode()))
+            pieces.append(piece.drop("item_id").collect())
+        got = pl.concat(pieces, how="diagonal_relaxed")
+        del pieces
+        rows = want.join(got, on=["_part", "_row"], how="left", maintain_order="left")
+        del got
+        rows = rows.select(pl.col(c).cast(t) for c, t in schema.items()).with_columns(
+            rows["_shown"]
+        )
+        path = folder / f"items-{n:05d}.parquet"
+        rows.drop("_shown").write_parquet(path, row_group_size=_ROW_GROUP)
+        written.append(path)
+        counted.append(rows.select(COUNTED).with_columns(pl.col(_AS_CATEGORY).cast(pl.Categorical)))
+        shown.append(rows.filter("_shown").drop("_shown"))
+        del rows
+    return written, pl.concat(counted), pl.concat(shown)
 
 
 def _renames(items: pl.DataFrame, findings: list[dict[str, Any]]) -> dict[tuple[int, str], str]:
@@ -380,9 +494,10 @@ def _reconcile_in(
     timings["buckets"] = len(plan)
 
     matches_all = pl.scan_parquet(merged.matches_files) if merged.matches_files else None
-    # The summary and the lag chart read only these; ids become a marker of presence, so
-    # fifty million matched rows take about 1 GiB instead of several.
+    # The summary and the lag chart read only these; ids become a marker of presence (true or
+    # null, a bit a row), so fifty million matched rows take about 0.6 GiB instead of several.
     flag = pl.Categorical()
+    # (a day without matches writes this empty frame as matches.parquet, as it always has)
     slim_schema = {
         "rule": flag,
         "pos_id": flag,
@@ -394,7 +509,7 @@ def _reconcile_in(
         matches_all.select(
             pl.col("rule").cast(flag),
             *(
-                pl.when(pl.col(c).is_not_null()).then(pl.lit("*")).cast(flag).alias(c)
+                pl.when(pl.col(c).is_not_null()).then(True).alias(c)
                 for c in ("pos_id", "bank_id", "group_id")
             ),
             "lag_seconds",
@@ -426,6 +541,8 @@ def _reconcile_in(
         settings=settings,
         summary=summary,
         deposits=merged.deposits,
+        shown=merged.shown,
+        all_items=pl.scan_parquet(merged.items_files) if merged.items_files else None,
     )
     lazy_matches = matches_all if matches_all is not None else slim.lazy()
     return result, lazy_matches, work

@@ -37,6 +37,20 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
     # Batch deposits and the sales they paid (recon.settle; empty without [settlement]).
     deposits: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # A day too large to hold its items in memory (the streaming engine): `discrepancies` then
+    # holds every item but only the columns the summary and the reports count, sum and chart
+    # (recon.partitioned.COUNTED), `shown` every column of the items the reports list (the
+    # first 2,000 and the first 200 of each type, in order) and `all_items` every column of
+    # every item, in order, read from disk (discrepancies.csv and .parquet are streamed from
+    # it). None: `discrepancies` holds everything.
+    shown: pl.DataFrame | None = None
+    all_items: pl.LazyFrame | None = None
+
+    def item_rows(self) -> pl.DataFrame:
+        """Every column of the items in order: all of them, or (a day whose items stay on
+        disk) at least the first 2,000 and the first 200 of each type. What the reports list;
+        their counts and totals come from `discrepancies`."""
+        return self.discrepancies if self.shown is None else self.shown
 
     def exit_code(self, fail_on: str | None = None) -> int:
         """1 when an item at or above `fail_on` exists or any row was rejected, else 0."""

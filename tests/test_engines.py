@@ -206,3 +206,53 @@ def test_shards_are_packed_into_buckets_of_about_equal_size(tmp_path):
     assert loads == [1200, 1300]
     assert sorted(s for shards in plan for s in shards) == list(range(6))
     assert plan_buckets(sides[0], sides[1], 10) == [[0], [1], [2], [3], [4], [5]]
+
+
+def test_streamed_items_stay_on_disk_and_the_reports_say_the_same(day, tmp_path, monkeypatch):
+    """The streaming engine keeps a day's items on disk: each bucket's items are written as
+    the bucket finishes and rewritten in the day's order slice by slice; in memory stay the
+    columns the counts read and the items the reports list. Small caps and slices here, so
+    several slices and every cap are crossed: the files equal a local run's, and every report
+    equals the one written from every item in memory."""
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from recon import partitioned
+    from recon.config import Settings
+    from recon.report import html, xlsx
+    from recon.report.files import write_outputs
+    from recon.report.summary_md import render_summary_md
+    from recon.report.terminal import render_summary
+
+    monkeypatch.setattr(partitioned, "ITEMS_PER_SLICE", 37)
+    monkeypatch.setattr(html, "MAX_ROWS", 25)
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 4)
+    pos, bank = str(day / "pos.parquet"), str(day / "bank.parquet")
+    _run(pos, bank, tmp_path / "local")
+    result, matches, work = partitioned.reconcile_partitioned(
+        Settings(pos=pos, bank=bank), buckets=4, work_dir=tmp_path / "work"
+    )
+    try:
+        assert result.all_items is not None and result.shown is not None
+        items = result.all_items.collect()
+        assert result.discrepancies.columns == list(partitioned.COUNTED)
+        assert result.discrepancies.height == items.height > 200
+        assert 25 <= result.shown.height < items.height
+        write_outputs(result, tmp_path / "stream", matches=matches)
+        # the reports as written from every item in memory
+        full = replace(result, discrepancies=items, shown=None, all_items=None)
+        write_outputs(full, tmp_path / "full", matches=matches)
+        terminal = []
+        for r in (result, full):
+            console = Console(record=True, width=120, force_terminal=False)
+            render_summary(r, console, None, top=8)
+            terminal.append(console.export_text())
+    finally:
+        partitioned.cleanup(work)
+    assert terminal[0] == terminal[1]
+    assert render_summary_md(result, None) == render_summary_md(full, None)
+    for name in ("discrepancies.csv", "discrepancies.parquet", "report.html", "report.xlsx"):
+        assert (tmp_path / "stream" / name).read_bytes() == (tmp_path / "full" / name).read_bytes()
+    local = (tmp_path / "local" / "discrepancies.csv").read_bytes()
+    assert (tmp_path / "stream" / "discrepancies.csv").read_bytes() == local

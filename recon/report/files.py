@@ -102,8 +102,22 @@ STATE_COLUMNS = ("status", "first_seen", "age_days", "item_ref")
 
 
 def discrepancy_table(result: RunResult) -> pl.DataFrame:
-    extra = [c for c in STATE_COLUMNS if c in result.discrepancies.columns]
-    return result.discrepancies.select(*DISCREPANCY_COLUMNS, *extra)
+    """The contract's columns of the items the reports list (every item, unless the run kept
+    its items on disk: then result.all_items holds them all)."""
+    items = result.item_rows()
+    extra = [c for c in STATE_COLUMNS if c in items.columns]
+    return items.select(*DISCREPANCY_COLUMNS, *extra)
+
+
+def _all_items_table(result: RunResult) -> pl.DataFrame | pl.LazyFrame:
+    """Every item, the contract's columns: in memory, or streamed from the run's files."""
+    if result.all_items is None:
+        if result.shown is not None:
+            raise ValueError("the result holds only some items' columns and no items files")
+        return discrepancy_table(result)
+    names = result.all_items.collect_schema().names()
+    extra = [c for c in STATE_COLUMNS if c in names]
+    return result.all_items.select(*DISCREPANCY_COLUMNS, *extra)
 
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
@@ -145,9 +159,10 @@ def write_outputs(
     result: RunResult, out_dir: Path, *, matches: pl.LazyFrame | None = None
 ) -> dict[str, Path]:
     """Write every report file. `matches` (the partitioned engines) streams matches.parquet
-    from the buckets' files instead of result.matches, which then holds only a few columns."""
+    from the buckets' files instead of result.matches, which then holds only a few columns;
+    likewise result.all_items, when set, streams discrepancies.csv and .parquet from disk."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = discrepancy_table(result)
+    table = _all_items_table(result)
     paths = {name: out_dir / name for name in FILES}
     iso = "%Y-%m-%dT%H:%M:%S"
     # The workbook and the pages are written in Python; polars releases the GIL while it
@@ -159,7 +174,10 @@ def write_outputs(
             # streamed: a large day's items are not copied to be written
             lambda p: neutralise_formulas(table.lazy()).sink_csv(p, datetime_format=iso),
         )
-        _atomic(paths["discrepancies.parquet"], lambda p: table.write_parquet(p))
+        if isinstance(table, pl.LazyFrame):
+            _atomic(paths["discrepancies.parquet"], lambda p: table.sink_parquet(p))
+        else:
+            _atomic(paths["discrepancies.parquet"], lambda p: table.write_parquet(p))
         if matches is None:
             _atomic(paths["matches.parquet"], lambda p: result.matches.write_parquet(p))
         else:

@@ -225,10 +225,13 @@ def _cap_note(total: int, what: str, file: str, lang: str = "en") -> str:
     return f'<p class="muted">{note}</p>\n'
 
 
-def _items(df: pl.DataFrame, lang: str = "en") -> str:
-    if df.height == 0:
+def _items(df: pl.DataFrame, lang: str = "en", total: int | None = None) -> str:
+    """The first MAX_ROWS items of `df`; `total` the day's items when `df` holds only the
+    first ones (RunResult.item_rows)."""
+    total = df.height if total is None else total
+    if total == 0:
         return f"<p>{_e(t('html.none', lang))}</p>\n"
-    note = _cap_note(df.height, "items", "discrepancies.csv", lang)
+    note = _cap_note(total, "items", "discrepancies.csv", lang)
     df = df.head(MAX_ROWS).with_columns(
         time=pl.coalesce("pos_time", "bank_time").dt.strftime("%Y-%m-%d %H:%M:%S")
     )
@@ -733,7 +736,7 @@ def render_html(result: RunResult) -> str:
         f"<h2>{_e(t('html.h_charts', lang))}</h2>\n",
         _charts(result),
         f"<h2>{_e(t('html.h_disc', lang, n=result.discrepancies.height))}</h2>\n",
-        _items(result.discrepancies, lang),
+        _items(result.item_rows(), lang, total=result.discrepancies.height),
         f"<h2>{_e(t('html.h_rejected', lang, n=result.rejected.height))}</h2>\n",
         _rejected(result.rejected, lang),
         f"<h2>{_e(t('html.h_inputs', lang))}</h2>\n",

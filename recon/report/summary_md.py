@@ -152,7 +152,7 @@ def _top(result: RunResult) -> list[str]:
     lines = [f"**{title}**", ""]
     cols = ("item_id", "severity", "type", "pos_ids", "bank_ids", "detail", "suggested_action")
     for item_id, sev, typ, pos_ids, bank_ids, detail, action in (
-        df.head(TOP).select(cols).iter_rows()
+        result.item_rows().head(TOP).select(cols).iter_rows()
     ):
         ids = [
             f"POS {_ids(pos_ids)}" if pos_ids else "",

@@ -259,7 +259,7 @@ def _top(result: RunResult, console: Console, top: int) -> None:
     console.print(Text(title, style="bold"))
     cols = ("item_id", "severity", "type", "pos_ids", "bank_ids", "detail", "suggested_action")
     for item_id, sev, typ, pos_ids, bank_ids, detail, action in (
-        df.head(top).select(cols).iter_rows()
+        result.item_rows().head(top).select(cols).iter_rows()
     ):
         line = Text.assemble(f"{item_id}  ", _sev(sev, 6), f"  {type_label(typ, lang)}  ")
         bank = t("rep.bank", lang)

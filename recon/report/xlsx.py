@@ -332,7 +332,8 @@ def write_xlsx(result: RunResult, path: Path) -> None:
     _summary_sheet(wb, result, f)
     lang = result.settings.lang
     items = _contract_frame(result)
-    counts = dict(items.group_by("type").len().iter_rows())
+    # (counted over every item: `items` may hold only the first ones of each type)
+    counts = dict(result.discrepancies.group_by("type").len().iter_rows())
     for typ in TYPES:
         if counts.get(typ):
             # only the rows the sheet shows are taken out of a large day's items
