@@ -766,8 +766,10 @@ def order_items(df: pl.DataFrame) -> pl.DataFrame:
         nulls_last=True,
         maintain_order=True,
     ).with_columns(
+        # D000001...: six digits, more when a day has a million items or more
         item_id=pl.format(
-            "D{}", (pl.int_range(1, pl.len() + 1) + 1_000_000).cast(pl.String).str.slice(1)
+            "D{}",
+            pl.int_range(1, pl.len() + 1).cast(pl.String).str.zfill(max(6, len(str(df.height)))),
         )
     )
 

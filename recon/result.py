@@ -69,7 +69,8 @@ def at_risk_by_currency(df: pl.DataFrame) -> dict[str, str]:
     if df.height == 0:
         return {}
     sums = (
-        df.group_by("currency")
+        df.select("currency", "at_risk_minor")
+        .group_by("currency")
         .agg(pl.col("at_risk_minor").sum())
         .filter(pl.col("currency").is_not_null())
         .sort("currency")
@@ -122,23 +123,25 @@ def build_summary(
     """Counts per type and severity, money at risk per currency, inputs and timings.
 
     `findings` (recon.findings) are terminal- and pattern-level conclusions; [] when none."""
+    # Counted on the few columns they read: filtering the items (or ten million matches)
+    # whole would copy every text column for each count.
+    counted = discrepancies.select("type", "severity", "currency", "at_risk_minor")
     by_type = {}
     for t in TYPES:
-        sub = discrepancies.filter(pl.col("type") == t)
+        sub = counted.filter(pl.col("type") == t)
         by_type[t] = {"count": sub.height, "at_risk": at_risk_by_currency(sub)}
-    by_sev = {s: discrepancies.filter(pl.col("severity") == s).height for s in SEVERITIES}
+    by_sev = {s: counted.filter(pl.col("severity") == s).height for s in SEVERITIES}
     rules = matches.group_by("rule").len().sort("rule")
     one_to_one = pl.col("bank_id").is_not_null()
     if "group_id" in matches.columns:
         one_to_one &= pl.col("group_id").is_null()
-    paired = matches.filter(one_to_one)
+    n = matches.select(
+        paired=one_to_one.sum(),
+        voided=(pl.col("rule") == "voided").sum(),
+        no_pos=pl.col("pos_id").is_null().sum(),
+    ).row(0, named=True)
     # (a deposit paid in parts has a row per further part, with no POS record)
-    batched = (
-        matches.height
-        - paired.height
-        - matches.filter(pl.col("rule") == "voided").height
-        - matches.filter(pl.col("pos_id").is_null()).height
-    )
+    batched = matches.height - n["paired"] - n["voided"] - n["no_pos"]
     dep = deposits if deposits is not None and deposits.height else None
     code = RunResult(discrepancies, matches, rejected, pos, bank, settings).exit_code()
     return {
@@ -156,8 +159,8 @@ def build_summary(
             for s in (pos, bank)
         },
         "matched": {
-            "pairs": paired.height,
-            "voided": matches.filter(pl.col("rule") == "voided").height,
+            "pairs": n["paired"],
+            "voided": n["voided"],
             "in_deposits": batched,
             "by_rule": dict(rules.iter_rows()),
         },

@@ -566,3 +566,26 @@ def test_orphan_bank_debit_is_high_and_suspected_fraud():
     assert (row["type"], row["severity"]) == ("orphan_bank", "high")
     assert row["cause"].startswith("suspected fraud")
     assert "Bank debit of 180.00 CNY" in row["detail"]
+
+
+def test_item_ids_stay_unique_past_a_million():
+    """D000001 ... D999999, then one digit more: a day of a million items or more (the streaming
+    engine at 50M rows has several) never repeats an id."""
+    from recon.classify import order_items
+
+    n = 1_000_001
+    items = pl.DataFrame(
+        {
+            "severity": ["high"] * n,
+            "type": ["orphan_pos"] * n,
+            "pos_time": pl.Series([None] * n, dtype=pl.Datetime("us")),
+            "bank_time": pl.Series([None] * n, dtype=pl.Datetime("us")),
+            "pos_ids": pl.int_range(n, eager=True).cast(pl.String),
+            "bank_ids": [""] * n,
+        }
+    )
+    ids = order_items(items)["item_id"]
+    assert ids.n_unique() == n
+    assert ids[0] == "D0000001" and ids[-1] == "D1000001"
+    small = order_items(items.head(3))["item_id"].to_list()
+    assert small == ["D000001", "D000002", "D000003"]
