@@ -17,7 +17,7 @@ from recon.config import TYPES, Settings, SettlementSettings
 from recon.match import MatchOutcome
 from recon.match.prepare import COPY_GROUP, EVIDENCE, REFERENCE_GROUP
 from recon.match.residual import RESIDUAL_RULES
-from recon.money import format_expr
+from recon.money import format_expr, format_two, two_digits
 from recon.settle import Settled, settle
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
@@ -838,6 +838,15 @@ def _matches(
         how="horizontal",
     )
     del order
+    # Nearly every day is in currencies of two minor digits: then the amounts skip the
+    # general formatter's per-row digits.
+    two = two_digits(rows["currency"], rows["currency_b"])
+
+    def fmt(minor: str, currency: str) -> pl.Expr:
+        if two:
+            return format_two(pl.col(minor))
+        return format_expr(pl.col(minor), pl.col(currency))
+
     # Lazy, so the default (streaming) engine formats ten million amounts in chunks instead of
     # materialising every intermediate column at once.
     return (
@@ -846,8 +855,8 @@ def _matches(
             pos_id="id",
             bank_id="id_b",
             rule="rule",
-            pos_amount=format_expr(pl.col("amount"), pl.col("currency")),
-            bank_amount=format_expr(pl.col("amount_b"), pl.col("currency_b")),
+            pos_amount=fmt("amount", "currency"),
+            bank_amount=fmt("amount_b", "currency_b"),
             currency="currency",
             bank_currency="currency_b",
             # a deposit's sales: from the times (pairs carry the matcher's own lag)

@@ -92,9 +92,26 @@ def format_expr(minor: pl.Expr, currency: pl.Expr) -> pl.Expr:
     minor units as Decimal(38, 2) divided by 100 is exact (the quotient has at most two
     decimals). The other rows take the general formatter, which then sees only them."""
     digits = digits_expr(currency)
-    two = (minor.cast(pl.Decimal(38, 2)) / 100).cast(pl.String)
     other = _format_digits(pl.when(digits != 2).then(minor), currency)
-    return pl.when(digits == 2).then(two).otherwise(other)
+    return pl.when(digits == 2).then(format_two(minor)).otherwise(other)
+
+
+def format_two(minor: pl.Expr) -> pl.Expr:
+    """format_expr for amounts known to be in currencies of 2 minor digits (two_digits())."""
+    return (minor.cast(pl.Decimal(38, 2)) / 100).cast(pl.String)
+
+
+def two_digits(*currencies: pl.Series) -> bool:
+    """Whether every value of these currency columns has 2 minor digits (nulls count as 2, as
+    in digits_expr): then format_two formats their amounts."""
+    for cur in currencies:
+        values = cur.drop_nulls().unique()
+        if (
+            values.len()
+            and not (values.to_frame("c").select(digits_expr(pl.col("c")) == 2)).to_series().all()
+        ):
+            return False
+    return True
 
 
 def _format_digits(minor: pl.Expr, currency: pl.Expr) -> pl.Expr:

@@ -174,3 +174,12 @@ def test_format_expr_matches_format_minor_in_every_currency():
         for m, c in zip(minors, currencies, strict=True)
     ]
     assert got == want
+
+
+def test_two_digits_decides_the_fast_formatter():
+    assert money.two_digits(pl.Series(["CNY", "HKD", None]), pl.Series(["usd"]))
+    assert money.two_digits(pl.Series([None], dtype=pl.String))
+    assert not money.two_digits(pl.Series(["CNY"]), pl.Series(["CNY", "JPY"]))
+    minors = pl.Series([12345, -5, 0, None], dtype=pl.Int64)
+    got = minors.to_frame("m").select(money.format_two(pl.col("m")))["m"].to_list()
+    assert got == ["123.45", "-0.05", "0.00", None]
