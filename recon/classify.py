@@ -91,21 +91,9 @@ _JUDGE = ["time", "has_clock", "amount", "currency", "last4", "first6"]
 _DESCRIBE = ["id", "account", "reference", "kind", "terminal", "merchant", *EVIDENCE]
 
 
-# Text columns of few distinct values: gathered as dictionary codes, which costs a fifth of
-# gathering a million short strings one by one.
+# Text columns of few distinct values: _gather takes them as dictionary codes, which costs a
+# fifth of gathering a million short strings one by one.
 _FEW_VALUES = ("currency", "kind")
-
-
-def _take(frame: pl.DataFrame, cols: list[str], rows: pl.Series, suffix: str = "") -> pl.DataFrame:
-    """frame[cols] at positions `rows` (a pair's columns, gathered for every pair)."""
-    return frame.select(
-        (
-            pl.col(c).cast(pl.Categorical).gather(rows).cast(pl.String)
-            if c in _FEW_VALUES and frame.schema[c] == pl.String
-            else pl.col(c).gather(rows)
-        ).alias(c + suffix)
-        for c in cols
-    )
 
 
 def _partner(n: int, rows: pl.Series, partners: pl.Series) -> pl.Series:
@@ -118,7 +106,14 @@ def _gather(
     frame: pl.DataFrame, rows: pl.Series, cols: list[str], suffix: str = ""
 ) -> pl.DataFrame:
     """Columns of the rows at these positions (a null position gives a null row)."""
-    return frame.select(pl.col(cols).gather(rows).name.suffix(suffix))
+    return frame.select(
+        (
+            pl.col(c).cast(pl.Categorical).gather(rows).cast(pl.String)
+            if c in _FEW_VALUES and frame.schema[c] == pl.String
+            else pl.col(c).gather(rows)
+        ).alias(c + suffix)
+        for c in cols
+    )
 
 
 def _with_partner(frame: pl.DataFrame, partner: pl.Series, cond: pl.Expr) -> pl.LazyFrame:
@@ -249,8 +244,8 @@ def _classify(
     pairs = pl.concat(
         [
             m.pairs,
-            _take(m.pos, _JUDGE, m.pairs["prow"]),
-            _take(m.bank, _JUDGE, m.pairs["brow"], "_b"),
+            _gather(m.pos, m.pairs["prow"], _JUDGE),
+            _gather(m.bank, m.pairs["brow"], _JUDGE, "_b"),
         ],
         how="horizontal",
     ).with_columns(lag_s=_lag_seconds())
@@ -287,8 +282,8 @@ def _classify(
     flagged = pl.concat(
         [
             flagged,
-            m.pos.select(pl.col(_DESCRIBE).gather(flagged["prow"])),
-            m.bank.select(pl.col(_DESCRIBE).gather(flagged["brow"]).name.suffix("_b")),
+            _gather(m.pos, flagged["prow"], _DESCRIBE),
+            _gather(m.bank, flagged["brow"], _DESCRIBE, "_b"),
         ],
         how="horizontal",
     )
@@ -832,8 +827,8 @@ def _matches(
     rows = pl.concat(
         [
             order.select("rule", "lag", "group_id"),
-            _take(m.pos, cols, order["prow"]),
-            _take(m.bank, cols, order["brow"], "_b"),
+            _gather(m.pos, order["prow"], cols),
+            _gather(m.bank, order["brow"], cols, "_b"),
         ],
         how="horizontal",
     )

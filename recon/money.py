@@ -223,19 +223,23 @@ def parse_expr(
             .when(f("too_large"))
             .then(pl.lit("amount is too large"))
             .when(f("too_precise"))
-            .then(
-                pl.concat_str(
-                    pl.lit("amount '"),
-                    f("text"),
-                    pl.lit("' has more decimals than "),
-                    f("cur").fill_null("its currency"),
-                    pl.lit(" allows ("),
-                    f("d").cast(pl.String),
-                    pl.lit(")"),
-                )
-            ),
+            .then(_too_precise(f("text"))),
         )
     ).struct.field("out")
+
+
+def _too_precise(shown: pl.Expr) -> pl.Expr:
+    """The reason for an amount with more decimals than its currency allows (inside the
+    parsers' structs: fields `cur` and `d`)."""
+    return pl.concat_str(
+        pl.lit("amount '"),
+        shown,
+        pl.lit("' has more decimals than "),
+        pl.field("cur").fill_null("its currency"),
+        pl.lit(" allows ("),
+        pl.field("d").cast(pl.String),
+        pl.lit(")"),
+    )
 
 
 # Amount text that needs none of parse_expr's work when its currency has 2 minor digits: an
@@ -291,16 +295,6 @@ def decimal_expr(value: pl.Expr, scale: int, currency: pl.Expr) -> pl.Expr:
             .when(f("too_large"))
             .then(pl.lit("amount is too large"))
             .when(f("too_precise"))
-            .then(
-                pl.concat_str(
-                    pl.lit("amount '"),
-                    shown,
-                    pl.lit("' has more decimals than "),
-                    f("cur").fill_null("its currency"),
-                    pl.lit(" allows ("),
-                    f("d").cast(pl.String),
-                    pl.lit(")"),
-                )
-            ),
+            .then(_too_precise(shown)),
         )
     ).struct.field("out")

@@ -529,11 +529,15 @@ def plain_money_columns(raw: RawTable, profile: Profile) -> frozenset[str]:
         checks.append(pl.col(cols["currency"]).cast(pl.String).unique().implode().alias(_P))
     found = raw.frame.select(checks).collect().row(0, named=True)
     values = pl.Series(_P, found.pop(_P, None) or [None], dtype=pl.String)
-    currency = clean_text(pl.col(_P)).str.to_uppercase().replace(CURRENCY_ALIASES)
-    currency = currency.fill_null(pl.lit(profile.default_currency, dtype=pl.String))
-    if not values.to_frame().select((money.digits_expr(currency) == 2).all()).item():
-        return frozenset()
-    return frozenset(c for c, ok in found.items() if ok)
+    codes = values.to_frame().select(currency_code(clean_text(pl.col(_P)), profile)).to_series()
+    return frozenset(c for c, ok in found.items() if ok) if money.two_digits(codes) else frozenset()
+
+
+def currency_code(cleaned: pl.Expr, profile: Profile) -> pl.Expr:
+    """A row's currency from its cleaned text: upper case, aliases (RMB, 人民币) to ISO codes,
+    the profile's default where there is none."""
+    code = cleaned.str.to_uppercase().replace(CURRENCY_ALIASES)
+    return code.fill_null(pl.lit(profile.default_currency, dtype=pl.String))
 
 
 def rejected_text(raw: RawTable, bad: pl.DataFrame) -> pl.DataFrame:
@@ -589,8 +593,7 @@ def normalize_plan(
         return clean_text(col(canon))
 
     # Stage 1: clean text; currency; kind; debit/credit.
-    cur_text = text("currency").str.to_uppercase().replace(CURRENCY_ALIASES)
-    currency = cur_text.fill_null(pl.lit(profile.default_currency, dtype=pl.String))
+    currency = currency_code(text("currency"), profile)
     if profile.default_currency:
         cur_missing = pl.lit(None, dtype=pl.String)
     else:
