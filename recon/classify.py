@@ -105,13 +105,27 @@ def _partner(n: int, rows: pl.Series, partners: pl.Series) -> pl.Series:
 def _gather(
     frame: pl.DataFrame, rows: pl.Series, cols: list[str], suffix: str = ""
 ) -> pl.DataFrame:
-    """Columns of the rows at these positions (a null position gives a null row)."""
+    """Columns of the rows at these positions (a null position gives a null row). Categorical
+    columns (_coded) come back as text."""
+
+    def take(c: str) -> pl.Expr:
+        dtype = frame.schema[c]
+        if dtype == pl.Categorical:
+            return pl.col(c).gather(rows).cast(pl.String)
+        if c in _FEW_VALUES and dtype == pl.String:
+            return pl.col(c).cast(pl.Categorical).gather(rows).cast(pl.String)
+        return pl.col(c).gather(rows)
+
+    return frame.select(take(c).alias(c + suffix) for c in cols)
+
+
+def _coded(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+    """`cols` of `frame`, few-valued text as dictionary codes: for gathering it in slices,
+    each of which would otherwise encode the whole column again."""
     return frame.select(
-        (
-            pl.col(c).cast(pl.Categorical).gather(rows).cast(pl.String)
-            if c in _FEW_VALUES and frame.schema[c] == pl.String
-            else pl.col(c).gather(rows)
-        ).alias(c + suffix)
+        pl.col(c).cast(pl.Categorical)
+        if c in _FEW_VALUES and frame.schema[c] == pl.String
+        else pl.col(c)
         for c in cols
     )
 
@@ -492,7 +506,12 @@ def _classify(
             *batch_items,
         ]
     ).collect()
+    # The plans above hold the flagged pairs' gathered columns: let them go before the
+    # texts and the matches are built (the peak of a large day is here).
+    del pair_items, vbs_items, dup_pos_items, dup_bank_items, orphan_pos_items
+    del orphan_bank_items, batch_items, flagged
     discrepancies = _finish_items(items, settings)
+    del items
     matches = _matches(pairs, voided, m, _batch_rows(settled))
     return Classified(discrepancies, matches, deposits, info)
 
@@ -824,15 +843,32 @@ def _matches(
         ]
     ).sort("key", maintain_order=True)
     cols = ["id", "amount", "currency", "time"]
+    # In slices: the gathered and formatted columns of ten million rows at once were the
+    # largest frames of a large day; a slice at a time holds only the finished columns.
+    sides = (_coded(m.pos, cols), _coded(m.bank, cols))
+    parts = [
+        _matches_slice(order.slice(start, _MATCHES_SLICE), *sides)
+        for start in range(0, order.height, _MATCHES_SLICE)
+    ]
+    if not parts:
+        return _matches_slice(order, *sides)
+    return pl.concat(parts, rechunk=False)
+
+
+_MATCHES_SLICE = 1 << 21  # rows of matches.parquet built at a time
+
+
+def _matches_slice(order: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame) -> pl.DataFrame:
+    """matches.parquet's columns for these rows of `order` (positions, rule, lag, group), from
+    the sides' id, amount, currency and time."""
     rows = pl.concat(
         [
             order.select("rule", "lag", "group_id"),
-            _gather(m.pos, order["prow"], cols),
-            _gather(m.bank, order["brow"], cols, "_b"),
+            _gather(pos, order["prow"], pos.columns),
+            _gather(bank, order["brow"], bank.columns, "_b"),
         ],
         how="horizontal",
     )
-    del order
     # Nearly every day is in currencies of two minor digits: then the amounts skip the
     # general formatter's per-row digits.
     two = two_digits(rows["currency"], rows["currency_b"])
@@ -842,8 +878,6 @@ def _matches(
             return format_two(pl.col(minor))
         return format_expr(pl.col(minor), pl.col(currency))
 
-    # Lazy, so the default (streaming) engine formats ten million amounts in chunks instead of
-    # materialising every intermediate column at once.
     return (
         rows.lazy()
         .select(

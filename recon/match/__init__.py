@@ -32,12 +32,14 @@ from recon.match.prepare import (
     DAY_US,
     EVIDENCE,
     NO_CARD_RETRY_SECONDS,
+    REF_SHARED,
     RETRY_GROUP,
     STATEMENT,
     agrees,
     derive,
     duplicate_groups,
     lag_us,
+    shared_keys,
     void_pairs,
 )
 from recon.match.residual import (
@@ -114,17 +116,21 @@ def _filled(frame: pl.DataFrame, columns: tuple[str, ...]) -> tuple[str, ...]:
 def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> MatchOutcome:
     # Each stage is collected once: later passes read what earlier ones left, and polars would
     # otherwise re-run the earlier plans for every anti-join.
-    pos = derive(pos_df.lazy(), "prow", _filled(pos_df, EVIDENCE)).collect()
+    # In memory, not streamed: the streaming engine hands back a hundred chunks per column on
+    # a large day, and every later gather by position was then ten times slower (pipeline
+    # passes the side frames in one chunk each, which this keeps).
+    pos = derive(pos_df.lazy(), "prow", _filled(pos_df, EVIDENCE)).collect(engine="in-memory")
     # (a deposit's stated fee goes on to the batch settlement pass)
     bank_cols = _filled(bank_df, (*EVIDENCE, *STATEMENT, "fee"))
-    bank = derive(bank_df.lazy(), "brow", bank_cols).collect()
+    bank = derive(bank_df.lazy(), "brow", bank_cols).collect(engine="in-memory")
+    # Which references repeat on a side: read by the duplicate groups and the reference pass.
+    with_ref = pl.col("reference").is_not_null()
+    pos = pos.with_columns(shared_keys(pos, ["reference", "dir"], with_ref).alias(REF_SHARED))
+    bank = bank.with_columns(shared_keys(bank, ["reference", "dir"], with_ref).alias(REF_SHARED))
     voids = void_pairs(pos.lazy()).collect()
-    pos_dups = duplicate_groups(
-        pos.lazy(), "prow", s.duplicate_seconds, retry_needs_clock=False
-    ).collect()
-    bank_dups = duplicate_groups(
-        bank.lazy(), "brow", s.duplicate_seconds, retry_needs_clock=True
-    ).collect()
+    seconds = s.duplicate_seconds
+    pos_dups = duplicate_groups(pos, "prow", seconds, retry_needs_clock=False).collect()
+    bank_dups = duplicate_groups(bank, "brow", seconds, retry_needs_clock=True).collect()
     pos = annotate(pos, "prow", pos_dups)
     pos = annotate(pos, "prow", voids.select(prow="void_row", cancels_row="sale_row"))
     pos = annotate(pos, "prow", voids.select(prow="sale_row", cancelled_by_row="void_row"))
@@ -133,6 +139,7 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     found = [
         reference_pass(pos.lazy(), bank.lazy()).collect().with_columns(rule=pl.lit("reference"))
     ]
+    pos, bank = pos.drop(REF_SHARED), bank.drop(REF_SHARED)
 
     cache: dict[tuple[int, int, int], tuple[pl.DataFrame, pl.DataFrame]] = {}
 

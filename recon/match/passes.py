@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import polars as pl
 
-from recon.match.prepare import sweep_time
+from recon.match.prepare import REF_SHARED, sweep_time
 
 
 def reference_pass(pos: pl.LazyFrame, bank: pl.LazyFrame) -> pl.LazyFrame:
-    """Pair the n-th POS record of a (reference, direction) with the n-th bank record."""
+    """Pair the n-th POS record of a (reference, direction) with the n-th bank record. Both
+    sides have REF_SHARED."""
 
     def keyed(lf: pl.LazyFrame, row: str) -> pl.LazyFrame:
         keys = ["reference", "dir"]
-        lf = lf.filter(pl.col("reference").is_not_null()).select(
-            row, *keys, "time", n=pl.len().over(keys)
-        )
-        # Most references are unique; only the repeated ones need ranking by time.
-        once = lf.filter(pl.col("n") == 1).select(row, *keys, occ=pl.lit(0, pl.Int64))
+        lf = lf.filter(pl.col("reference").is_not_null())
+        # Most references are unique; only the repeated ones (REF_SHARED) need ranking by time.
+        once = lf.filter(~pl.col(REF_SHARED)).select(row, *keys, occ=pl.lit(0, pl.Int64))
         occ = pl.int_range(pl.len(), dtype=pl.Int64).over(keys, order_by=["time", row])
-        repeated = lf.filter(pl.col("n") > 1).select(row, *keys, occ=occ)
+        repeated = lf.filter(pl.col(REF_SHARED)).select(row, *keys, occ=occ)
         return pl.concat([once, repeated])
 
     return (

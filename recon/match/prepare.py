@@ -25,6 +25,10 @@ EVIDENCE = ("batch", "trace")
 NO_CARD_RETRY_SECONDS = 10
 # What a statement line carries besides its reference: read by the reference passes only.
 STATEMENT = ("references", "memo")
+# Set by the matcher before its first passes: the row's reference and direction are another
+# row's of the same side too (shared_keys), so the reference pass and the duplicate groups
+# rank and group those rows only.
+REF_SHARED = "ref_shared"
 
 
 def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.LazyFrame:
@@ -50,6 +54,21 @@ def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.Laz
             first6=pl.when(n >= 6).then(digits.str.head(6).cast(pl.Int32, strict=False)),
         )
     )
+
+
+def shared_keys(frame: pl.DataFrame, keys: list[str], where: pl.Expr | None = None) -> pl.Series:
+    """Which rows (of those `where` holds) have `keys` that another such row also has: nearly
+    every row on a large day has keys of its own, and the few that do not are all a pass
+    must rank or group. Decided on a 64-bit hash of the keys, sorted: a hash table over ten
+    million keys took three times as long. A hash collision can only add a row, so callers
+    group the rows found by their real keys."""
+    hashed = pl.struct(keys).hash(seed=7)
+    if where is not None:
+        hashed = pl.when(where).then(hashed)
+    h = frame.select(hashed).to_series()
+    s = h.drop_nulls().sort()
+    twice = s.filter(s == s.shift(1)).unique()
+    return h.is_in(twice.implode()).fill_null(False)
 
 
 def lag_us(suffix: str = "_b") -> pl.Expr:
@@ -129,30 +148,31 @@ def void_pairs(pos: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def duplicate_groups(
-    lf: pl.LazyFrame, row: str, seconds: int, *, retry_needs_clock: bool
+    frame: pl.DataFrame, row: str, seconds: int, *, retry_needs_clock: bool
 ) -> pl.LazyFrame:
     """Return (row, dup_group, dup_how, dup_primary) for records that belong to a duplicate group.
 
     dup_how is 'retry' (same card, amount, terminal within `seconds`) or 'reference'. Cancels
-    are left out: a void shares its sale's reference by design.
+    are left out: a void shares its sale's reference by design. `frame` has REF_SHARED.
     """
-    base = lf.filter(~pl.col("kind").is_in(CANCEL_KINDS))
+    base = frame.lazy().filter(~pl.col("kind").is_in(CANCEL_KINDS))
     retry_keys = ["account", "amount", "terminal", "merchant", "currency"]
     cand = base.filter(pl.col("account").is_not_null())
     if retry_needs_clock:
         cand = cand.filter(pl.col("has_clock").fill_null(True) & pl.col("reference").is_null())
+    cand_rows = cand.select(row, "time", "reference", *retry_keys).collect()
     # Sorted by card, amount, terminal and time, a cluster starts wherever the keys change or
     # the gap to the previous record exceeds the window (shift comparisons, no group hashing).
     same_keys = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(1)) for k in retry_keys])
     close = (pl.col("time") - pl.col("time").shift(1)) <= pl.duration(seconds=seconds)
     retry = (
-        cand.select(row, "time", "reference", *retry_keys)
+        # A record whose keys no other record shares is in no cluster: only the few that share
+        # them are sorted (sorting a million rows by three keys was most of this step).
+        cand_rows.filter(shared_keys(cand_rows, retry_keys))
+        .lazy()
         # Sorting by a hash of the keys is much cheaper than by five text columns; equal keys
         # stay together, and `same_keys` below compares the real values.
         .with_columns(key_hash=pl.struct(retry_keys).hash(seed=7))
-        # A record whose keys no other record shares is in no cluster: only the few that share
-        # them are sorted (sorting a million rows by three keys was most of this step).
-        .filter(pl.col("key_hash").is_duplicated())
         .sort(["key_hash", "time", row])
         .with_columns(cluster=(~(same_keys & close.fill_null(False))).cum_sum())
         # Clusters are sorted runs: a record is in a group when a neighbour shares its cluster.
@@ -165,7 +185,8 @@ def duplicate_groups(
         .select(row, "time", "reference", retry_gid="gid")
     )
     by_ref = (
-        base.filter(pl.col("reference").is_not_null())
+        # (the rows whose reference and direction no other row has are in no group)
+        base.filter(pl.col(REF_SHARED))
         .with_columns(size=pl.len().over("reference", "dir"))
         .filter(pl.col("size") > 1)
         .select(

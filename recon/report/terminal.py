@@ -161,6 +161,9 @@ def _types(result: RunResult, console: Console) -> None:
     console.print(table)
 
 
+_FINDING_IDS = 20  # ids listed under a finding in the terminal
+
+
 def _findings(result: RunResult, console: Console) -> None:
     """Terminal- and pattern-level conclusions (recon.findings), one line each with its ids."""
     lang = result.settings.lang
@@ -168,8 +171,16 @@ def _findings(result: RunResult, console: Console) -> None:
     for f in result.summary.get("findings") or []:
         line = Text.assemble("- ", _sev(f.get("severity"), 6), "  ", f.get("message", ""))
         _indented(console, line, 2)
-        if f.get("items"):
-            _indented(console, Text(", ".join(map(str, f["items"])), style="dim"), 4)
+        ids = [str(i) for i in f.get("items") or []]
+        if ids:
+            # A pattern can name thousands of items: the terminal shows the first few (wrapping
+            # a hundred thousand ids took seconds); summary.json and the reports list them all.
+            more = (
+                t("term.more_ids", lang, n=len(ids) - _FINDING_IDS)
+                if len(ids) > _FINDING_IDS
+                else ""
+            )
+            _indented(console, Text(", ".join(ids[:_FINDING_IDS]) + more, style="dim"), 4)
 
 
 _DEPOSITS_SHOWN = 10
