@@ -589,3 +589,45 @@ def test_item_ids_stay_unique_past_a_million():
     assert ids[0] == "D0000001" and ids[-1] == "D1000001"
     small = order_items(items.head(3))["item_id"].to_list()
     assert small == ["D000001", "D000002", "D000003"]
+
+
+def test_shared_keys_flags_exactly_the_rows_whose_keys_repeat():
+    """The sorted-hash test finds the same rows as a group count, nulls equal to nulls, and
+    only among the rows `where` keeps."""
+    from recon.match.prepare import shared_keys
+
+    rng = random.Random(5)
+    frame = pl.DataFrame(
+        {
+            "reference": [
+                rng.choice(["A", "B", "C", None, *map(str, range(40))]) for _ in range(300)
+            ],
+            "dir": [rng.choice([1, -1]) for _ in range(300)],
+        }
+    )
+    keys = ["reference", "dir"]
+    expected = frame.select(pl.len().over(keys) > 1).to_series()
+    assert shared_keys(frame, keys).to_list() == expected.to_list()
+    where = pl.col("reference").is_not_null()
+    kept = frame.with_row_index("i").filter(where)
+    repeat = kept.filter(pl.len().over(keys) > 1)["i"].to_list()
+    got = shared_keys(frame, keys, where)
+    assert got.arg_true().to_list() == repeat
+    assert not shared_keys(frame.head(0), keys).len()
+
+
+def test_matches_built_in_slices_equal_matches_built_at_once(monkeypatch, tmp_path):
+    """matches.parquet is built a slice of rows at a time (memory on a large day): the rows,
+    their order and every column are the same as in one piece."""
+    import recon.classify as classify_module
+    from recon.generate import generate_day, write_day
+    from recon.load import load_side
+
+    write_day(generate_day(2_000, 9), tmp_path, "parquet")
+    pos = load_side(tmp_path / "pos.parquet", "pos").frame
+    bank = load_side(tmp_path / "bank.parquet", "bank").frame
+    whole = classify(match(pos, bank, MatchSettings()), Settings())[1]
+    monkeypatch.setattr(classify_module, "_MATCHES_SLICE", 97)
+    sliced = classify(match(pos, bank, MatchSettings()), Settings())[1]
+    assert whole.height > 97 * 10
+    assert sliced.equals(whole)
