@@ -105,23 +105,23 @@ def _partner(n: int, rows: pl.Series, partners: pl.Series) -> pl.Series:
 def _gather(
     frame: pl.DataFrame, rows: pl.Series, cols: list[str], suffix: str = ""
 ) -> pl.DataFrame:
-    """Columns of the rows at these positions (a null position gives a null row). Categorical
-    columns (_coded) come back as text."""
-
-    def take(c: str) -> pl.Expr:
-        dtype = frame.schema[c]
-        if dtype == pl.Categorical:
-            return pl.col(c).gather(rows).cast(pl.String)
-        if c in _FEW_VALUES and dtype == pl.String:
-            return pl.col(c).cast(pl.Categorical).gather(rows).cast(pl.String)
-        return pl.col(c).gather(rows)
-
-    return frame.select(take(c).alias(c + suffix) for c in cols)
+    """Columns of the rows at these positions (a null position gives a null row), as text
+    where few-valued text was gathered as dictionary codes (_coded)."""
+    coded = _coded(frame, cols)
+    return coded.select(
+        (
+            pl.col(c).gather(rows).cast(pl.String)
+            if coded.schema[c] == pl.Categorical
+            else pl.col(c).gather(rows)
+        ).alias(c + suffix)
+        for c in cols
+    )
 
 
 def _coded(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
-    """`cols` of `frame`, few-valued text as dictionary codes: for gathering it in slices,
-    each of which would otherwise encode the whole column again."""
+    """`cols` of `frame`, few-valued text (_FEW_VALUES) as dictionary codes: gathering the codes
+    costs a fifth of gathering short strings one by one. Coded once, a frame can be gathered
+    from in slices (_matches) without encoding the whole column again for each."""
     return frame.select(
         pl.col(c).cast(pl.Categorical)
         if c in _FEW_VALUES and frame.schema[c] == pl.String
@@ -846,12 +846,11 @@ def _matches(
     # In slices: the gathered and formatted columns of ten million rows at once were the
     # largest frames of a large day; a slice at a time holds only the finished columns.
     sides = (_coded(m.pos, cols), _coded(m.bank, cols))
+    # (a day with no matches still makes one, empty, slice: the frame's columns)
     parts = [
         _matches_slice(order.slice(start, _MATCHES_SLICE), *sides)
-        for start in range(0, order.height, _MATCHES_SLICE)
+        for start in range(0, max(order.height, 1), _MATCHES_SLICE)
     ]
-    if not parts:
-        return _matches_slice(order, *sides)
     return pl.concat(parts, rechunk=False)
 
 

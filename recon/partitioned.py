@@ -230,7 +230,8 @@ def load_bucket(parts: SideParts, shards: list[int]) -> pl.DataFrame:
     if not files:
         return pl.DataFrame(schema=CANONICAL)
     lf = pl.scan_parquet(files, hive_partitioning=False).filter(pl.col(REASON) == "")
-    return conform(lf).collect()
+    # in one chunk per column, as match wants it (the scan hands back one per row group)
+    return conform(lf).collect().rechunk()
 
 
 def in_bucket(k: int, core: Core) -> Core:

@@ -119,6 +119,25 @@ def test_each_finding_once_with_its_items(tmp_path):
     assert "<h2>Findings</h2>" in html and html.count("refund_exceeds_sale") == 1
 
 
+def test_terminal_lists_the_first_ids_of_a_large_finding_and_the_files_all(tmp_path):
+    """25 currency mismatches on one terminal: the terminal names 20 items and how many more;
+    summary.json names all 25."""
+    pos = HEAD + "\n".join(
+        f"L{i},2026-11-20T09:{i:02d}:00,{10 + i}.00,CNY,{CARD},9100{i:02d},sale,T09,M1"
+        for i in range(25)
+    )
+    bank = HEAD + "\n".join(
+        f"LB{i},2026-11-20T09:{i:02d}:30,{10 + i}.00,HKD,{CARD},9100{i:02d},credit,T09,M1"
+        for i in range(25)
+    )
+    summary, output = _run(tmp_path, pos, bank, "--lang", "en")
+    [cur] = _by_kind(summary)["terminal_currency"]
+    assert len(cur["items"]) == 25
+    shown = ", ".join(cur["items"][:20])
+    assert f"{shown} … and 5 more" in " ".join(output.split())
+    assert cur["items"][20] not in output
+
+
 def test_currency_items_are_the_mismatch_items(tmp_path):
     summary, _ = _run(tmp_path, POS, BANK)
     disc = pl.read_csv(tmp_path / "out" / "discrepancies.csv", infer_schema=False)

@@ -116,13 +116,16 @@ def _filled(frame: pl.DataFrame, columns: tuple[str, ...]) -> tuple[str, ...]:
 def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> MatchOutcome:
     # Each stage is collected once: later passes read what earlier ones left, and polars would
     # otherwise re-run the earlier plans for every anti-join.
-    # In memory, not streamed: the streaming engine hands back a hundred chunks per column on
-    # a large day, and every later gather by position was then ten times slower (pipeline
-    # passes the side frames in one chunk each, which this keeps).
+    # One chunk per column: every later pass gathers rows by position, ten times slower from
+    # a column of a hundred chunks (what a streamed load or scan hands back on a large day).
+    # Collected in memory, which keeps a one-chunk input as it is, so rechunk() copies only
+    # when the caller passed a frame in chunks (the pipeline and the buckets pass one chunk,
+    # and let theirs go, so the copy is not held beside the original).
     pos = derive(pos_df.lazy(), "prow", _filled(pos_df, EVIDENCE)).collect(engine="in-memory")
     # (a deposit's stated fee goes on to the batch settlement pass)
     bank_cols = _filled(bank_df, (*EVIDENCE, *STATEMENT, "fee"))
     bank = derive(bank_df.lazy(), "brow", bank_cols).collect(engine="in-memory")
+    pos, bank = pos.rechunk(), bank.rechunk()
     # Which references repeat on a side: read by the duplicate groups and the reference pass.
     with_ref = pl.col("reference").is_not_null()
     pos = pos.with_columns(shared_keys(pos, ["reference", "dir"], with_ref).alias(REF_SHARED))

@@ -171,16 +171,11 @@ def _findings(result: RunResult, console: Console) -> None:
     for f in result.summary.get("findings") or []:
         line = Text.assemble("- ", _sev(f.get("severity"), 6), "  ", f.get("message", ""))
         _indented(console, line, 2)
-        ids = [str(i) for i in f.get("items") or []]
-        if ids:
+        if f.get("items"):
             # A pattern can name thousands of items: the terminal shows the first few (wrapping
             # a hundred thousand ids took seconds); summary.json and the reports list them all.
-            more = (
-                t("term.more_ids", lang, n=len(ids) - _FINDING_IDS)
-                if len(ids) > _FINDING_IDS
-                else ""
-            )
-            _indented(console, Text(", ".join(ids[:_FINDING_IDS]) + more, style="dim"), 4)
+            ids = _few([str(i) for i in f["items"]], lang, _FINDING_IDS, ", ")
+            _indented(console, Text(ids, style="dim"), 4)
 
 
 _DEPOSITS_SHOWN = 10
@@ -275,8 +270,8 @@ def _top(result: RunResult, console: Console, top: int) -> None:
         line = Text.assemble(f"{item_id}  ", _sev(sev, 6), f"  {type_label(typ, lang)}  ")
         bank = t("rep.bank", lang)
         ids = [
-            f"POS {_few(pos_ids, lang)}" if pos_ids else "",
-            f"{bank} {_few(bank_ids, lang)}" if bank_ids else "",
+            f"POS {_few(pos_ids.split(';'), lang)}" if pos_ids else "",
+            f"{bank} {_few(bank_ids.split(';'), lang)}" if bank_ids else "",
         ]
         line.append(" / ".join(i for i in ids if i), style="dim")
         console.print(line)
@@ -312,12 +307,12 @@ def _rejected(result: RunResult, console: Console) -> None:
         console.print(Text(t("term.rejected_more", lang, n=rest), style="dim"))
 
 
-def _few(ids: str, lang: str, shown: int = 5) -> str:
-    """At most `shown` ids of a ';'-joined list (a deposit's item lists every sale it paid)."""
-    parts = ids.split(";")
-    if len(parts) <= shown:
-        return ids
-    return ";".join(parts[:shown]) + t("term.more_ids", lang, n=len(parts) - shown)
+def _few(ids: list[str], lang: str, shown: int = 5, sep: str = ";") -> str:
+    """At most `shown` of these ids joined by `sep`, and how many more there are (a deposit's
+    item lists every sale it paid, a finding every item it explains)."""
+    if len(ids) <= shown:
+        return sep.join(ids)
+    return sep.join(ids[:shown]) + t("term.more_ids", lang, n=len(ids) - shown)
 
 
 def render_summary(
