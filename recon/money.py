@@ -57,7 +57,8 @@ def minor_digits(currency: str | None) -> int:
 def digits_expr(currency: pl.Expr) -> pl.Expr:
     """Minor digits of each row's currency (2 for unknown or null)."""
     return (
-        currency.str.to_uppercase()
+        currency.cast(pl.String)
+        .str.to_uppercase()
         .replace_strict(_MINOR_DIGITS, default=DEFAULT_DIGITS, return_dtype=pl.Int64)
         .fill_null(DEFAULT_DIGITS)
     )

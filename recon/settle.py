@@ -26,6 +26,7 @@ import polars as pl
 
 from recon.config import SettlementSettings
 from recon.match.passes import nearest_pairs
+from recon.match.prepare import as_text
 from recon.money import digits_expr
 
 _DIGITS = range(0, 5)
@@ -277,8 +278,9 @@ def settle(
     """Pair groups of free POS sales with free bank deposits (see the module docstring)."""
     if not cfg.enabled:
         return _empty()
-    sales = pos.filter(p_free & pos["kind"].is_in(["sale", "refund"]))
-    deps = bank.filter(b_free)
+    # (the few free rows, as text: the fee rules and calendars are text tables)
+    sales = as_text(pos.filter(p_free & pos["kind"].is_in(["sale", "refund"])))
+    deps = as_text(bank.filter(b_free))
     if sales.height == 0 or bank.height == 0:
         return _empty()
     as_of = bank["time"].max().date()  # type: ignore[union-attr]

@@ -29,6 +29,8 @@ STATEMENT = ("references", "memo")
 # row's of the same side too (shared_keys), so the reference pass and the duplicate groups
 # rank and group those rows only.
 REF_SHARED = "ref_shared"
+# Columns the matcher holds as Categorical (derive).
+CODED = ("currency", "kind", "terminal", "merchant")
 
 
 def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.LazyFrame:
@@ -40,8 +42,13 @@ def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.Laz
     n = digits.str.len_bytes()
     # Only what matching and classifying read: fee, source and line stay with the loader.
     keep = ["id", "time", "has_clock", "amount", "currency", "account", "reference", "kind"]
+    # Few-valued text as dictionary codes (4 bytes a row, not a 16-byte view and the text):
+    # over a gigabyte less on a ten-million-row day, and cheaper joins, groups and gathers.
+    # Text again wherever a frame leaves the matcher and classifier (report columns).
+    coded = [pl.col(c).cast(pl.Categorical) for c in CODED]
     return (
         lf.select(*keep, "terminal", "merchant", *evidence)
+        .with_columns(coded)
         .with_row_index(row)
         .with_columns(
             dir=pl.when(pl.col("amount") < 0)
@@ -53,6 +60,15 @@ def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.Laz
             last4=pl.when(n >= 4).then(digits.str.tail(4).cast(pl.Int16, strict=False)),
             first6=pl.when(n >= 6).then(digits.str.head(6).cast(pl.Int32, strict=False)),
         )
+    )
+
+
+def as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with the columns derive coded (CODED) as text again."""
+    return frame.with_columns(
+        pl.col(c).cast(pl.String)
+        for c in CODED
+        if c in frame.columns and frame.schema[c] == pl.Categorical
     )
 
 
