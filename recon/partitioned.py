@@ -41,7 +41,7 @@ from recon.config import Settings
 from recon.core import Core, reconcile_frames
 from recon.errors import InputError, UsageError
 from recon.load import is_statement, load_side, plan_side
-from recon.normalize import REASON, mask_memo_text, mask_text, rejected_text
+from recon.normalize import REASON, account_text, mask_memo_text, mask_text, rejected_text
 from recon.result import RunResult, SideInfo, build_summary, peak_mib
 from recon.schema import CANONICAL, REJECTED, conform
 
@@ -176,7 +176,7 @@ def canonicalise(
         roots.append(root)
         planned = plan_side(file, side, profile, timezone=timezone)
         if planned is not None:
-            plan = planned.plan.with_columns(mask_text("account"), mask_memo_text("memo"), target)
+            plan = planned.plan.with_columns(account_text(), mask_memo_text("memo"), target)
             plan.sink_parquet(pl.PartitionBy(root, key=SHARD, include_key=False), mkdir=True)
             written = sorted(root.rglob("*.parquet"))
             bad = (
