@@ -260,6 +260,21 @@ def plain_expr(text: pl.Expr) -> pl.Expr:
     return pl.struct(minor=minor, error=error)
 
 
+def decimal_two_expr(value: pl.Expr, scale: int) -> pl.Expr:
+    """decimal_expr for a Decimal column of at most 2 decimals in currencies of 2 minor digits
+    (known from a look at the file): no value can have too many decimals, so only the size is
+    checked and no currency is read per row."""
+    u = (value * 10**scale).cast(pl.Int64, strict=False)
+    too_large = value.is_not_null() & (u.is_null() | (u.abs() // 10**scale >= 10**MAX_INT_DIGITS))
+    error = (
+        pl.when(value.is_null())
+        .then(pl.lit("amount is empty"))
+        .when(too_large)
+        .then(pl.lit("amount is too large"))
+    )
+    return pl.struct(minor=pl.when(~too_large).then(u * 10 ** (2 - scale)), error=error)
+
+
 def decimal_expr(value: pl.Expr, scale: int, currency: pl.Expr) -> pl.Expr:
     """parse_expr for a Decimal column of the given scale: exact integer arithmetic on the
     unscaled value, no text. Same errors as parse_expr (too many decimals, too large, empty)."""

@@ -8,7 +8,8 @@ frame. Card numbers are masked here, in `account` and in the raw text of rejecte
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -484,9 +485,8 @@ def normalize(
     where: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Canonical rows (schema.CANONICAL) and rejected rows (schema.REJECTED)."""
-    plain = plain_money_columns(raw, profile)
     plan, raw = normalize_plan(
-        raw, profile, side, source, target_tz=target_tz, where=where, plain_money=plain
+        raw, profile, side, source, target_tz=target_tz, where=where, look=look(raw, profile)
     )
     # One query computes every row, then the rows are split eagerly: two lazy queries (good
     # rows, rejected rows) over one plan made polars cache all the parse's intermediate
@@ -512,18 +512,33 @@ def normalize(
 MONEY_COLUMNS = ("amount", "amount_in", "amount_out", "fee")
 
 
-def plain_money_columns(raw: RawTable, profile: Profile) -> frozenset[str]:
-    """The text money columns whose every value is plain (money.PLAIN_PATTERN) in a currency of
-    2 minor digits, by one look at those columns: they skip the general parser. Values with
-    padding, symbols, marks or other precisions, and profiles with another decimal mark, take
-    the general parser, so the result is the same either way."""
-    if profile.decimal_mark != ".":
-        return frozenset()
+@dataclass(frozen=True)
+class Look:
+    """What one look at a file's money and currency columns found, before its plan is made.
+
+    `plain`: money columns (canonical names) parsed without the general parser: text whose
+    every value is plain (money.PLAIN_PATTERN), or Decimal columns of at most 2 decimals, in
+    currencies of 2 minor digits. `currencies`: each text of the currency column and the code it
+    stands for, looked up per row instead of cleaning every row's text (None: not looked at).
+    Values with padding, symbols, marks or other precisions take the general parser, so the
+    result is the same either way."""
+
+    plain: frozenset[str] = frozenset()
+    currencies: dict[str, str | None] | None = field(default=None)
+
+
+def look(raw: RawTable, profile: Profile) -> Look:
+    """One query over the money and currency columns of a file (see Look)."""
     cols = resolve_columns(raw.columns, profile)
     schema = raw.frame.collect_schema()
-    text = [c for c in MONEY_COLUMNS if c in cols and schema[cols[c]] == pl.String]
-    if not text:
-        return frozenset()
+    money_cols = {c: schema[cols[c]] for c in MONEY_COLUMNS if c in cols}
+    text = [c for c, t in money_cols.items() if t == pl.String and profile.decimal_mark == "."]
+    decimals = [
+        c for c, t in money_cols.items() if isinstance(t, pl.Decimal) and (t.scale or 0) <= 2
+    ]
+    coded = "currency" in cols and schema[cols["currency"]] == pl.String
+    if not (text or decimals or coded):
+        return Look()
     checks = [
         pl.col(cols[c]).str.contains(money.PLAIN_PATTERN).fill_null(True).all().alias(c)
         for c in text
@@ -532,8 +547,13 @@ def plain_money_columns(raw: RawTable, profile: Profile) -> frozenset[str]:
         checks.append(pl.col(cols["currency"]).cast(pl.String).unique().implode().alias(_P))
     found = raw.frame.select(checks).collect().row(0, named=True)
     values = pl.Series(_P, found.pop(_P, None) or [None], dtype=pl.String)
-    codes = values.to_frame().select(currency_code(clean_text(pl.col(_P)), profile)).to_series()
-    return frozenset(c for c, ok in found.items() if ok) if money.two_digits(codes) else frozenset()
+    cleaned = blank_values(pl.col(_P), profile.empty_values)
+    codes = values.to_frame().select(currency_code(cleaned, profile)).to_series()
+    currencies = dict(zip(values, codes, strict=True)) if coded else None
+    if not money.two_digits(codes):
+        return Look(currencies=currencies)
+    plain = [c for c, ok in found.items() if ok] + decimals
+    return Look(frozenset(plain), currencies)
 
 
 def currency_code(cleaned: pl.Expr, profile: Profile) -> pl.Expr:
@@ -562,15 +582,15 @@ def normalize_plan(
     *,
     target_tz: str | None = None,
     where: str | None = None,
-    plain_money: Collection[str] = (),
+    look: Look | None = None,
 ) -> tuple[pl.LazyFrame, RawTable]:
     """A lazy plan of every row in canonical columns plus REASON, and the prepared raw table
     (for the raw text of rejected rows). In `account` only bare card numbers are masked (by
     slices): account_text() makes it the canonical account (card-like values compacted, card
     numbers inside other text masked).
 
-    `plain_money`: money columns (canonical names) whose text is known to be plain
-    (plain_money_columns): parsed by one replace and cast instead of the general parser."""
+    `look`: what a look at the file found (look()): plain money columns parsed by one replace
+    and cast instead of the general parser, currencies looked up instead of parsed."""
     cols = resolve_columns(raw.columns, profile)
     missing = [c for c in required_columns(profile) if c not in cols]
     if missing:
@@ -597,19 +617,31 @@ def normalize_plan(
         return clean_text(col(canon))
 
     # Stage 1: clean text; currency; kind; debit/credit.
-    currency = currency_code(text("currency"), profile)
+    seen = look or Look()
+    if seen.currencies is not None:
+        # (a code for each text the file holds; the source column, not its cleaned copy)
+        source_currency = resolve_columns(raw.columns, profile)["currency"]
+        currency = (
+            pl.col(source_currency)
+            .replace_strict(seen.currencies, default=None, return_dtype=pl.String)
+            .fill_null(pl.lit(profile.default_currency, dtype=pl.String))
+        )
+    else:
+        currency = currency_code(text("currency"), profile)
     if profile.default_currency:
         cur_missing = pl.lit(None, dtype=pl.String)
     else:
         cur_missing = pl.lit("currency missing and no default_currency in profile")
     # Errors read the materialised columns of stage 1 (no text is cleaned twice).
     cur = pl.col(_P + "currency")
-    cur_error = (
-        pl.when(cur.is_null())
-        .then(cur_missing)
-        .when(~cur.str.contains(r"^[A-Z]{3}$"))
-        .then(pl.concat_str(pl.lit("currency '"), cur, pl.lit("' is not an ISO 4217 code")))
-    )
+    cur_error = pl.when(cur.is_null()).then(cur_missing)
+    iso = r"^[A-Z]{3}$"
+    if seen.currencies is None or not all(
+        re.match(iso, code) for code in seen.currencies.values() if code is not None
+    ):
+        cur_error = cur_error.when(~cur.str.contains(iso)).then(
+            pl.concat_str(pl.lit("currency '"), cur, pl.lit("' is not an ISO 4217 code"))
+        )
     symbols = profile.currency_symbols
 
     def money_text(canon: str) -> pl.Expr:
@@ -693,8 +725,10 @@ def normalize_plan(
             )
         typed = dtype(canon)
         if isinstance(typed, pl.Decimal):
+            if canon in seen.plain:
+                return money.decimal_two_expr(col(canon), typed.scale or 0).alias(_P + name)
             return money.decimal_expr(col(canon), typed.scale or 0, c("currency")).alias(_P + name)
-        if canon in plain_money:
+        if canon in seen.plain:
             return money.plain_expr(col(canon)).alias(_P + name)
         return money.parse_expr(c(text), c("currency"), symbols=(), **opts).alias(_P + name)
 

@@ -13,6 +13,7 @@ from conftest import SHARED
 
 from recon.errors import InputError
 from recon.load import Loaded, load_side
+from recon.normalize import account_text, normalize_plan
 from recon.profiles import load_profile
 from recon.schema import CANONICAL, REJECTED, validate
 
@@ -622,3 +623,91 @@ def test_plain_and_marked_amounts_in_one_file_parse_the_same(tmp_path):
     marked.write_text(rows + '2026-01-01T12:00:00,"1,234.50",CNY\n')
     assert load_side(plain, "pos").frame["amount"].to_list() == [1250, -300]
     assert load_side(marked, "pos").frame["amount"].to_list() == [1250, -300, 123450]
+
+
+def _general_path(path: Path, side: str) -> pl.DataFrame:
+    """Every row of a file through the general parsers (no look at its columns first)."""
+    from recon.readers import parquet
+
+    profile = load_profile("canonical")
+    plan, _ = normalize_plan(parquet.scan(path, profile), profile, side, path.name)
+    return plan.collect()
+
+
+def test_what_a_look_finds_parses_as_the_general_path_does(tmp_path):
+    """A look at the file (recon.normalize.look) lets Decimal amounts in two-digit currencies
+    skip the currency per row, and currencies be looked up instead of parsed: every value,
+    reason and masked account is the same as through the general parsers."""
+    path = tmp_path / "day.parquet"
+    pl.DataFrame(
+        {
+            "time": [datetime(2026, 1, 1, 10, i) for i in range(7)],
+            "amount": pl.Series(
+                [
+                    Decimal("12.50"),
+                    Decimal("-3"),
+                    Decimal("123456789012345.00"),
+                    None,
+                    Decimal("0.10"),
+                    Decimal("7.00"),
+                    Decimal("8.00"),
+                ],
+                dtype=pl.Decimal(18, 2),
+            ),
+            "currency": [" rmb ", "usd", "CNY", "CNY", "US$", None, "`eur"],
+            "account": [
+                "4111 1111 1111 1111",
+                "411111xxxxxx1111",
+                "6222020200112233445",
+                "card 4111-1111-1111-1111 (visa)",
+                None,
+                "DE89 3704 0044 0532 0130 00",
+                "622202******1234",
+            ],
+        }
+    ).write_parquet(path)
+    loaded = load_side(path, "pos")
+    check(loaded)
+    general = _general_path(path, "pos")
+    good = general.filter(pl.col("__n_reason") == "")
+    for column in ("amount", "currency", "kind"):
+        assert loaded.frame[column].to_list() == good[column].to_list(), column
+    bad = general.filter(pl.col("__n_reason") != "")
+    assert loaded.rejected["reason"].to_list() == bad["__n_reason"].to_list()
+    assert "amount is too large" in loaded.rejected["reason"].to_list()
+    assert any("'US$' is not an ISO 4217 code" in r for r in loaded.rejected["reason"])
+    assert loaded.frame["currency"].to_list()[:2] == ["CNY", "USD"]
+    # The account: the loader normalises the rows that need it, account_text() every row.
+    assert loaded.frame["account"].to_list() == good.select(account_text())["account"].to_list()
+    accounts = dict(zip(loaded.frame["line"], loaded.frame["account"], strict=True))
+    assert accounts[1] == accounts[2] == "411111******1111"
+    assert accounts[7] == "622202******1234"
+
+
+def test_accounts_the_loader_leaves_and_the_ones_it_masks(tmp_path):
+    """Only values that can hold a card number or card-like padding are touched (the eager
+    path); every card number is masked, grouped or inside text."""
+    path = tmp_path / "cards.csv"
+    values = [
+        "4111 1111 1111 1111",
+        "411111xxxxxx1111",
+        "6222020200112233445",
+        "card 4111-1111-1111-1111 (visa)",
+        "DE89 3704 0044 0532 0130 00",
+        "622202******1234",
+        "ACC-001",
+    ]
+    lines = [f"2026-01-01T10:0{i}:00,1.00,CNY,{v}" for i, v in enumerate(values)]
+    path.write_text("time,amount,currency,account\n" + "\n".join(lines) + "\n")
+    loaded = load_side(path, "pos")
+    check(loaded)
+    assert loaded.frame["account"].to_list() == [
+        "411111******1111",
+        "411111******1111",
+        "622202*********3445",
+        "card 411111******1111 (visa)",
+        # four groups of four digits are printed like a card: masked (privacy first)
+        "DE89 370400******0130 00",
+        "622202******1234",
+        "ACC-001",
+    ]
