@@ -631,3 +631,28 @@ def test_matches_built_in_slices_equal_matches_built_at_once(monkeypatch, tmp_pa
     sliced = classify(match(pos, bank, MatchSettings()), Settings())[1]
     assert whole.height > 97 * 10
     assert sliced.equals(whole)
+
+
+def test_reference_pass_is_exact_when_hashes_collide():
+    """The reference pass joins on a 64-bit hash: rows of two references that share a hash
+    (forced here: every row has hash 1) still pair only with their own reference, the n-th
+    with the n-th by time."""
+    from recon.match.passes import reference_pass
+    from recon.match.prepare import REF_HASH, REF_SHARED
+
+    def side(row: str, refs: list[str], minutes: list[int]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                row: pl.Series(range(len(refs)), dtype=pl.UInt32),
+                "reference": refs,
+                "dir": pl.Series([1] * len(refs), dtype=pl.Int8),
+                "time": [datetime(2026, 1, 1, 10, m) for m in minutes],
+                REF_HASH: pl.Series([1] * len(refs), dtype=pl.UInt64),
+                REF_SHARED: [True] * len(refs),
+            }
+        )
+
+    pos = side("prow", ["A", "B", "A", "C"], [0, 1, 2, 3])
+    bank = side("brow", ["B", "A", "A", "D"], [5, 9, 6, 7])
+    pairs = reference_pass(pos, bank)
+    assert sorted(pairs.iter_rows()) == [(0, 2), (1, 0), (2, 1)]

@@ -32,14 +32,16 @@ from recon.match.prepare import (
     DAY_US,
     EVIDENCE,
     NO_CARD_RETRY_SECONDS,
+    REF_HASH,
     REF_SHARED,
     RETRY_GROUP,
     STATEMENT,
     agrees,
     derive,
     duplicate_groups,
+    key_hash,
     lag_us,
-    shared_keys,
+    repeated,
     void_pairs,
 )
 from recon.match.residual import (
@@ -121,28 +123,40 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     # Collected in memory, which keeps a one-chunk input as it is, so rechunk() copies only
     # when the caller passed a frame in chunks (the pipeline and the buckets pass one chunk,
     # and let theirs go, so the copy is not held beside the original).
-    pos = derive(pos_df.lazy(), "prow", _filled(pos_df, EVIDENCE)).collect(engine="in-memory")
+    # Both sides in one collect_all: a one-chunk column's text work runs on one core, so the
+    # two sides side by side use both.
     # (a deposit's stated fee goes on to the batch settlement pass)
     bank_cols = _filled(bank_df, (*EVIDENCE, *STATEMENT, "fee"))
-    bank = derive(bank_df.lazy(), "brow", bank_cols).collect(engine="in-memory")
+    pos, bank = pl.collect_all(
+        [
+            derive(pos_df.lazy(), "prow", _filled(pos_df, EVIDENCE)),
+            derive(bank_df.lazy(), "brow", bank_cols),
+        ],
+        engine="in-memory",
+    )
     pos, bank = pos.rechunk(), bank.rechunk()
     # Which references repeat on a side: read by the duplicate groups and the reference pass.
     with_ref = pl.col("reference").is_not_null()
-    pos = pos.with_columns(shared_keys(pos, ["reference", "dir"], with_ref).alias(REF_SHARED))
-    bank = bank.with_columns(shared_keys(bank, ["reference", "dir"], with_ref).alias(REF_SHARED))
-    voids = void_pairs(pos.lazy()).collect()
+    ref_keys = ["reference", "dir"]
+    pos_hash, bank_hash = key_hash(pos, ref_keys, with_ref), key_hash(bank, ref_keys, with_ref)
+    pos = pos.with_columns(pos_hash.alias(REF_HASH), repeated(pos_hash).alias(REF_SHARED))
+    bank = bank.with_columns(bank_hash.alias(REF_HASH), repeated(bank_hash).alias(REF_SHARED))
+    del pos_hash, bank_hash
     seconds = s.duplicate_seconds
-    pos_dups = duplicate_groups(pos, "prow", seconds, retry_needs_clock=False).collect()
-    bank_dups = duplicate_groups(bank, "brow", seconds, retry_needs_clock=True).collect()
+    voids, pos_dups, bank_dups = pl.collect_all(
+        [
+            void_pairs(pos.lazy()),
+            duplicate_groups(pos, "prow", seconds, retry_needs_clock=False),
+            duplicate_groups(bank, "brow", seconds, retry_needs_clock=True),
+        ]
+    )
     pos = annotate(pos, "prow", pos_dups)
     pos = annotate(pos, "prow", voids.select(prow="void_row", cancels_row="sale_row"))
     pos = annotate(pos, "prow", voids.select(prow="sale_row", cancelled_by_row="void_row"))
     bank = annotate(bank, "brow", bank_dups)
 
-    found = [
-        reference_pass(pos.lazy(), bank.lazy()).collect().with_columns(rule=pl.lit("reference"))
-    ]
-    pos, bank = pos.drop(REF_SHARED), bank.drop(REF_SHARED)
+    found = [reference_pass(pos, bank).with_columns(rule=pl.lit("reference"))]
+    pos, bank = pos.drop(REF_SHARED, REF_HASH), bank.drop(REF_SHARED, REF_HASH)
 
     cache: dict[tuple[int, int, int], tuple[pl.DataFrame, pl.DataFrame]] = {}
 

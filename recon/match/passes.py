@@ -11,27 +11,52 @@ from __future__ import annotations
 
 import polars as pl
 
-from recon.match.prepare import REF_SHARED, sweep_time
+from recon.match.prepare import REF_HASH, REF_SHARED, sweep_time
 
 
-def reference_pass(pos: pl.LazyFrame, bank: pl.LazyFrame) -> pl.LazyFrame:
+def reference_pass(pos: pl.DataFrame, bank: pl.DataFrame) -> pl.DataFrame:
     """Pair the n-th POS record of a (reference, direction) with the n-th bank record. Both
-    sides have REF_SHARED."""
+    sides have REF_SHARED and REF_HASH.
 
-    def keyed(lf: pl.LazyFrame, row: str) -> pl.LazyFrame:
-        keys = ["reference", "dir"]
-        lf = lf.filter(pl.col("reference").is_not_null())
+    Joined on one 64-bit key, the hash of the reference and direction (and of n past the
+    first), not on the text: a third of the time on ten million rows. A pair whose reference,
+    direction or n differ (keys that collide) is then dropped, so the pairs are exact."""
+
+    def keyed(frame: pl.DataFrame, row: str) -> pl.DataFrame:
+        lf = frame.lazy().filter(pl.col(REF_HASH).is_not_null())
         # Most references are unique; only the repeated ones (REF_SHARED) need ranking by time.
-        once = lf.filter(~pl.col(REF_SHARED)).select(row, *keys, occ=pl.lit(0, pl.Int64))
-        occ = pl.int_range(pl.len(), dtype=pl.Int64).over(keys, order_by=["time", row])
-        repeated = lf.filter(pl.col(REF_SHARED)).select(row, *keys, occ=occ)
-        return pl.concat([once, repeated])
+        once = lf.filter(~pl.col(REF_SHARED)).select(
+            row, key=pl.col(REF_HASH), occ=pl.lit(0, pl.Int64)
+        )
+        occ = pl.int_range(pl.len(), dtype=pl.Int64).over(
+            ["reference", "dir"], order_by=["time", row]
+        )
+        nth = pl.when(pl.col("occ") == 0).then(pl.col(REF_HASH))
+        nth = nth.otherwise(pl.struct(REF_HASH, "occ").hash(seed=7))
+        repeated = (
+            lf.filter(pl.col(REF_SHARED))
+            .select(row, REF_HASH, occ=occ)
+            .select(row, key=nth, occ="occ")
+        )
+        return pl.concat([once, repeated]).collect()
 
-    return (
+    # (the streaming engine joins on one integer key three times as fast as in memory; its
+    # output order is not fixed, so the pairs are put in POS order)
+    pairs = (
         keyed(pos, "prow")
-        .join(keyed(bank, "brow"), on=["reference", "dir", "occ"])
-        .select("prow", "brow")
+        .lazy()
+        .join(keyed(bank, "brow").lazy(), on="key")
+        .select("prow", "brow", same_n=pl.col("occ") == pl.col("occ_right"))
+        .collect(engine="streaming")
+        .sort("prow")
     )
+    p, b = pairs["prow"], pairs["brow"]
+    same = (
+        pairs["same_n"]
+        & (pos["reference"].gather(p) == bank["reference"].gather(b))
+        & (pos["dir"].gather(p) == bank["dir"].gather(b))
+    )
+    return (pairs if same.all() else pairs.filter(same)).select("prow", "brow")
 
 
 def sweep(pos: pl.LazyFrame, bank: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:

@@ -29,6 +29,9 @@ STATEMENT = ("references", "memo")
 # row's of the same side too (shared_keys), so the reference pass and the duplicate groups
 # rank and group those rows only.
 REF_SHARED = "ref_shared"
+# Beside it: the hash of the row's reference and direction (key_hash), the reference pass's
+# join key.
+REF_HASH = "ref_hash"
 # Columns the matcher holds as Categorical (derive).
 CODED = ("currency", "kind", "terminal", "merchant")
 
@@ -72,19 +75,28 @@ def as_text(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def shared_keys(frame: pl.DataFrame, keys: list[str], where: pl.Expr | None = None) -> pl.Series:
-    """Which rows (of those `where` holds) have `keys` that another such row also has: nearly
-    every row on a large day has keys of its own, and the few that do not are all a pass
-    must rank or group. Decided on a 64-bit hash of the keys, sorted: a hash table over ten
-    million keys took three times as long. A hash collision can only add a row, so callers
-    group the rows found by their real keys."""
+def key_hash(frame: pl.DataFrame, keys: list[str], where: pl.Expr | None = None) -> pl.Series:
+    """A 64-bit hash of `keys` per row (null where `where` does not hold)."""
     hashed = pl.struct(keys).hash(seed=7)
     if where is not None:
         hashed = pl.when(where).then(hashed)
-    h = frame.select(hashed).to_series()
-    s = h.drop_nulls().sort()
+    return frame.select(hashed).to_series()
+
+
+def repeated(hashes: pl.Series) -> pl.Series:
+    """Which rows have a hash (of key_hash) that another row also has. Sorted, not a hash
+    table: over ten million keys that took three times as long."""
+    s = hashes.drop_nulls().sort()
     twice = s.filter(s == s.shift(1)).unique()
-    return h.is_in(twice.implode()).fill_null(False)
+    return hashes.is_in(twice.implode()).fill_null(False)
+
+
+def shared_keys(frame: pl.DataFrame, keys: list[str], where: pl.Expr | None = None) -> pl.Series:
+    """Which rows (of those `where` holds) have `keys` that another such row also has: nearly
+    every row on a large day has keys of its own, and the few that do not are all a pass
+    must rank or group. Decided on a 64-bit hash of the keys: a hash collision can only add a
+    row, so callers group the rows found by their real keys."""
+    return repeated(key_hash(frame, keys, where))
 
 
 def lag_us(suffix: str = "_b") -> pl.Expr:
