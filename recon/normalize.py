@@ -527,6 +527,9 @@ class Look:
     currencies: dict[str, str | None] | None = field(default=None)
 
 
+_MAX_CURRENCY_TEXTS = 10_000
+
+
 def look(raw: RawTable, profile: Profile) -> Look:
     """One query over the money and currency columns of a file (see Look)."""
     cols = resolve_columns(raw.columns, profile)
@@ -549,7 +552,9 @@ def look(raw: RawTable, profile: Profile) -> Look:
     values = pl.Series(_P, found.pop(_P, None) or [None], dtype=pl.String)
     cleaned = blank_values(pl.col(_P), profile.empty_values)
     codes = values.to_frame().select(currency_code(cleaned, profile)).to_series()
-    currencies = dict(zip(values, codes, strict=True)) if coded else None
+    # (a column of many distinct texts is no currency column a lookup helps: parsed per row)
+    few = values.len() <= _MAX_CURRENCY_TEXTS
+    currencies = dict(zip(values, codes, strict=True)) if coded and few else None
     if not money.two_digits(codes):
         return Look(currencies=currencies)
     plain = [c for c, ok in found.items() if ok] + decimals
