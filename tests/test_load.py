@@ -711,3 +711,22 @@ def test_accounts_the_loader_leaves_and_the_ones_it_masks(tmp_path):
         "622202******1234",
         "ACC-001",
     ]
+
+
+def test_a_currency_column_of_many_texts_is_parsed_per_row(tmp_path):
+    """More than 10,000 distinct currency texts (a wrongly mapped column) are not turned into
+    a lookup: every row is still parsed, and each bad one rejected with its own text."""
+    n = 10_002
+    path = tmp_path / "many.parquet"
+    pl.DataFrame(
+        {
+            "time": [datetime(2026, 1, 1, 10)] * n,
+            "amount": ["1.00"] * n,
+            "currency": [f"C{i}" for i in range(n - 2)] + ["cny", "usd"],
+        }
+    ).write_parquet(path)
+    loaded = load_side(path, "pos")
+    check(loaded)
+    assert loaded.frame["currency"].to_list() == ["CNY", "USD"]
+    assert loaded.rejected.height == n - 2
+    assert loaded.rejected["reason"][0] == "currency 'C0' is not an ISO 4217 code"
