@@ -91,11 +91,6 @@ _JUDGE = ["time", "has_clock", "amount", "currency", "last4", "first6"]
 _DESCRIBE = ["id", "account", "reference", "kind", "terminal", "merchant", *EVIDENCE]
 
 
-# Text columns of few distinct values: _gather takes them as dictionary codes, which costs a
-# fifth of gathering a million short strings one by one.
-_FEW_VALUES = ("currency", "kind")
-
-
 def _partner(n: int, rows: pl.Series, partners: pl.Series) -> pl.Series:
     """A length-n column holding each row's partner position (null when unmatched)."""
     base = pl.repeat(None, n, dtype=pl.UInt32, eager=True)
@@ -105,27 +100,15 @@ def _partner(n: int, rows: pl.Series, partners: pl.Series) -> pl.Series:
 def _gather(
     frame: pl.DataFrame, rows: pl.Series, cols: list[str], suffix: str = ""
 ) -> pl.DataFrame:
-    """Columns of the rows at these positions (a null position gives a null row), as text
-    where few-valued text was gathered as dictionary codes (_coded)."""
-    coded = _coded(frame, cols)
-    return coded.select(
+    """Columns of the rows at these positions (a null position gives a null row). The
+    matcher's few-valued text (prepare.CODED) is gathered as dictionary codes, a fifth of the
+    cost of gathering short strings one by one, and comes out as text."""
+    return frame.select(
         (
             pl.col(c).gather(rows).cast(pl.String)
-            if coded.schema[c] == pl.Categorical
+            if frame.schema[c] == pl.Categorical
             else pl.col(c).gather(rows)
         ).alias(c + suffix)
-        for c in cols
-    )
-
-
-def _coded(frame: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
-    """`cols` of `frame`, few-valued text (_FEW_VALUES) as dictionary codes: gathering the codes
-    costs a fifth of gathering short strings one by one. Coded once, a frame can be gathered
-    from in slices (_matches) without encoding the whole column again for each."""
-    return frame.select(
-        pl.col(c).cast(pl.Categorical)
-        if c in _FEW_VALUES and frame.schema[c] == pl.String
-        else pl.col(c)
         for c in cols
     )
 
@@ -845,7 +828,7 @@ def _matches(
     cols = ["id", "amount", "currency", "time"]
     # In slices: the gathered and formatted columns of ten million rows at once were the
     # largest frames of a large day; a slice at a time holds only the finished columns.
-    sides = (_coded(m.pos, cols), _coded(m.bank, cols))
+    sides = (m.pos.select(cols), m.bank.select(cols))
     # (a day with no matches still makes one, empty, slice: the frame's columns)
     parts = [
         _matches_slice(order.slice(start, _MATCHES_SLICE), *sides)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -524,7 +524,7 @@ class Look:
     result is the same either way."""
 
     plain: frozenset[str] = frozenset()
-    currencies: dict[str, str | None] | None = field(default=None)
+    currencies: dict[str, str | None] | None = None
 
 
 _MAX_CURRENCY_TEXTS = 10_000
@@ -539,8 +539,8 @@ def look(raw: RawTable, profile: Profile) -> Look:
     decimals = [
         c for c, t in money_cols.items() if isinstance(t, pl.Decimal) and (t.scale or 0) <= 2
     ]
-    coded = "currency" in cols and schema[cols["currency"]] == pl.String
-    if not (text or decimals or coded):
+    text_currency = "currency" in cols and schema[cols["currency"]] == pl.String
+    if not (text or decimals or text_currency):
         return Look()
     checks = [
         pl.col(cols[c]).str.contains(money.PLAIN_PATTERN).fill_null(True).all().alias(c)
@@ -554,7 +554,7 @@ def look(raw: RawTable, profile: Profile) -> Look:
     codes = values.to_frame().select(currency_code(cleaned, profile)).to_series()
     # (a column of many distinct texts is no currency column a lookup helps: parsed per row)
     few = values.len() <= _MAX_CURRENCY_TEXTS
-    currencies = dict(zip(values, codes, strict=True)) if coded and few else None
+    currencies = dict(zip(values, codes, strict=True)) if text_currency and few else None
     if not money.two_digits(codes):
         return Look(currencies=currencies)
     plain = [c for c, ok in found.items() if ok] + decimals
@@ -596,11 +596,11 @@ def normalize_plan(
 
     `look`: what a look at the file found (look()): plain money columns parsed by one replace
     and cast instead of the general parser, currencies looked up instead of parsed."""
-    cols = resolve_columns(raw.columns, profile)
-    missing = [c for c in required_columns(profile) if c not in cols]
+    source_cols = resolve_columns(raw.columns, profile)
+    missing = [c for c in required_columns(profile) if c not in source_cols]
     if missing:
         raise InputError(describe_missing(missing, raw.columns, profile), where)
-    frame, cols = _prepare(raw.frame, cols, profile)
+    frame, cols = _prepare(raw.frame, source_cols, profile)
     raw = RawTable(frame=frame, columns=raw.columns, raw=raw.raw, rows=raw.rows)
     schema = raw.frame.collect_schema()
     split_amount = "amount_in" in cols
@@ -625,9 +625,8 @@ def normalize_plan(
     seen = look or Look()
     if seen.currencies is not None:
         # (a code for each text the file holds; the source column, not its cleaned copy)
-        source_currency = resolve_columns(raw.columns, profile)["currency"]
         currency = (
-            pl.col(source_currency)
+            pl.col(source_cols["currency"])
             .replace_strict(seen.currencies, default=None, return_dtype=pl.String)
             .fill_null(pl.lit(profile.default_currency, dtype=pl.String))
         )

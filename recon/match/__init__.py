@@ -39,10 +39,9 @@ from recon.match.prepare import (
     agrees,
     derive,
     duplicate_groups,
-    key_hash,
     lag_us,
-    repeated,
     void_pairs,
+    with_reference_keys,
 )
 from recon.match.residual import (
     other_reference_pass,
@@ -136,12 +135,7 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     )
     pos, bank = pos.rechunk(), bank.rechunk()
     # Which references repeat on a side: read by the duplicate groups and the reference pass.
-    with_ref = pl.col("reference").is_not_null()
-    ref_keys = ["reference", "dir"]
-    pos_hash, bank_hash = key_hash(pos, ref_keys, with_ref), key_hash(bank, ref_keys, with_ref)
-    pos = pos.with_columns(pos_hash.alias(REF_HASH), repeated(pos_hash).alias(REF_SHARED))
-    bank = bank.with_columns(bank_hash.alias(REF_HASH), repeated(bank_hash).alias(REF_SHARED))
-    del pos_hash, bank_hash
+    pos, bank = with_reference_keys(pos), with_reference_keys(bank)
     seconds = s.duplicate_seconds
     voids, pos_dups, bank_dups = pl.collect_all(
         [

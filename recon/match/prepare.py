@@ -91,6 +91,13 @@ def repeated(hashes: pl.Series) -> pl.Series:
     return hashes.is_in(twice.implode()).fill_null(False)
 
 
+def with_reference_keys(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with REF_HASH and REF_SHARED of its rows' reference and direction (null and
+    False for rows without a reference)."""
+    hashed = key_hash(frame, ["reference", "dir"], pl.col("reference").is_not_null())
+    return frame.with_columns(hashed.alias(REF_HASH), repeated(hashed).alias(REF_SHARED))
+
+
 def shared_keys(frame: pl.DataFrame, keys: list[str], where: pl.Expr | None = None) -> pl.Series:
     """Which rows (of those `where` holds) have `keys` that another such row also has: nearly
     every row on a large day has keys of its own, and the few that do not are all a pass
