@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -422,18 +422,19 @@ def _mask_remaining(
 
 
 def _prepare(
-    frame: pl.LazyFrame, cols: dict[str, str], profile: Profile
+    frame: pl.LazyFrame, cols: dict[str, str], profile: Profile, clean: frozenset[str]
 ) -> tuple[pl.LazyFrame, dict[str, str]]:
     """Clean the mapped text columns (padding, quote marks, empty markers) and join date+clock.
 
     Returns the frame with cleaned copies of the mapped columns and the canonical -> column map
-    pointing at them; the source columns themselves are left as they are.
+    pointing at them; the source columns themselves are left as they are. Columns in `clean`
+    (known to need no cleaning) are mapped as they are.
     """
     schema = frame.collect_schema()
     out: dict[str, str] = {}
     exprs: list[pl.Expr] = []
     for canon, src in cols.items():
-        if schema[src] == pl.String:
+        if schema[src] == pl.String and canon not in clean:
             name = f"{_P}src_{canon}"
             exprs.append(blank_values(pl.col(src), profile.empty_values).alias(name))
             out[canon] = name
@@ -485,9 +486,17 @@ def normalize(
     where: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Canonical rows (schema.CANONICAL) and rejected rows (schema.REJECTED)."""
-    plan, raw = normalize_plan(
-        raw, profile, side, source, target_tz=target_tz, where=where, look=look(raw, profile)
+    source_cols = resolve_columns(raw.columns, profile)
+    if missing := [c for c in required_columns(profile) if c not in source_cols]:
+        raise InputError(describe_missing(missing, raw.columns, profile), where)
+    # The columns used are read once, for the look and the plan (a Parquet file is otherwise
+    # scanned twice); the raw text of rejected rows is looked up in the file as it is.
+    used = [*dict.fromkeys(source_cols.values()), LINE, ERROR]
+    read = replace(raw, frame=raw.frame.select(used).collect().lazy())
+    plan, _ = normalize_plan(
+        read, profile, side, source, target_tz=target_tz, where=where, look=look(read, profile)
     )
+    del read
     # One query computes every row, then the rows are split eagerly: two lazy queries (good
     # rows, rejected rows) over one plan made polars cache all the parse's intermediate
     # columns between them, which tripled the peak memory of a large file.
@@ -521,17 +530,19 @@ class Look:
     currencies of 2 minor digits. `currencies`: each text of the currency column and the code it
     stands for, looked up per row instead of cleaning every row's text (None: not looked at).
     Values with padding, symbols, marks or other precisions take the general parser, so the
-    result is the same either way."""
+    result is the same either way. `clean`: text columns (canonical names) no value of which
+    cleaning would change (padding, quote marks, empty markers): used as they are."""
 
     plain: frozenset[str] = frozenset()
     currencies: dict[str, str | None] | None = None
+    clean: frozenset[str] = frozenset()
 
 
 _MAX_CURRENCY_TEXTS = 10_000
 
 
 def look(raw: RawTable, profile: Profile) -> Look:
-    """One query over the money and currency columns of a file (see Look)."""
+    """One query over the columns of a file (see Look)."""
     cols = resolve_columns(raw.columns, profile)
     schema = raw.frame.collect_schema()
     money_cols = {c: schema[cols[c]] for c in MONEY_COLUMNS if c in cols}
@@ -540,15 +551,18 @@ def look(raw: RawTable, profile: Profile) -> Look:
         c for c, t in money_cols.items() if isinstance(t, pl.Decimal) and (t.scale or 0) <= 2
     ]
     text_currency = "currency" in cols and schema[cols["currency"]] == pl.String
-    if not (text or decimals or text_currency):
+    strings = [c for c, src in cols.items() if schema[src] == pl.String]
+    if not (text or decimals or text_currency or strings):
         return Look()
     checks = [
         pl.col(cols[c]).str.contains(money.PLAIN_PATTERN).fill_null(True).all().alias(c)
         for c in text
     ]
+    checks += [_unchanged(pl.col(cols[c]), profile.empty_values).alias(_C + c) for c in strings]
     if "currency" in cols:  # its few distinct values, cleaned below like the plan cleans them
         checks.append(pl.col(cols["currency"]).cast(pl.String).unique().implode().alias(_P))
     found = raw.frame.select(checks).collect().row(0, named=True)
+    clean = frozenset(c for c in strings if found.pop(_C + c))
     values = pl.Series(_P, found.pop(_P, None) or [None], dtype=pl.String)
     cleaned = blank_values(pl.col(_P), profile.empty_values)
     codes = values.to_frame().select(currency_code(cleaned, profile)).to_series()
@@ -556,9 +570,21 @@ def look(raw: RawTable, profile: Profile) -> Look:
     few = values.len() <= _MAX_CURRENCY_TEXTS
     currencies = dict(zip(values, codes, strict=True)) if text_currency and few else None
     if not money.two_digits(codes):
-        return Look(currencies=currencies)
+        return Look(currencies=currencies, clean=clean)
     plain = [c for c, ok in found.items() if ok] + decimals
-    return Look(frozenset(plain), currencies)
+    return Look(frozenset(plain), currencies, clean)
+
+
+_C = _P + "clean_"  # look()'s answer for a text column
+
+
+def _unchanged(text: pl.Expr, empty: Sequence[str]) -> pl.Expr:
+    """Whether blank_values() leaves every value of a text column as it is: no value starts
+    with a quote mark, and stripping only removes bytes, so the same total length after the
+    strip means nothing was stripped (this look is half the cost of cleaning the column)."""
+    stripped = text.str.strip_chars().str.len_bytes().sum()
+    quoted = text.str.starts_with("'").any() | text.str.starts_with("`").any()
+    return (text.str.len_bytes().sum() == stripped) & ~quoted & ~text.is_in(["", *empty]).any()
 
 
 def currency_code(cleaned: pl.Expr, profile: Profile) -> pl.Expr:
@@ -595,12 +621,14 @@ def normalize_plan(
     numbers inside other text masked).
 
     `look`: what a look at the file found (look()): plain money columns parsed by one replace
-    and cast instead of the general parser, currencies looked up instead of parsed."""
+    and cast instead of the general parser, currencies looked up instead of parsed, clean text
+    columns used as they are."""
     source_cols = resolve_columns(raw.columns, profile)
     missing = [c for c in required_columns(profile) if c not in source_cols]
     if missing:
         raise InputError(describe_missing(missing, raw.columns, profile), where)
-    frame, cols = _prepare(raw.frame, source_cols, profile)
+    seen = look or Look()
+    frame, cols = _prepare(raw.frame, source_cols, profile, seen.clean)
     raw = RawTable(frame=frame, columns=raw.columns, raw=raw.raw, rows=raw.rows)
     schema = raw.frame.collect_schema()
     split_amount = "amount_in" in cols
@@ -622,7 +650,6 @@ def normalize_plan(
         return clean_text(col(canon))
 
     # Stage 1: clean text; currency; kind; debit/credit.
-    seen = look or Look()
     if seen.currencies is not None:
         # (a code for each text the file holds; the source column, not its cleaned copy)
         currency = (

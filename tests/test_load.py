@@ -13,7 +13,7 @@ from conftest import SHARED
 
 from recon.errors import InputError
 from recon.load import Loaded, load_side
-from recon.normalize import account_text, normalize_plan
+from recon.normalize import account_text, look, normalize_plan
 from recon.profiles import load_profile
 from recon.schema import CANONICAL, REJECTED, validate
 
@@ -699,6 +699,44 @@ def test_what_a_look_finds_parses_as_the_general_path_does(tmp_path):
     accounts = dict(zip(loaded.frame["line"], loaded.frame["account"], strict=True))
     assert accounts[1] == accounts[2] == "411111******1111"
     assert accounts[7] == "622202******1234"
+
+
+def test_only_text_columns_that_cleaning_leaves_as_they_are_skip_it(tmp_path):
+    """A look finds the text columns no value of which cleaning would change (padding, a leading
+    quote mark, an empty or `-` value): those are used as they are, the rest still cleaned, and
+    every row comes out as through the general parsers."""
+    from recon.readers import parquet
+
+    path = tmp_path / "day.parquet"
+    pl.DataFrame(
+        {
+            "time": [datetime(2026, 1, 1, 10, i) for i in range(3)],
+            "amount": ["1.00", "2.00", "3.00"],
+            "currency": ["CNY", "CNY", "CNY"],
+            "id": ["P1", " P2", "P3"],
+            "reference": ["R1", "R2\t", "R3"],
+            "kind": ["sale", "'refund", "sale"],
+            "terminal": ["T1", "", "T3"],
+            "merchant": ["M1", "-", "M3"],
+            "account": ["622202******1234", "622202******1234", "`622202******1234"],
+            "memo": ["a b", "c", "d"],
+        }
+    ).write_parquet(path)
+    profile = load_profile("canonical")
+    seen = look(parquet.scan(path, profile), profile)
+    assert seen.clean == {"amount", "currency", "memo"}
+    loaded = load_side(path, "pos")
+    check(loaded)
+    general = _general_path(path, "pos")
+    for column in ("id", "reference", "kind", "terminal", "merchant", "currency", "memo"):
+        assert loaded.frame[column].to_list() == general[column].to_list(), column
+    assert loaded.frame["id"].to_list() == ["P1", "P2", "P3"]
+    assert loaded.frame["reference"][1] == "R2"
+    assert loaded.frame["kind"].to_list() == ["sale", "refund", "sale"]
+    assert loaded.frame["terminal"].to_list() == ["T1", None, "T3"]
+    assert loaded.frame["merchant"].to_list() == ["M1", None, "M3"]
+    assert loaded.frame["account"].to_list() == ["622202******1234"] * 3
+    assert loaded.frame["memo"].to_list() == ["a b", "c", "d"]
 
 
 def test_a_currency_column_of_many_texts_is_parsed_per_row(tmp_path):
