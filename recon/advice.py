@@ -5,6 +5,7 @@ the action a shop owner can take. Expressions over the item frame built by recon
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import polars as pl
 
@@ -14,7 +15,6 @@ from recon.keying import amount_pattern, digits_pattern
 from recon.money import format_expr
 from recon.schema import BANK_KINDS, CANCEL_KINDS, POS_KINDS
 
-_T = pl.col("type")
 _SHARED = "__adv_"  # prefix of describe()'s shared columns
 
 
@@ -32,20 +32,6 @@ def _days(seconds: pl.Expr) -> pl.Expr:
 
 def _ids(col: str) -> pl.Expr:
     return pl.col(col).list.join(", ")
-
-
-def keying_patterns(items: pl.DataFrame) -> pl.DataFrame:
-    """Add amount_pattern and account_pattern, computed only on the items of those types (the
-    checks walk every digit position, so a million clean items should not pay for them)."""
-    amounts = items.filter(pl.col("type") == "amount_mismatch").select(
-        "item_id", amount_pattern=amount_pattern(pl.col("pos_amount"), pl.col("bank_amount"))
-    )
-    cards = items.filter(pl.col("type") == "account_mismatch").select(
-        "item_id", account_pattern=digits_pattern(pl.col("pos_last4"), pl.col("bank_last4"))
-    )
-    return items.join(amounts, on="item_id", how="left", maintain_order="left").join(
-        cards, on="item_id", how="left", maintain_order="left"
-    )
 
 
 _FIELD = re.compile(r"\{(\w+)\}")
@@ -88,17 +74,19 @@ def _named(kind: pl.Expr, kinds: tuple[str, ...], prefix: str, lang: str, capita
     return kind.replace_strict(words, default=None, return_dtype=pl.String)
 
 
-def describe(settings: Settings) -> tuple[list[pl.Expr], list[pl.Expr]]:
-    """Expressions for detail, cause and suggested_action (after keying_patterns), in the
-    language of `settings.lang`; numbers and ids sit in the same places in every language.
+def describe(settings: Settings) -> Callable[[str, str | None], list[list[pl.Expr]]]:
+    """Expressions for detail, cause and suggested_action, in the language of
+    `settings.lang`; numbers and ids sit in the same places in every language.
 
     Every record is named as what it is: a sale, refund, void or reversal on the POS side, a
     credit or debit on the bank side; amounts beside those words are magnitudes.
 
-    Returns two stages for with_columns: the pieces many texts share (amounts as text, kinds
-    as words, times), computed once as columns, then detail, cause and suggested_action, which
-    read them (as nested expressions every text branch recomputed them: 0.7 s per 100,000
-    items)."""
+    Returns `texts(type, how)`: two with_columns stages for the items of one type and
+    TEXT_HOW. The first adds the pieces many texts share (amounts as text, kinds as words,
+    times; as nested expressions every text branch recomputed them) and the keying patterns
+    of amount and account mismatches; the second detail, cause and suggested_action. Each
+    group's texts are built on its own rows only: one expression choosing among every type's
+    texts computed all of them for every item."""
     lang = getattr(settings, "lang", "en")
     # A debit with no POS record on a plain bank statement is a payment of the shop's own.
     statement = getattr(settings, "bank_is_statement", None) is True
@@ -155,8 +143,7 @@ def describe(settings: Settings) -> tuple[list[pl.Expr], list[pl.Expr]]:
     more_less = shared(
         "more_less", pl.when(bank_more).then(tx("adv.more")).otherwise(tx("adv.less"))
     )
-    apat = pl.col("amount_pattern")
-    kpat = pl.col("account_pattern")
+    apat, kpat = "amount_pattern", "account_pattern"
     late_days = shared("late_days", _days(pl.col("lag_s")))
     allow = f"{settings.match.late_after_days:g}"
     window = f"{settings.match.duplicate_seconds}"
@@ -194,269 +181,215 @@ def describe(settings: Settings) -> tuple[list[pl.Expr], list[pl.Expr]]:
         )
         debit_cause, debit_act = tx("adv.cause.debit"), tx("adv.act.debit")
 
-    detail = (
-        pl.when(_T == "amount_mismatch")
-        .then(
-            pl.when(flipped)
-            .then(
-                tx(
-                    "adv.detail.amount_flipped",
-                    pkind=pkind,
-                    pos=pos_abs,
-                    bkind=bkind,
-                    booked=booked,
-                    bank=bank_abs,
-                    diff=diff_m,
-                    late_note=late_note,
-                )
-            )
-            .otherwise(
-                tx(
-                    "adv.detail.amount_mismatch",
-                    pos=pos_abs,
-                    bank=bank_abs,
-                    booked=booked,
-                    diff=diff_m,
-                    more_less=more_less,
-                    pkind=pkind,
-                    late_note=late_note,
-                )
-            )
-        )
-        .when(_T == "account_mismatch")
+    detail = {
+        "amount_mismatch": pl.when(flipped)
         .then(
             tx(
-                "adv.detail.account_mismatch",
-                pos_account=pl.col("pos_account").fill_null("?"),
-                bank_account=pl.col("bank_account").fill_null("?"),
+                "adv.detail.amount_flipped",
                 pkind=pkind,
                 pos=pos_abs,
+                bkind=bkind,
+                booked=booked,
+                bank=bank_abs,
+                diff=diff_m,
                 late_note=late_note,
             )
         )
-        .when(_T == "currency_mismatch")
-        .then(
+        .otherwise(
             tx(
-                "adv.detail.currency_mismatch",
-                pkind=pkind,
+                "adv.detail.amount_mismatch",
                 pos=pos_abs,
-                bkind=bkind,
                 bank=bank_abs,
-            )
-        )
-        .when(_T == "late_settlement")
-        .then(
-            tx(
-                "adv.detail.late_settlement",
-                Pkind=pkind_cap,
-                pkind=pkind,
-                pos=pos_abs,
-                pos_time=pos_ts,
-                bank_time=bank_ts,
-                days=late_days,
-                allow=allow,
-            )
-        )
-        .when(_T == "duplicate_pos")
-        .then(
-            tx(
-                "adv.detail.duplicate_pos",
-                n=n_pos,
-                ids=_ids("pos_ids"),
-                pos=pos_abs,
-                pkind=pkind,
-                how=pl.when(retry)
-                .then(tx("adv.retry_window", window=window))
-                .otherwise(tx("adv.with_ref", reference=pl.col("reference"))),
-                n_settled=pl.col("n_settled").cast(pl.String),
-            )
-        )
-        .when(_T == "duplicate_bank")
-        .then(
-            tx(
-                "adv.detail.duplicate_bank",
-                bkind=bkind,
                 booked=booked,
-                n=pl.col("bank_ids").list.len().cast(pl.String),
-                ids=_ids("bank_ids"),
-                bank=bank_abs,
-                n_pos=n_pos,
-                ref=pl.when(pl.col("reference").is_not_null())
-                .then(tx("adv.with_ref", reference=pl.col("reference")))
-                .otherwise(pl.lit("")),
-            )
-        )
-        .when(_T == "orphan_pos")
-        .then(
-            tx(
-                "adv.detail.orphan_pos",
-                Pkind=pkind_cap,
+                diff=diff_m,
+                more_less=more_less,
                 pkind=pkind,
-                pos=pos_abs,
-                terminal=pl.col("terminal").fill_null("?"),
-                pos_time=pos_ts,
-                tail=pl.when(lone_void)
-                .then(tx("adv.lone_void_tail"))
-                .when(is_refund)
-                .then(tx("adv.refund_unpaid_tail"))
-                .otherwise(tx("adv.never_settled_tail")),
+                late_note=late_note,
             )
-        )
-        .when(_T == "orphan_bank")
-        .then(
-            pl.when(debit)
-            .then(debit_detail)
-            .otherwise(
-                tx(
-                    "adv.detail.orphan_bank",
-                    kind=tx("adv.credit_of"),
-                    amount=bank_abs,
-                    bank_time=bank_ts,
-                    ref=ref_paren,
-                )
-            )
-        )
-        .when(_T == "voided_but_settled")
-        .then(
-            tx(
-                "adv.detail.voided_but_settled",
-                first=pl.col("pos_ids").list.first(),
-                last=pl.col("pos_ids").list.last(),
-                cancelled=cancelled.fill_null(tx("adv.cancelled.void")),
-                pos_time=pos_ts,
-                booked=booked,
-                bank=bank_abs,
-                ids=_ids("bank_ids"),
-            )
-        )
-    )
-
-    cause = (
-        pl.when(_T == "amount_mismatch")
-        .then(
-            pl.when(apat.is_not_null())
-            .then(tx("adv.cause.keying_amount", pattern=_pattern("amount_pattern", lang)))
-            .otherwise(tx("adv.cause.amount_altered"))
-        )
-        .when(_T == "account_mismatch")
-        .then(
-            pl.when(kpat.is_not_null())
-            .then(tx("adv.cause.keying_account", pattern=_pattern("account_pattern", lang)))
-            .otherwise(tx("adv.cause.card_differs"))
-        )
-        .when(_T == "currency_mismatch")
-        .then(tx("adv.cause.currency"))
-        .when(_T == "late_settlement")
-        .then(tx("adv.cause.late"))
-        .when(_T == "duplicate_pos")
-        .then(
-            pl.when(retry)
-            .then(tx("adv.cause.retry", pkind=pkind))
-            .otherwise(tx("adv.cause.same_ref"))
-        )
-        .when(_T == "duplicate_bank")
-        .then(tx("adv.cause.dup_bank"))
-        .when(_T == "orphan_pos")
-        .then(
-            pl.when(lone_void)
-            .then(tx("adv.cause.lone_void", pkind=pkind))
-            .otherwise(tx("adv.cause.never_reached", pkind=pkind))
-        )
-        .when(_T == "orphan_bank")
-        .then(pl.when(debit).then(debit_cause).otherwise(tx("adv.cause.credit")))
-        .when(_T == "voided_but_settled")
-        .then(tx("adv.cause.void_not_reached", pkind=pkind))
-    )
-
-    action = (
-        pl.when(_T == "amount_mismatch")
-        .then(
-            tx(
-                "adv.act.amount_mismatch",
-                then=pl.when(flipped)
-                .then(tx("adv.act.flipped", bkind=bkind, pkind=pkind))
-                .when(money_back & bank_more)
-                .then(tx("adv.act.refund_over", diff=diff_m))
-                .when(money_back)
-                .then(tx("adv.act.refund_under", diff=diff_m))
-                .when(bank_more)
-                .then(tx("adv.act.refund", diff=diff_m))
-                .otherwise(tx("adv.act.collect", diff=diff_m)),
-            )
-        )
-        .when(_T == "account_mismatch")
-        .then(
-            pl.when(money_back)
-            .then(tx("adv.act.account_refund"))
-            .otherwise(tx("adv.act.account_mismatch"))
-        )
-        .when(_T == "currency_mismatch")
-        .then(
-            pl.when(money_back)
-            .then(tx("adv.act.currency_refund"))
-            .otherwise(tx("adv.act.currency_mismatch"))
-        )
-        .when(_T == "late_settlement")
-        .then(tx("adv.act.late_settlement"))
-        .when(_T == "duplicate_pos")
-        .then(
-            pl.when(pl.col("n_settled") > 1)
-            .then(
-                pl.when(money_back)
-                .then(tx("adv.act.dup_multi_refund"))
-                .otherwise(tx("adv.act.dup_multi"))
-            )
-            .when(pl.col("n_settled") == 0)
-            .then(
-                pl.when(money_back)
-                .then(tx("adv.act.dup_none_refund"))
-                .otherwise(tx("adv.act.dup_none"))
-            )
-            .otherwise(tx("adv.act.dup_one"))
-        )
-        .when(_T == "duplicate_bank")
-        .then(
-            pl.when(debit)
-            .then(tx("adv.act.duplicate_bank_debit"))
-            .otherwise(tx("adv.act.duplicate_bank"))
-        )
-        .when(_T == "orphan_pos")
-        .then(
-            pl.when(lone_void)
-            .then(tx("adv.act.lone_void", pkind=pkind))
+        ),
+        "account_mismatch": tx(
+            "adv.detail.account_mismatch",
+            pos_account=pl.col("pos_account").fill_null("?"),
+            bank_account=pl.col("bank_account").fill_null("?"),
+            pkind=pkind,
+            pos=pos_abs,
+            late_note=late_note,
+        ),
+        "currency_mismatch": tx(
+            "adv.detail.currency_mismatch",
+            pkind=pkind,
+            pos=pos_abs,
+            bkind=bkind,
+            bank=bank_abs,
+        ),
+        "late_settlement": tx(
+            "adv.detail.late_settlement",
+            Pkind=pkind_cap,
+            pkind=pkind,
+            pos=pos_abs,
+            pos_time=pos_ts,
+            bank_time=bank_ts,
+            days=late_days,
+            allow=allow,
+        ),
+        "duplicate_pos": tx(
+            "adv.detail.duplicate_pos",
+            n=n_pos,
+            ids=_ids("pos_ids"),
+            pos=pos_abs,
+            pkind=pkind,
+            how=pl.when(retry)
+            .then(tx("adv.retry_window", window=window))
+            .otherwise(tx("adv.with_ref", reference=pl.col("reference"))),
+            n_settled=pl.col("n_settled").cast(pl.String),
+        ),
+        "duplicate_bank": tx(
+            "adv.detail.duplicate_bank",
+            bkind=bkind,
+            booked=booked,
+            n=pl.col("bank_ids").list.len().cast(pl.String),
+            ids=_ids("bank_ids"),
+            bank=bank_abs,
+            n_pos=n_pos,
+            ref=pl.when(pl.col("reference").is_not_null())
+            .then(tx("adv.with_ref", reference=pl.col("reference")))
+            .otherwise(pl.lit("")),
+        ),
+        "orphan_pos": tx(
+            "adv.detail.orphan_pos",
+            Pkind=pkind_cap,
+            pkind=pkind,
+            pos=pos_abs,
+            terminal=pl.col("terminal").fill_null("?"),
+            pos_time=pos_ts,
+            tail=pl.when(lone_void)
+            .then(tx("adv.lone_void_tail"))
             .when(is_refund)
-            .then(tx("adv.act.orphan_refund"))
-            .otherwise(tx("adv.act.orphan_pos"))
-        )
-        .when(_T == "orphan_bank")
-        .then(pl.when(debit).then(debit_act).otherwise(tx("adv.act.credit")))
-        .when(_T == "voided_but_settled")
-        .then(
+            .then(tx("adv.refund_unpaid_tail"))
+            .otherwise(tx("adv.never_settled_tail")),
+        ),
+        "orphan_bank": pl.when(debit)
+        .then(debit_detail)
+        .otherwise(
             tx(
-                "adv.act.voided_but_settled",
-                cancelled=cancelled.fill_null(tx("adv.cancelled.void")),
-                pkind=pkind,
+                "adv.detail.orphan_bank",
+                kind=tx("adv.credit_of"),
+                amount=bank_abs,
+                bank_time=bank_ts,
+                ref=ref_paren,
             )
+        ),
+        "voided_but_settled": tx(
+            "adv.detail.voided_but_settled",
+            first=pl.col("pos_ids").list.first(),
+            last=pl.col("pos_ids").list.last(),
+            cancelled=cancelled.fill_null(tx("adv.cancelled.void")),
+            pos_time=pos_ts,
+            booked=booked,
+            bank=bank_abs,
+            ids=_ids("bank_ids"),
+        ),
+    }
+
+    cause = {
+        "amount_mismatch": pl.when(pl.col(apat).is_not_null())
+        .then(tx("adv.cause.keying_amount", pattern=_pattern(apat, lang)))
+        .otherwise(tx("adv.cause.amount_altered")),
+        "account_mismatch": pl.when(pl.col(kpat).is_not_null())
+        .then(tx("adv.cause.keying_account", pattern=_pattern(kpat, lang)))
+        .otherwise(tx("adv.cause.card_differs")),
+        "currency_mismatch": tx("adv.cause.currency"),
+        "late_settlement": tx("adv.cause.late"),
+        "duplicate_pos": pl.when(retry)
+        .then(tx("adv.cause.retry", pkind=pkind))
+        .otherwise(tx("adv.cause.same_ref")),
+        "duplicate_bank": tx("adv.cause.dup_bank"),
+        "orphan_pos": pl.when(lone_void)
+        .then(tx("adv.cause.lone_void", pkind=pkind))
+        .otherwise(tx("adv.cause.never_reached", pkind=pkind)),
+        "orphan_bank": pl.when(debit).then(debit_cause).otherwise(tx("adv.cause.credit")),
+        "voided_but_settled": tx("adv.cause.void_not_reached", pkind=pkind),
+    }
+
+    action = {
+        "amount_mismatch": tx(
+            "adv.act.amount_mismatch",
+            then=pl.when(flipped)
+            .then(tx("adv.act.flipped", bkind=bkind, pkind=pkind))
+            .when(money_back & bank_more)
+            .then(tx("adv.act.refund_over", diff=diff_m))
+            .when(money_back)
+            .then(tx("adv.act.refund_under", diff=diff_m))
+            .when(bank_more)
+            .then(tx("adv.act.refund", diff=diff_m))
+            .otherwise(tx("adv.act.collect", diff=diff_m)),
+        ),
+        "account_mismatch": pl.when(money_back)
+        .then(tx("adv.act.account_refund"))
+        .otherwise(tx("adv.act.account_mismatch")),
+        "currency_mismatch": pl.when(money_back)
+        .then(tx("adv.act.currency_refund"))
+        .otherwise(tx("adv.act.currency_mismatch")),
+        "late_settlement": tx("adv.act.late_settlement"),
+        "duplicate_pos": pl.when(pl.col("n_settled") > 1)
+        .then(
+            pl.when(money_back)
+            .then(tx("adv.act.dup_multi_refund"))
+            .otherwise(tx("adv.act.dup_multi"))
         )
-    )
-    how = pl.col("how")
-    batch = how.is_in(list(_BATCH_HOWS))
+        .when(pl.col("n_settled") == 0)
+        .then(
+            pl.when(money_back)
+            .then(tx("adv.act.dup_none_refund"))
+            .otherwise(tx("adv.act.dup_none"))
+        )
+        .otherwise(tx("adv.act.dup_one")),
+        "duplicate_bank": pl.when(debit)
+        .then(tx("adv.act.duplicate_bank_debit"))
+        .otherwise(tx("adv.act.duplicate_bank")),
+        "orphan_pos": pl.when(lone_void)
+        .then(tx("adv.act.lone_void", pkind=pkind))
+        .when(is_refund)
+        .then(tx("adv.act.orphan_refund"))
+        .otherwise(tx("adv.act.orphan_pos")),
+        "orphan_bank": pl.when(debit).then(debit_act).otherwise(tx("adv.act.credit")),
+        "voided_but_settled": tx(
+            "adv.act.voided_but_settled",
+            cancelled=cancelled.fill_null(tx("adv.cancelled.void")),
+            pkind=pkind,
+        ),
+    }
     parts = _batch_parts(tx, cur, pos_m, bank_m, diff_m, pos_abs, pkind, pkind_cap)
-    detail = pl.when(batch).then(_by_how("detail", parts)).otherwise(detail)
     # Precision first: an orphan that look-alike records could belong to says so.
     open_n = pl.col("candidates").fill_null(0)
-    ambiguous = (
-        pl.when((_T == "orphan_pos") & (open_n > 0))
-        .then(tx("adv.ambiguous_pos", n=open_n.cast(pl.String)))
-        .when((_T == "orphan_bank") & (open_n > 0))
-        .then(tx("adv.ambiguous_bank", n=open_n.cast(pl.String)))
+    ambiguous = {
+        side: pl.when(open_n > 0)
+        .then(tx(f"adv.ambiguous_{side.removeprefix('orphan_')}", n=open_n.cast(pl.String)))
         .otherwise(pl.lit(""))
-    )
-    detail = pl.concat_str(detail, ambiguous)
-    cause = pl.when(batch).then(_by_how("cause", parts)).otherwise(cause)
-    action = pl.when(batch).then(_by_how("act", parts)).otherwise(action)
-    action = pl.concat_str(action, _contacts(settings))
-    return pre, [detail.alias("detail"), cause.alias("cause"), action.alias("suggested_action")]
+        for side in ("orphan_pos", "orphan_bank")
+    }
+    none = pl.lit(None, pl.String)
+
+    def texts(typ: str, how: str | None) -> list[pl.Expr]:
+        if how in _BATCH_HOWS:  # a batch settlement's item: its texts are its `how`'s
+            detail_, cause_, action_ = (parts[(part, how)] for part in ("detail", "cause", "act"))
+        else:
+            detail_, cause_, action_ = (x.get(typ, none) for x in (detail, cause, action))
+        first = [*pre]
+        if typ == "amount_mismatch":  # (the checks walk every digit position)
+            first.append(amount_pattern(pl.col("pos_amount"), pl.col("bank_amount")).alias(apat))
+        if typ == "account_mismatch":
+            first.append(digits_pattern(pl.col("pos_last4"), pl.col("bank_last4")).alias(kpat))
+        return [
+            first,
+            [
+                pl.concat_str(detail_, ambiguous.get(typ, pl.lit(""))).alias("detail"),
+                cause_.alias("cause"),
+                pl.concat_str(action_, _contacts(settings, typ)).alias("suggested_action"),
+            ],
+        ]
+
+    return texts
 
 
 # Items of batch settlements (recon.settle), told apart by `how`.
@@ -470,6 +403,9 @@ _BATCH_HOWS = (
     "missing_from_deposit",
     "pending",
 )
+# The key describe()'s texts are chosen by, besides the type: a batch settlement item's `how`
+# (null for every other item).
+TEXT_HOW = pl.when(pl.col("how").is_in(list(_BATCH_HOWS))).then(pl.col("how"))
 
 
 def _rate(fee: str) -> pl.Expr:
@@ -531,13 +467,6 @@ def _batch_parts(
     return out
 
 
-def _by_how(part: str, parts: dict) -> pl.Expr:
-    expr = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
-    for how in _BATCH_HOWS:
-        expr = expr.when(pl.col("how") == how).then(parts[(part, how)])
-    return expr
-
-
 # Who each kind of item sends the shop owner to (names and numbers come from [contacts]).
 _CONTACT_TYPES = {
     "acquirer": (
@@ -556,13 +485,12 @@ _CONTACT_TYPES = {
 }
 
 
-def _contacts(settings: Settings) -> pl.Expr:
-    """The contacts from the config that an item's action needs, appended to it."""
-    parts = [
-        pl.when(_T.is_in(types))
-        .then(pl.lit(t(f"adv.contact.{role}", settings.lang, who=settings.contacts[role])))
-        .otherwise(pl.lit(""))
-        for role, types in _CONTACT_TYPES.items()
-        if settings.contacts.get(role)
-    ]
-    return pl.concat_str(parts) if parts else pl.lit("")
+def _contacts(settings: Settings, typ: str) -> pl.Expr:
+    """The contacts from the config that an item of this type's action needs, appended to it."""
+    return pl.lit(
+        "".join(
+            t(f"adv.contact.{role}", settings.lang, who=settings.contacts[role])
+            for role, types in _CONTACT_TYPES.items()
+            if settings.contacts.get(role) and typ in types
+        )
+    )

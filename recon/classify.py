@@ -7,12 +7,13 @@ per type as frames with the same columns and concatenated; `recon.advice` words 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import NamedTuple
 
 import polars as pl
 
-from recon.advice import describe, keying_patterns
+from recon.advice import TEXT_HOW, describe
 from recon.config import TYPES, Settings, SettlementSettings
 from recon.match import MatchOutcome
 from recon.match.prepare import COPY_GROUP, EVIDENCE, REFERENCE_GROUP
@@ -771,6 +772,27 @@ def order_items(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+_HOW, _AT = "__text_how", "__text_at"
+
+
+def _with_texts(
+    df: pl.DataFrame, texts: Callable[[str, str | None], list[list[pl.Expr]]]
+) -> pl.DataFrame:
+    """The items with their texts, built group by group (advice.describe): each group's texts
+    on its own rows, from the few columns they read, then put in the items' order."""
+    keyed = df.lazy().with_row_index(_AT)
+    keys = df.select("type", _HOW).unique().rows() or [("", None)]
+    parts = []
+    for typ, how in keys:
+        part = keyed.filter((pl.col("type") == typ) & pl.col(_HOW).eq_missing(how))
+        *stages, last = texts(typ, how)
+        for stage in stages:
+            part = part.with_columns(stage)
+        parts.append(part.select(_AT, *last))
+    built = pl.concat(pl.collect_all(parts)).sort(_AT).drop(_AT)
+    return df.hstack(built)
+
+
 def _finish_items(items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
     bank_cur = pl.coalesce("bank_currency", "currency")
     same_cur = pl.col("currency") == bank_cur
@@ -781,8 +803,7 @@ def _finish_items(items: pl.DataFrame, settings: Settings) -> pl.DataFrame:
         item_id=pl.lit(None, pl.String),
     )
     df = order_items(df)
-    shared, texts = describe(settings)
-    df = keying_patterns(df).with_columns(shared).with_columns(texts)
+    df = _with_texts(df.with_columns(TEXT_HOW.alias(_HOW)), describe(settings))
     return df.select(
         "item_id",
         "type",
