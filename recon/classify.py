@@ -273,7 +273,8 @@ def _classify(
         .when(late)
         .then(pl.lit("late_settlement"))
     )
-    flagged = pairs.with_columns(ptype=pair_type).filter(pl.col("ptype").is_not_null())
+    # (the pairs that differ are found on flags; their type's text is built for them alone)
+    flagged = pairs.filter(cur_diff | amt_diff | acct_diff | late).with_columns(ptype=pair_type)
     # Every pair's judged columns can go: matches.parquet takes its columns from the side
     # frames once the rows are in order (a ten-million-pair frame held to the end was 1 GiB).
     pairs = pairs.select("prow", "brow", "rule", "lag_s")

@@ -145,13 +145,18 @@ def neutralise_formulas(frame: FrameT) -> FrameT:
     Text in these files comes from the inputs (references, ids, remittance text), so a crafted
     value could otherwise execute when finance staff open the CSV in Excel."""
     risky = r"^[=+\-@\t\r]"
+    texts = [c for c, t in frame.collect_schema().items() if t == pl.String and c not in _NUMERIC]
+    if isinstance(frame, pl.DataFrame) and texts:
+        # Only the columns that hold such text are rewritten (nearly always none): the
+        # rewrite would build every value of a column again.
+        found = frame.select(pl.col(c).str.contains(risky).any() for c in texts).row(0)
+        texts = [c for c, hit in zip(texts, found, strict=True) if hit]
     return frame.with_columns(
         pl.when(pl.col(c).str.contains(risky))
         .then(pl.lit("'") + pl.col(c))
         .otherwise(pl.col(c))
         .alias(c)
-        for c, dtype in frame.collect_schema().items()
-        if dtype == pl.String and c not in _NUMERIC
+        for c in texts
     )
 
 
@@ -176,7 +181,7 @@ def write_outputs(
         _atomic(
             paths["discrepancies.csv"],
             # streamed: a large day's items are not copied to be written
-            lambda p: neutralise_formulas(table.lazy()).sink_csv(p, datetime_format=iso),
+            lambda p: neutralise_formulas(table).lazy().sink_csv(p, datetime_format=iso),
         )
         if isinstance(table, pl.LazyFrame):
             _atomic(paths["discrepancies.parquet"], lambda p: table.sink_parquet(p))
