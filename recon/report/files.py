@@ -173,7 +173,7 @@ def write_outputs(
     # The CSV and Parquet files are written by polars on a second thread (it releases the
     # GIL while it writes); the pages and the workbook, written in Python, one after the other
     # on this one: two Python writers side by side would only queue for the GIL.
-    # matches.parquet at zstd level 1: the size of the default level in three quarters of
+    # The Parquet files at zstd level 1: the size of the default level in three quarters of
     # the time.
     zstd1 = {"compression": "zstd", "compression_level": 1}
 
@@ -184,9 +184,9 @@ def write_outputs(
             lambda p: neutralise_formulas(table).lazy().sink_csv(p, datetime_format=iso),
         )
         if isinstance(table, pl.LazyFrame):
-            _atomic(paths["discrepancies.parquet"], lambda p: table.sink_parquet(p))
+            _atomic(paths["discrepancies.parquet"], lambda p: table.sink_parquet(p, **zstd1))
         else:
-            _atomic(paths["discrepancies.parquet"], lambda p: table.write_parquet(p))
+            _atomic(paths["discrepancies.parquet"], lambda p: table.write_parquet(p, **zstd1))
         if matches is None:
             _atomic(paths["matches.parquet"], lambda p: result.matches.write_parquet(p, **zstd1))
         else:
