@@ -8,6 +8,7 @@ per type as frames with the same columns and concatenated; `recon.advice` words 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -495,9 +496,13 @@ def _classify(
     # texts and the matches are built (the peak of a large day is here).
     del pair_items, vbs_items, dup_pos_items, dup_bank_items, orphan_pos_items
     del orphan_bank_items, batch_items, flagged
-    discrepancies = _finish_items(items, settings)
-    del items
-    matches = _matches(pairs, voided, m, _batch_rows(settled))
+    # The items' texts and matches.parquet's rows side by side: each has stretches that keep
+    # one core busy.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        matched = pool.submit(_matches, pairs, voided, m, _batch_rows(settled))
+        discrepancies = _finish_items(items, settings)
+        del items
+        matches = matched.result()
     return Classified(discrepancies, matches, deposits, info)
 
 
@@ -851,9 +856,12 @@ def _matches(
     # In slices: the gathered and formatted columns of ten million rows at once were the
     # largest frames of a large day; a slice at a time holds only the finished columns.
     sides = (m.pos.select(cols), m.bank.select(cols))
+    # Nearly every day is in currencies of two minor digits: then the amounts skip the
+    # general formatter's per-row digits. (Read once, on the sides' coded currencies.)
+    two = two_digits(m.pos["currency"], m.bank["currency"])
     # (a day with no matches still makes one, empty, slice: the frame's columns)
     parts = [
-        _matches_slice(order.slice(start, _MATCHES_SLICE), *sides)
+        _matches_slice(order.slice(start, _MATCHES_SLICE), *sides, two=two)
         for start in range(0, max(order.height, 1), _MATCHES_SLICE)
     ]
     return pl.concat(parts, rechunk=False)
@@ -862,9 +870,11 @@ def _matches(
 _MATCHES_SLICE = 1 << 21  # rows of matches.parquet built at a time
 
 
-def _matches_slice(order: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame) -> pl.DataFrame:
+def _matches_slice(
+    order: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame, *, two: bool
+) -> pl.DataFrame:
     """matches.parquet's columns for these rows of `order` (positions, rule, lag, group), from
-    the sides' id, amount, currency and time."""
+    the sides' id, amount, currency and time; `two`: every currency has two minor digits."""
     rows = pl.concat(
         [
             order.select("rule", "lag", "group_id"),
@@ -873,9 +883,6 @@ def _matches_slice(order: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame) -
         ],
         how="horizontal",
     )
-    # Nearly every day is in currencies of two minor digits: then the amounts skip the
-    # general formatter's per-row digits.
-    two = two_digits(rows["currency"], rows["currency_b"])
 
     def fmt(minor: str, currency: str) -> pl.Expr:
         if two:
