@@ -19,6 +19,7 @@ judged by the classifier.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import product
 
@@ -135,7 +136,10 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     )
     pos, bank = pos.rechunk(), bank.rechunk()
     # Which references repeat on a side: read by the duplicate groups and the reference pass.
-    pos, bank = with_reference_keys(pos), with_reference_keys(bank)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # (the two sides side by side)
+        bank_keyed = pool.submit(with_reference_keys, bank)
+        pos, bank = with_reference_keys(pos), bank_keyed.result()
+        del bank_keyed
     seconds = s.duplicate_seconds
     voids, pos_dups, bank_dups = pl.collect_all(
         [
@@ -152,20 +156,30 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     found = [reference_pass(pos, bank).with_columns(rule=pl.lit("reference"))]
     pos, bank = pos.drop(REF_SHARED, REF_HASH), bank.drop(REF_SHARED, REF_HASH)
 
-    cache: dict[tuple[int, int, int], tuple[pl.DataFrame, pl.DataFrame]] = {}
+    # The rows left, and how many of `found` (which only grows) they account for, per pair of
+    # side frames (a pass that marks rows makes new side frames).
+    left: dict[tuple[int, int], tuple[int, pl.DataFrame, pl.DataFrame]] = {}
 
     def leftovers() -> tuple[pl.DataFrame, pl.DataFrame]:
-        # Many passes find nothing new: the rows left are computed once per change.
-        key = (sum(f.height for f in found), id(pos), id(bank))
-        if key not in cache:
-            # Rows are positions, so "already matched" is a mask scattered from the pairs found.
+        key = (id(pos), id(bank))
+        if key in left:
+            seen, lp, lb = left[key]
+            if seen < len(found):
+                # Only what the passes since then paired leaves the rows left: filtering
+                # them is far cheaper than filtering the whole side again.
+                new = pl.concat(found[seen:])
+                lp = lp.filter(~pl.col("prow").is_in(new["prow"].implode()))
+                lb = lb.filter(~pl.col("brow").is_in(new["brow"].implode()))
+        else:
+            # Rows are positions, so "already matched" is a mask scattered from the pairs.
             done = pl.concat(found)
             p_taken = pl.zeros(pos.height, pl.Boolean, eager=True).scatter(done["prow"], True)
             b_taken = pl.zeros(bank.height, pl.Boolean, eager=True).scatter(done["brow"], True)
             lp = pos.filter(~p_taken & pos["cancels_row"].is_null())
-            cache.clear()
-            cache[key] = (lp, bank.filter(~b_taken))
-        return cache[key]
+            lb = bank.filter(~b_taken)
+        left.clear()
+        left[key] = (len(found), lp, lb)
+        return lp, lb
 
     # References are comparable when the two files' primary references meet: then two rows
     # that carry different ones are two transactions. A statement whose own references are
