@@ -170,9 +170,10 @@ def write_outputs(
     table = _all_items_table(result)
     paths = {name: out_dir / name for name in FILES}
     iso = "%Y-%m-%dT%H:%M:%S"
-    # The CSV and Parquet files are written by polars on a second thread (it releases the
-    # GIL while it writes); the pages and the workbook, written in Python, one after the other
-    # on this one: two Python writers side by side would only queue for the GIL.
+    # The CSV and Parquet files are written by polars on two more threads (it releases the
+    # GIL while it writes: the items' files on one, matches.parquet on the other); the pages
+    # and the workbook, written in Python, one after the other on this one: two Python writers
+    # side by side would only queue for the GIL.
     # The Parquet files at zstd level 1: the size of the default level in three quarters of
     # the time.
     zstd1 = {"compression": "zstd", "compression_level": 1}
@@ -187,13 +188,15 @@ def write_outputs(
             _atomic(paths["discrepancies.parquet"], lambda p: table.sink_parquet(p, **zstd1))
         else:
             _atomic(paths["discrepancies.parquet"], lambda p: table.write_parquet(p, **zstd1))
+
+    def matches_file() -> None:
         if matches is None:
             _atomic(paths["matches.parquet"], lambda p: result.matches.write_parquet(p, **zstd1))
         else:
             _atomic(paths["matches.parquet"], lambda p: matches.sink_parquet(p, **zstd1))
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        written = pool.submit(tables)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        written = [pool.submit(tables), pool.submit(matches_file)]
         _atomic(paths["rejected.csv"], lambda p: neutralise_formulas(result.rejected).write_csv(p))
         _atomic(
             paths["summary.json"],
@@ -219,5 +222,6 @@ def write_outputs(
                 ),
             )
         _atomic(paths["report.xlsx"], lambda p: write_xlsx(result, p))
-        written.result()  # re-raises an error from the tables' writer
+        for job in written:
+            job.result()  # re-raises an error from a table's writer
     return paths
