@@ -17,6 +17,7 @@ import functools
 import io
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -121,6 +122,18 @@ def _spark_schema() -> str:
     return ", ".join([*cols, f"{KIND} string", f"{DATA} binary", f"{BUCKET} int"])
 
 
+def _local_workers_python(master: str | None) -> None:
+    """Spark starts its Python workers with PYSPARK_PYTHON, else with the `python3` on PATH:
+    run from a virtualenv's entry point (a cron job, a shell without the venv activated) that
+    is the system Python, which has no polars. In local mode the workers run on this machine,
+    so they use this interpreter unless PYSPARK_PYTHON says otherwise. On a cluster (a master
+    that is not local, or a JVM that spark-submit started) the job ships its environment: see
+    the README (spark.archives)."""
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit's JVM, its own settings
+    if (master or "local").startswith("local") and not submitted:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
 def spark_runner(
     master: str | None,
 ) -> Callable[[SideParts, SideParts, int, Settings], Iterator[tuple[int, Core]]]:
@@ -136,6 +149,7 @@ def spark_runner(
         pos: SideParts, bank: SideParts, plan: list[list[int]], settings: Settings
     ) -> Iterator[tuple[int, Core]]:
         buckets = len(plan)
+        _local_workers_python(master)
         builder = SparkSession.builder.appName("recon")
         if master:
             builder = builder.master(master)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -141,6 +144,26 @@ def test_spark_engine_equals_the_local_run(day, tmp_path):
     )
     _same(tmp_path / "local", tmp_path / "spark")
     assert spark["timings"]["buckets"] == 4
+
+
+@pytest.mark.skipif(not HAVE_SPARK, reason=SPARK_REASON)
+def test_spark_engine_from_the_installed_entry_point_uses_its_own_python(day, tmp_path):
+    """`recon run --engine spark` started by its entry point, no variable set and no venv on
+    PATH (a cron job): Spark would start its workers with the `python3` on PATH, which has no
+    polars; in local mode they run this interpreter, and the result is the local run's."""
+    exe = Path(sys.executable).parent / "recon"
+    if not exe.exists():
+        pytest.skip(f"no installed entry point next to {sys.executable}")
+    pos, bank = str(day / "pos.parquet"), str(day / "bank.parquet")
+    _run(pos, bank, tmp_path / "local")
+    java = Path(shutil.which("java") or "java").resolve().parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "SPARK_"))}
+    env["PATH"] = os.pathsep.join([str(java), "/usr/bin", "/bin"])
+    args = ["run", "--pos", pos, "--bank", bank, "--out", str(tmp_path / "spark")]
+    args += ["--engine", "spark", "--partitions", "2", "--quiet"]
+    done = subprocess.run([str(exe), *args], env=env, capture_output=True, text=True)
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    _same(tmp_path / "local", tmp_path / "spark")
 
 
 def test_spark_engine_without_pyspark_is_a_clear_error(day, tmp_path, monkeypatch):
