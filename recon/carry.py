@@ -13,12 +13,14 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from recon.config import SEVERITIES, Settings
+from recon.load import file_sha256
 from recon.pipeline import Stage, reconcile
 from recon.result import RunResult, build_summary
 from recon.store import RECORD_COLUMNS, REF_SEP, Store, now
@@ -69,6 +71,35 @@ def business_day(pos: pl.DataFrame) -> str:
     return (latest.date() if latest else date.today()).isoformat()
 
 
+def run_day(
+    pos: pl.DataFrame,
+    bank: pl.DataFrame,
+    store: Store,
+    inputs: Callable[[], tuple[str, str, str, str]],
+) -> str:
+    """The day a --state run without --day stands for, from both files and the history.
+
+    A day with POS records is the day of its latest one. A day the shop was closed (no POS
+    record) is the day of the bank file's latest record, when that is after the last day the
+    state holds; else (nothing dated, or dated on a day already run: the settlements of the
+    day before) it is the next day after that one. The same two files fed again stand for the
+    day they stood for (`inputs()`: their paths and SHA-256), so a re-run replaces it. Today's
+    date only for a first run with nothing dated: a run for today in the history would make
+    every later catch-up run an earlier day, which the state refuses."""
+    if pos.height and pos["time"].max() is not None:
+        return business_day(pos)
+    again = store.day_of_inputs(inputs())
+    if again:
+        return again
+    latest = bank["time"].max() if bank.height else None
+    last = store.latest().day
+    if latest is not None and (last is None or latest.date().isoformat() > last):
+        return latest.date().isoformat()
+    if last is None:
+        return date.today().isoformat()
+    return (date.fromisoformat(last) + timedelta(days=1)).isoformat()
+
+
 def _escalate(sev: pl.Expr, age: pl.Expr, settings: Settings) -> pl.Expr:
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     r = sev.replace_strict(rank, return_dtype=pl.Int8)
@@ -92,10 +123,14 @@ def reconcile_with_state(
     started = now()
     ctx: dict[str, Any] = {}
 
+    def inputs() -> tuple[str, str, str, str]:
+        pos, bank = str(settings.pos), str(settings.bank)
+        return pos, file_sha256(Path(pos)), bank, file_sha256(Path(bank))
+
     def before_match(pos: pl.DataFrame, bank: pl.DataFrame):
-        run_day = day or business_day(pos)
-        base = store.base_for(run_day)
-        ctx.update(day=run_day, base=base)
+        this_day = day or run_day(pos, bank, store, inputs)
+        base = store.base_for(this_day)
+        ctx.update(day=this_day, base=base)
         consumed = store.consumed_keys(base)
         prev = store.open_items(base)
         # Records of items closed by hand are not carried any further.
@@ -110,7 +145,7 @@ def reconcile_with_state(
             carried = stored.filter(~gone)
             seen = consumed.filter(pl.col("side") == side)["rec_key"].implode()
             fresh = (
-                today.with_columns(rec_key=record_key(side), first_day=pl.lit(run_day))
+                today.with_columns(rec_key=record_key(side), first_day=pl.lit(this_day))
                 # Identical rows in one file are distinct records: number them.
                 .with_columns(
                     rec_key=pl.format("{}#{}", "rec_key", pl.int_range(pl.len()).over("rec_key"))

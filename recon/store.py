@@ -290,6 +290,17 @@ class Store:
         ).fetchone()
         return Base(*row) if row else Base(None, None)
 
+    def day_of_inputs(self, inputs: tuple[str, str, str, str]) -> str | None:
+        """The day of the latest live run fed these two files: (pos path, its SHA-256, bank
+        path, its SHA-256). None if none was. (Two closed days' empty files are alike but
+        named apart.)"""
+        row = self.db.execute(
+            "SELECT day FROM runs WHERE superseded_by IS NULL AND pos_path = ? AND pos_sha256 = ? "
+            "AND bank_path = ? AND bank_sha256 = ? ORDER BY day DESC, run_id DESC LIMIT 1",
+            inputs,
+        ).fetchone()
+        return row[0] if row else None
+
     def history(self, limit: int = 50) -> list[dict[str, Any]]:
         cur = self.db.execute(
             "SELECT run_id, day, started_at, finished_at, user, pos_path, pos_sha256, "

@@ -313,3 +313,55 @@ def test_terminal_summary_of_a_scheduled_run_says_what_is_new(env):
         ],
     )
     assert "Day 2026-11-20: 3 new, 0 escalated, 0 still open" in res.output
+
+
+def _run_files(tmp: Path, state: Path, cfg: Path, pos: Path, bank: Path, out: str) -> dict:
+    res = CliRunner().invoke(
+        cli,
+        [
+            *("run", "--pos", str(pos), "--bank", str(bank), "--config", str(cfg)),
+            *("--state", str(state), "--out", str(tmp / out), "--json"),
+        ],
+    )
+    assert res.exit_code in (0, 1), res.output
+    return json.loads(res.output)
+
+
+def test_closed_days_and_a_catch_up_keep_the_history_in_order(env):
+    """A nightly history with the shop closed: day 1 as usual; day 2 closed (no POS record,
+    the bank settles day 1's P2); day 3 closed with both files empty; day 4 a normal day, run
+    after them as a catch-up. Each run stands for its own day, none for today's date; the
+    closed days carry what is open; feeding day 3's files again replaces day 3 and adds
+    nothing; day 4 is still accepted."""
+    tmp, state, cfg = env
+    card = "622202******1234"
+    s1 = _run(tmp, state, cfg, 1)[1]
+    assert s1["state"]["day"] == "2026-11-20"
+    pos2 = _csv(tmp / "pos-closed-2.csv", [])
+    bank2 = _csv(
+        tmp / "bank-closed-2.csv", [f"B2,2026-11-21T02:00:00,20.00,CNY,{card},R2,credit,T1,M1"]
+    )
+    s2 = _run_files(tmp, state, cfg, pos2, bank2, "o2")
+    assert s2["state"]["day"] == "2026-11-21"
+    assert s2["state"]["closed"] == 1  # P2 settled on the closed day
+    assert set(_open(state)) == {("orphan_pos", "P3"), ("orphan_bank", "B9")}
+    pos3, bank3 = _csv(tmp / "pos-closed-3.csv", []), _csv(tmp / "bank-closed-3.csv", [])
+    s3 = _run_files(tmp, state, cfg, pos3, bank3, "o3")
+    assert s3["state"]["day"] == "2026-11-22"  # the day after the last, not today
+    again = _run_files(tmp, state, cfg, pos3, bank3, "o3b")
+    assert again["state"]["day"] == "2026-11-22"
+    assert again["discrepancies"] == s3["discrepancies"]
+    assert set(_open(state)) == {("orphan_pos", "P3"), ("orphan_bank", "B9")}
+    pos4 = _csv(tmp / "pos-4.csv", [f"P4,2026-11-23T09:00:00,40.00,CNY,{card},R4,sale,T1,M1"])
+    bank4 = _csv(
+        tmp / "bank-4.csv",
+        [
+            f"B3,2026-11-23T02:00:00,30.00,CNY,{card},R3,credit,T1,M1",
+            f"B4,2026-11-23T23:00:00,40.00,CNY,{card},R4,credit,T1,M1",
+        ],
+    )
+    s4 = _run_files(tmp, state, cfg, pos4, bank4, "o4")
+    assert s4["state"]["day"] == "2026-11-23"
+    assert set(_open(state)) == {("orphan_bank", "B9")}  # P3 settled three days late
+    days = [r["day"] for r in Store(state).history() if r["superseded_by"] is None]
+    assert sorted(days) == ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"]
