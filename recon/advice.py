@@ -370,7 +370,7 @@ def describe(settings: Settings) -> Callable[[str, str | None], list[list[pl.Exp
     }
     none = pl.lit(None, pl.String)
 
-    def texts(typ: str, how: str | None) -> list[pl.Expr]:
+    def texts(typ: str, how: str | None) -> list[list[pl.Expr]]:
         if how in _BATCH_HOWS:  # a batch settlement's item: its texts are its `how`'s
             detail_, cause_, action_ = (parts[(part, how)] for part in ("detail", "cause", "act"))
         else:

@@ -14,15 +14,13 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from recon.config import SEVERITIES, Settings
-from recon.load import file_sha256
 from recon.pipeline import Stage, reconcile
-from recon.result import RunResult, build_summary
+from recon.result import RunResult, SideInfo, build_summary
 from recon.store import RECORD_COLUMNS, REF_SEP, Store, now
 
 CARRIED_TYPES = ("orphan_pos", "orphan_bank")
@@ -65,17 +63,8 @@ def config_hash(settings: Settings) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def business_day(pos: pl.DataFrame) -> str:
-    """The day a run stands for: the latest sale in the POS file, else today."""
-    latest = pos["time"].max() if pos.height else None
-    return (latest.date() if latest else date.today()).isoformat()
-
-
 def run_day(
-    pos: pl.DataFrame,
-    bank: pl.DataFrame,
-    store: Store,
-    inputs: Callable[[], tuple[str, str, str, str]],
+    pos: pl.DataFrame, bank: pl.DataFrame, store: Store, inputs: tuple[SideInfo, SideInfo]
 ) -> str:
     """The day a --state run without --day stands for, from both files and the history.
 
@@ -83,12 +72,13 @@ def run_day(
     record) is the day of the bank file's latest record, when that is after the last day the
     state holds; else (nothing dated, or dated on a day already run: the settlements of the
     day before) it is the next day after that one. The same two files fed again stand for the
-    day they stood for (`inputs()`: their paths and SHA-256), so a re-run replaces it. Today's
+    day they stood for (`inputs`: their paths and SHA-256), so a re-run replaces it. Today's
     date only for a first run with nothing dated: a run for today in the history would make
     every later catch-up run an earlier day, which the state refuses."""
-    if pos.height and pos["time"].max() is not None:
-        return business_day(pos)
-    again = store.day_of_inputs(inputs())
+    sale = pos["time"].max() if pos.height else None
+    if sale is not None:
+        return sale.date().isoformat()
+    again = store.day_of_inputs(*inputs)
     if again:
         return again
     latest = bank["time"].max() if bank.height else None
@@ -123,12 +113,8 @@ def reconcile_with_state(
     started = now()
     ctx: dict[str, Any] = {}
 
-    def inputs() -> tuple[str, str, str, str]:
-        pos, bank = str(settings.pos), str(settings.bank)
-        return pos, file_sha256(Path(pos)), bank, file_sha256(Path(bank))
-
-    def before_match(pos: pl.DataFrame, bank: pl.DataFrame):
-        this_day = day or run_day(pos, bank, store, inputs)
+    def before_match(pos: pl.DataFrame, bank: pl.DataFrame, pos_in: SideInfo, bank_in: SideInfo):
+        this_day = day or run_day(pos, bank, store, (pos_in, bank_in))
         base = store.base_for(this_day)
         ctx.update(day=this_day, base=base)
         consumed = store.consumed_keys(base)

@@ -44,7 +44,7 @@ class Loaded:
     reader: str = "csv"  # the reader (format) that read the file
 
 
-def file_sha256(path: Path) -> str:
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -162,7 +162,7 @@ def plan_side(
         chosen = _recognise_profile(file, head, reader, where)
     raw = reader.scan(file, chosen)
     plan, raw = normalize_plan(raw, chosen, side, file.name, target_tz=timezone, where=where)
-    return Planned(plan, raw, where, file_sha256(file), raw.rows, chosen.name, reader.NAME)
+    return Planned(plan, raw, where, _sha256(file), raw.rows, chosen.name, reader.NAME)
 
 
 def load_side(
@@ -220,7 +220,7 @@ def load_side(
         frame=frame,
         rejected=rejected,
         path=where,
-        sha256=file_sha256(file),
+        sha256=_sha256(file),
         rows=raw.rows,
         profile=chosen.name,
         reader=reader.NAME,

@@ -486,12 +486,10 @@ def normalize(
     where: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Canonical rows (schema.CANONICAL) and rejected rows (schema.REJECTED)."""
-    source_cols = resolve_columns(raw.columns, profile)
-    if missing := [c for c in required_columns(profile) if c not in source_cols]:
-        raise InputError(describe_missing(missing, raw.columns, profile), where)
     # The columns used are read once, for the look and the plan (a Parquet file is otherwise
-    # scanned twice); the raw text of rejected rows is looked up in the file as it is.
-    used = [*dict.fromkeys(source_cols.values()), LINE, ERROR]
+    # scanned twice); the raw text of rejected rows is looked up in the file as it is. (A
+    # missing column is normalize_plan's error to report.)
+    used = [*dict.fromkeys(resolve_columns(raw.columns, profile).values()), LINE, ERROR]
     read = replace(raw, frame=raw.frame.select(used).collect().lazy())
     plan, _ = normalize_plan(
         read, profile, side, source, target_tz=target_tz, where=where, look=look(read, profile)

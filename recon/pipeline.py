@@ -19,7 +19,11 @@ from recon.schema import REJECTED
 
 Stage = Callable[[str], None]
 # Changes the loaded frames before matching (the state store adds what is still open).
-BeforeMatch = Callable[[pl.DataFrame, pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]
+# Called with both sides' canonical rows and what was read (paths, SHA-256); returns the rows to
+# match (recon.carry adds the records a state carries).
+BeforeMatch = Callable[
+    [pl.DataFrame, pl.DataFrame, SideInfo, SideInfo], tuple[pl.DataFrame, pl.DataFrame]
+]
 
 
 def _info(side: str, loaded: Loaded) -> SideInfo:
@@ -69,7 +73,7 @@ def reconcile(
     # Let the loaded frames go once matched: on a large day they are gigabytes.
     del pos, bank
     if before_match is not None:
-        pos_frame, bank_frame = before_match(pos_frame, bank_frame)
+        pos_frame, bank_frame = before_match(pos_frame, bank_frame, pos_info, bank_info)
     # Where a row came from is the loader's: matching never reads it (nor a POS fee), and on
     # a ten-million-row day those columns are half a gigabyte held through matching.
     # One chunk per column, as match wants them (see there): made here, where the loaded

@@ -19,12 +19,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from recon.errors import ReconError, UsageError
 from recon.schema import CANONICAL
+
+if TYPE_CHECKING:
+    from recon.result import SideInfo
 
 SCHEMA_VERSION = 3
 EXIT_BUSY = 3
@@ -290,14 +293,13 @@ class Store:
         ).fetchone()
         return Base(*row) if row else Base(None, None)
 
-    def day_of_inputs(self, inputs: tuple[str, str, str, str]) -> str | None:
-        """The day of the latest live run fed these two files: (pos path, its SHA-256, bank
-        path, its SHA-256). None if none was. (Two closed days' empty files are alike but
-        named apart.)"""
+    def day_of_inputs(self, pos: SideInfo, bank: SideInfo) -> str | None:
+        """The day of the latest live run fed these two files (the same paths and SHA-256), or
+        None. (Two closed days' empty files are alike but named apart.)"""
         row = self.db.execute(
             "SELECT day FROM runs WHERE superseded_by IS NULL AND pos_path = ? AND pos_sha256 = ? "
             "AND bank_path = ? AND bank_sha256 = ? ORDER BY day DESC, run_id DESC LIMIT 1",
-            inputs,
+            (pos.path, pos.sha256, bank.path, bank.sha256),
         ).fetchone()
         return row[0] if row else None
 

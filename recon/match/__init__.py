@@ -156,14 +156,15 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     found = [reference_pass(pos, bank).with_columns(rule=pl.lit("reference"))]
     pos, bank = pos.drop(REF_SHARED, REF_HASH), bank.drop(REF_SHARED, REF_HASH)
 
-    # The rows left, and how many of `found` (which only grows) they account for, per pair of
-    # side frames (a pass that marks rows makes new side frames).
-    left: dict[tuple[int, int], tuple[int, pl.DataFrame, pl.DataFrame]] = {}
+    # The last rows left: the side frames they came from (a pass that marks rows makes new
+    # ones), how many of `found` (which only grows) they account for, and the rows.
+    left: tuple[int, int, int, pl.DataFrame, pl.DataFrame] | None = None
 
     def leftovers() -> tuple[pl.DataFrame, pl.DataFrame]:
+        nonlocal left
         key = (id(pos), id(bank))
-        if key in left:
-            seen, lp, lb = left[key]
+        if left is not None and left[:2] == key:
+            seen, lp, lb = left[2:]
             if seen < len(found):
                 # Only what the passes since then paired leaves the rows left: filtering
                 # them is far cheaper than filtering the whole side again.
@@ -177,8 +178,7 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
             b_taken = pl.zeros(bank.height, pl.Boolean, eager=True).scatter(done["brow"], True)
             lp = pos.filter(~p_taken & pos["cancels_row"].is_null())
             lb = bank.filter(~b_taken)
-        left.clear()
-        left[key] = (len(found), lp, lb)
+        left = (*key, len(found), lp, lb)
         return lp, lb
 
     # References are comparable when the two files' primary references meet: then two rows
