@@ -66,22 +66,17 @@ def env(tmp_path):
 
 def _run(tmp: Path, state: Path, cfg: Path, n: int, *extra: str):
     pos, bank = _day(tmp, n)
+    return _run_files(tmp, state, cfg, pos, bank, f"out{n}", *extra)
+
+
+def _run_files(
+    tmp: Path, state: Path, cfg: Path, pos: Path, bank: Path, out: str, *extra: str
+) -> tuple[int, dict]:
     res = CliRunner().invoke(
         cli,
         [
-            "run",
-            "--pos",
-            str(pos),
-            "--bank",
-            str(bank),
-            "--config",
-            str(cfg),
-            "--state",
-            str(state),
-            "--out",
-            str(tmp / f"out{n}"),
-            "--json",
-            *extra,
+            *("run", "--pos", str(pos), "--bank", str(bank), "--config", str(cfg)),
+            *("--state", str(state), "--out", str(tmp / out), "--json", *extra),
         ],
     )
     assert res.exit_code in (0, 1), res.output
@@ -315,18 +310,6 @@ def test_terminal_summary_of_a_scheduled_run_says_what_is_new(env):
     assert "Day 2026-11-20: 3 new, 0 escalated, 0 still open" in res.output
 
 
-def _run_files(tmp: Path, state: Path, cfg: Path, pos: Path, bank: Path, out: str) -> dict:
-    res = CliRunner().invoke(
-        cli,
-        [
-            *("run", "--pos", str(pos), "--bank", str(bank), "--config", str(cfg)),
-            *("--state", str(state), "--out", str(tmp / out), "--json"),
-        ],
-    )
-    assert res.exit_code in (0, 1), res.output
-    return json.loads(res.output)
-
-
 def test_closed_days_and_a_catch_up_keep_the_history_in_order(env):
     """A nightly history with the shop closed: day 1 as usual; day 2 closed (no POS record,
     the bank settles day 1's P2); day 3 closed with both files empty; day 4 a normal day, run
@@ -341,14 +324,14 @@ def test_closed_days_and_a_catch_up_keep_the_history_in_order(env):
     bank2 = _csv(
         tmp / "bank-closed-2.csv", [f"B2,2026-11-21T02:00:00,20.00,CNY,{card},R2,credit,T1,M1"]
     )
-    s2 = _run_files(tmp, state, cfg, pos2, bank2, "o2")
+    s2 = _run_files(tmp, state, cfg, pos2, bank2, "o2")[1]
     assert s2["state"]["day"] == "2026-11-21"
     assert s2["state"]["closed"] == 1  # P2 settled on the closed day
     assert set(_open(state)) == {("orphan_pos", "P3"), ("orphan_bank", "B9")}
     pos3, bank3 = _csv(tmp / "pos-closed-3.csv", []), _csv(tmp / "bank-closed-3.csv", [])
-    s3 = _run_files(tmp, state, cfg, pos3, bank3, "o3")
+    s3 = _run_files(tmp, state, cfg, pos3, bank3, "o3")[1]
     assert s3["state"]["day"] == "2026-11-22"  # the day after the last, not today
-    again = _run_files(tmp, state, cfg, pos3, bank3, "o3b")
+    again = _run_files(tmp, state, cfg, pos3, bank3, "o3b")[1]
     assert again["state"]["day"] == "2026-11-22"
     assert again["discrepancies"] == s3["discrepancies"]
     assert set(_open(state)) == {("orphan_pos", "P3"), ("orphan_bank", "B9")}
@@ -360,7 +343,7 @@ def test_closed_days_and_a_catch_up_keep_the_history_in_order(env):
             f"B4,2026-11-23T23:00:00,40.00,CNY,{card},R4,credit,T1,M1",
         ],
     )
-    s4 = _run_files(tmp, state, cfg, pos4, bank4, "o4")
+    s4 = _run_files(tmp, state, cfg, pos4, bank4, "o4")[1]
     assert s4["state"]["day"] == "2026-11-23"
     assert set(_open(state)) == {("orphan_bank", "B9")}  # P3 settled three days late
     days = [r["day"] for r in Store(state).history() if r["superseded_by"] is None]
