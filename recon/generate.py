@@ -167,8 +167,11 @@ class GeneratedDay:
     bank_extra: pl.DataFrame | None = None
 
 
-def resolve_kind(kind: str | None, with_references: bool | None = None) -> DayKind:
-    """The kind of day named, `with_references` being the old name of refs (True) / norefs."""
+def resolve_kind(kind: str | DayKind | None, with_references: bool | None = None) -> DayKind:
+    """The kind of day named, `with_references` being the old name of refs (True) / norefs.
+    A DayKind is used as it is (a month of nightly files mixes traits of the named kinds)."""
+    if isinstance(kind, DayKind):
+        return kind
     alias = None if with_references is None else ("refs" if with_references else "norefs")
     if kind is None:
         kind = alias or "refs"
@@ -182,7 +185,7 @@ def resolve_kind(kind: str | None, with_references: bool | None = None) -> DayKi
 
 
 def case_counts(
-    rows: int, *, with_references: bool | None = None, kind: str | None = None
+    rows: int, *, with_references: bool | None = None, kind: str | DayKind | None = None
 ) -> dict[str, int]:
     """How many cases of each kind a day of `rows` POS rows holds (clean fills the rest)."""
     spec = resolve_kind(kind, with_references)
@@ -202,13 +205,16 @@ def generate_day(
     *,
     with_references: bool | None = None,
     day: date = date(2026, 11, 20),
-    kind: str | None = None,
+    kind: str | DayKind | None = None,
+    shop: int | None = None,
 ) -> GeneratedDay:
     """Generate one day of `kind` (default `refs`; `with_references=False` is `norefs`) with
-    exactly `rows` POS rows (the bank side has about as many)."""
+    exactly `rows` POS rows (the bank side has about as many). `shop` seeds what a look-alike
+    shop keeps from day to day (its price list, regular cards and terminals), so days with
+    their own `seed` and one `shop` are days of the same shop."""
     spec = resolve_kind(kind, with_references)
     rng = np.random.default_rng(seed)
-    counts = case_counts(rows, kind=spec.name)
+    counts = case_counts(rows, kind=spec)
     ctype = np.repeat(
         np.array([_CODE[name] for name in CASE_TYPES], dtype=np.int64),
         [counts[name] for name in CASE_TYPES],
@@ -224,9 +230,10 @@ def generate_day(
     t0 = rng.integers(8 * _HOUR, np.where(multi, 21 * _HOUR, 22 * _HOUR))
     repeat = is_("repeat_purchase")
     if spec.lookalike:
-        n_terminals = int(rng.integers(2, 5))
-        prices = _price_list(rng, int(rng.integers(12, 21)))
-        pool = _cards(rng, int(rng.integers(20, 41)) * max(1, rows // 20_000))
+        traits = rng if shop is None else np.random.default_rng(shop)
+        n_terminals = int(traits.integers(2, 5))
+        prices = _price_list(traits, int(traits.integers(12, 21)))
+        pool = _cards(traits, int(traits.integers(20, 41)) * max(1, rows // 20_000))
         price_i = rng.integers(0, len(prices), n)
         card_i = rng.integers(0, len(pool), n)
         terminal = rng.integers(1, n_terminals + 1, n)
