@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -149,12 +150,17 @@ def same_outputs(a: Path, b: Path) -> bool:
     )
 
 
-def open_ids(items: pl.DataFrame) -> pl.DataFrame:
-    """Records a run leaves open (side, id): its orphans, and sales not paid yet."""
-    pending = (pl.col("type") == "late_settlement") & (pl.col("bank_ids").fill_null("") == "")
-    pos = items.filter((pl.col("type") == "orphan_pos") | pending).select(id="pos_ids")
-    bank = items.filter(pl.col("type") == "orphan_bank").select(id="bank_ids")
-    return pl.concat([pos.with_columns(side=pl.lit("pos")), bank.with_columns(side=pl.lit("bank"))])
+def open_records(state: Path) -> dict[str, pl.DataFrame]:
+    """The records each day's live run left open in the state file (side, id), by day."""
+    with sqlite3.connect(state) as db:
+        rows = db.execute(
+            "SELECT r.day, c.side, c.id FROM records c JOIN runs r ON r.run_id = c.run_id "
+            "WHERE r.superseded_by IS NULL"
+        ).fetchall()
+    frame = pl.DataFrame(rows, schema=["day", "side", "id"], orient="row")
+    return {
+        day: part.drop("day") for (day,), part in frame.partition_by("day", as_dict=True).items()
+    }
 
 
 def looks(m: Month) -> pl.DataFrame:
@@ -187,8 +193,9 @@ def agreed(found: pl.DataFrame, expected: pl.DataFrame, keys: list[str]) -> int:
     return int(both.to_series().fill_null(0).sum())
 
 
-def score(m: Month, outs: list[Path]) -> dict:
-    """Closed on the right day, carried right and matched twice, from the runs' outputs."""
+def score(m: Month, outs: list[Path], state: Path) -> dict:
+    """Closed on the right day, carried right and matched twice, from the runs' outputs and
+    the records each run left open in the state file."""
     look = looks(m)
     pos_look = look.filter(side="pos").select("id", "look", "day")
     bank_look = look.filter(side="bank").select("id", "look", "day")
@@ -219,11 +226,12 @@ def score(m: Month, outs: list[Path]) -> dict:
     waiting = pl.concat([waiting.with_columns(side=pl.lit("pos")), *orphans], how="diagonal")
     waiting = waiting.join(look.drop("day"), on=["side", "id"])
 
+    kept = open_records(state)
     closed = {"same_day": [0, 0], "carried": [0, 0]}
     carried = [0, 0]
     seen = []
     for d, out in enumerate(outs):
-        pairs, items = outputs(out)
+        pairs = outputs(out)[0]
         seen.append(pairs)
         found = pairs.join(
             pos_look.rename({"id": "pos_id", "look": "pl", "day": "pd"}), on="pos_id"
@@ -237,8 +245,8 @@ def score(m: Month, outs: list[Path]) -> dict:
             closed[which][0] += agreed(found, exp, ["pl", "pd", "bl", "bd"])
             closed[which][1] += exp.height
         still = waiting.filter((pl.col("first") <= d) & (pl.col("until") > d))
-        shown = open_ids(items).with_columns(pl.col("id").str.split(";")).explode("id")
-        shown = shown.join(look.drop("day"), on=["side", "id"])
+        empty = pl.DataFrame(schema={"side": pl.String, "id": pl.String})
+        shown = kept.get(str(m.days[d]), empty).join(look.drop("day"), on=["side", "id"])
         carried[0] += agreed(shown, still, ["side", "look"])
         carried[1] += still.height
     every = pl.concat(seen)
@@ -285,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "days": args.days,
             "settle": args.settle,
-            **score(m, outs),
+            **score(m, outs, state),
             "refeed_unchanged": all(refed),
             "seconds_per_run": sorted(r["seconds"] for r in log)[len(log) // 2],
         }
