@@ -72,7 +72,7 @@ def test_a_version_1_state_file_is_migrated_and_keeps_working(tmp_path):
     version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
     columns = [r[1] for r in db.execute("PRAGMA table_info(records)")]
     db.close()
-    assert int(version) == SCHEMA_VERSION == 3
+    assert int(version) == SCHEMA_VERSION == 4
     assert columns[-4:] == ["batch", "trace", "references", "memo"]
 
     _run(tmp_path, POS, BANK, "--state", str(path))

@@ -10,12 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from recon import store as store_module
+from recon.carry import record_key
 from recon.cli import cli
-from recon.store import EXIT_BUSY, Store
+from recon.load import load_side
+from recon.store import EXIT_BUSY, ITEM_COLUMNS, SCHEMA_VERSION, Store, hashed
 
 HEADER = "id,time,amount,currency,account,reference,kind,terminal,merchant\n"
 
@@ -96,6 +100,7 @@ def test_three_days_items_open_carry_close_late_and_age(env):
     assert s1["state"]["day"] == "2026-11-20"
     assert s1["state"]["new"] == 3  # P2, P3 unsettled; B9 unknown
     assert set(_open(state)) == {("orphan_pos", "P2"), ("orphan_pos", "P3"), ("orphan_bank", "B9")}
+    b9_ref = _open(state)[("orphan_bank", "B9")]["item_ref"]
 
     code, s2 = _run(tmp, state, cfg, 2)
     st = s2["state"]
@@ -112,6 +117,7 @@ def test_three_days_items_open_carry_close_late_and_age(env):
     # medium already, so it is carried, not escalated, and does not alert again.
     assert items[("orphan_bank", "B9")]["status"] == "carried"
     assert items[("orphan_bank", "B9")]["age_days"] == 1
+    assert items[("orphan_bank", "B9")]["item_ref"] == b9_ref  # the same handle every run
     assert code == 0  # nothing new or escalated at or above 'low'
 
     code, s3 = _run(tmp, state, cfg, 3)
@@ -124,6 +130,7 @@ def test_three_days_items_open_carry_close_late_and_age(env):
     assert (b9["severity"], b9["status"], b9["age_days"]) == ("high", "escalated", "6")
     assert code == 1  # an escalated item alerts again
     assert set(_open(state)) == {("orphan_bank", "B9"), ("late_settlement", "P3")}
+    assert _open(state)[("orphan_bank", "B9")]["item_ref"] == b9_ref
 
 
 def test_same_file_twice_replaces_the_day_and_never_double_counts(env):
@@ -348,3 +355,87 @@ def test_closed_days_and_a_catch_up_keep_the_history_in_order(env):
     assert set(_open(state)) == {("orphan_bank", "B9")}  # P3 settled three days late
     days = [r["day"] for r in Store(state).history() if r["superseded_by"] is None]
     assert sorted(days) == ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"]
+
+
+def _key_texts(tmp: Path, n: int) -> dict[int, str]:
+    """The text key of each record of day n (every row there is unique: "#0") by its hash."""
+    texts = {}
+    for side, path in zip(("pos", "bank"), _day(tmp, n), strict=True):
+        keys = load_side(path, side).frame.select(text=pl.format("{}#0", record_key(side)))
+        keys = keys.with_columns(key=hashed(pl.col("text")))
+        texts.update(zip(keys["key"], keys["text"], strict=True))
+    return texts
+
+
+def _as_version_3(new: Path, old: Path, texts: dict[int, str]) -> None:
+    """Write the version-3 file that the recon before hashed keys wrote for the runs of `new`:
+    the same rows, every record key as its text (item keys from the texts sorted as text)."""
+    src, db = sqlite3.connect(new), sqlite3.connect(old)
+    for sql in store_module._MIGRATIONS[:3]:
+        db.executescript(sql)
+    db.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+    db.executemany(
+        f"INSERT INTO runs VALUES ({', '.join('?' * 13)})", src.execute("SELECT * FROM runs")
+    )
+    for run_id, side, key, *rest in src.execute("SELECT * FROM records").fetchall():
+        marks = ", ".join("?" * (3 + len(rest)))
+        db.execute(f"INSERT INTO records VALUES ({marks})", (run_id, side, texts[key], *rest))
+    for run_id, side, blob in src.execute("SELECT * FROM consumed").fetchall():
+        keys = np.frombuffer(blob, "<i8").tolist()
+        db.executemany(
+            "INSERT INTO consumed VALUES (?, ?, ?)", [(run_id, side, texts[k]) for k in keys]
+        )
+
+    def text_key(kind: str, keys: str | None) -> tuple[str, str | None]:
+        if keys is None:
+            return f"{kind}\n", None
+        joined = "\n".join(sorted(texts[int(k)] for k in keys.split("\n") if k))
+        return f"{kind}\n{joined}", joined
+
+    columns = ", ".join(ITEM_COLUMNS)
+    for run_id, *row in src.execute(f"SELECT run_id, {columns} FROM items").fetchall():
+        item = dict(zip(ITEM_COLUMNS, row, strict=True))
+        item["item_key"], item["rec_keys"] = text_key(item["type"], item["rec_keys"])
+        db.execute(
+            f"INSERT INTO items VALUES (?, {', '.join('?' * len(item))})", (run_id, *item.values())
+        )
+    for key, *rest in src.execute("SELECT * FROM resolutions").fetchall():
+        kind, keys = key.split("\n", 1)
+        db.execute(
+            "INSERT INTO resolutions VALUES (?, ?, ?, ?, ?)", (text_key(kind, keys)[0], *rest)
+        )
+    db.commit()
+    db.close()
+
+
+def test_a_version_3_state_file_is_upgraded_in_place_and_keeps_its_items(env):
+    """A store of text keys (version 3) is upgraded to hashed keys by the first command that
+    opens it: its open items are the same items (the same refs as a store written with hashed
+    keys from the start), the item resolved by hand stays resolved, and yesterday's files fed
+    again add nothing: matched records are dropped, open ones carried, the resolved one's
+    record dropped too."""
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)
+    b9 = _open(state)[("orphan_bank", "B9")]["item_ref"]
+    res = CliRunner().invoke(cli, ["resolve", b9, "--note", "refund", "--state", str(state)])
+    assert res.exit_code == 0, res.output
+    old = tmp / "v3.db"
+    _as_version_3(state, old, _key_texts(tmp, 1))
+    kinds = sqlite3.connect(old).execute("SELECT DISTINCT typeof(rec_key) FROM records")
+    assert kinds.fetchall() == [("text",)]
+
+    assert _open(old) == _open(state)
+    version = sqlite3.connect(old).execute("SELECT value FROM meta WHERE key = 'schema_version'")
+    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 4
+    assert set(_open(old)) == {("orphan_pos", "P2"), ("orphan_pos", "P3")}
+
+    runs = {}
+    for path in (state, old):
+        code, summary = _run(tmp, path, cfg, 1, "--day", "2026-11-21")
+        st = summary["state"]
+        assert (st["new"], st["carried"], st["closed"], code) == (0, 2, 0, 0)
+        assert st["carried_in"] == {"pos": 2, "bank": 0}
+        assert summary["matched"]["pairs"] == 0
+        runs[path] = {k: v for k, v in st.items() if k not in ("store", "run_id")}
+    assert runs[old] == runs[state]
+    assert _open(old) == _open(state)

@@ -1,0 +1,161 @@
+"""The state store at volume: `recon run --state` against the same run without state, two days.
+
+    python benchmarks/state.py [--rows 1000000] [--repeat 3] [--data state-data]
+
+Day 1 (2026-11-20) and day 2 (2026-11-21, its ids prefixed `D2-` so that they are other
+records) are generated once under --data (reused when present). Each repetition runs day 1 then
+day 2 into a fresh state file, each in its own process, and both days without state; the table
+gives the median seconds and the store's size after each day. Then one run of each day in this
+process, with timers around the state's steps, says where the state's time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+DAYS = {1: (date(2026, 11, 20), 7, ""), 2: (date(2026, 11, 21), 8, "D2-")}
+
+
+def make_day(rows: int, n: int, folder: Path) -> Path:
+    import polars as pl
+
+    from recon.generate import generate_day, write_day
+
+    day, seed, prefix = DAYS[n]
+    out = folder / f"day{n}"
+    if (out / "bank.parquet").exists():
+        return out
+    paths = write_day(generate_day(rows, seed, day=day), out, "parquet")
+    for side in ("pos", "bank"):
+        frame = pl.read_parquet(paths[side]).with_columns(id=pl.lit(prefix) + pl.col("id"))
+        frame.write_parquet(paths[side])
+    return out
+
+
+def args_for(day: Path, out: Path, state: Path | None) -> list[str]:
+    args = ["run", "--pos", str(day / "pos.parquet"), "--bank", str(day / "bank.parquet")]
+    args += ["--out", str(out), "--quiet"]
+    return args + (["--state", str(state)] if state else [])
+
+
+def timed_run(args: list[str]) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run(["recon", *args], capture_output=True, text=True)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(proc.stderr)
+    return time.perf_counter() - t
+
+
+def repetition(days: list[Path], work: Path) -> dict[str, float]:
+    state = work / "state.db"
+    for leftover in work.glob("state.db*"):
+        leftover.unlink()
+    got = {}
+    for n, day in enumerate(days, 1):
+        got[f"day{n} state s"] = timed_run(args_for(day, work / f"out-s{n}", state))
+        got[f"day{n} store MB"] = state.stat().st_size / 1e6
+        got[f"day{n} plain s"] = timed_run(args_for(day, work / f"out-p{n}", None))
+    return got
+
+
+def profile(days: list[Path], work: Path) -> dict[str, list[float]]:
+    """Seconds spent in each step of the state, one in-process run per day."""
+    from recon import carry, cli, store
+    from recon.report import files
+
+    spent: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(days))
+    day_index = [0]
+
+    def timer(owner, name: str, label: str) -> None:
+        inner = getattr(owner, name)
+
+        @functools.wraps(inner)
+        def wrapped(*a, **k):
+            t = time.perf_counter()
+            try:
+                return inner(*a, **k)
+            finally:
+                spent[label][day_index[0]] += time.perf_counter() - t
+
+        setattr(owner, name, wrapped)
+
+    def reconcile(settings, on_stage=None, before_match=None):
+        def timed_before(*a):
+            t = time.perf_counter()
+            try:
+                return before_match(*a)
+            finally:
+                spent["before_match (all)"][day_index[0]] += time.perf_counter() - t
+
+        return inner_reconcile(settings, on_stage, before_match=timed_before)
+
+    inner_reconcile = carry.reconcile
+    carry.reconcile = reconcile
+    timer(carry, "reconcile", "reconcile (load+match+classify)")
+    timer(carry, "record_keys", "  record_keys (text, number, hash)")
+    timer(store.Store, "consumed_among", "  Store.consumed_among")
+    timer(store.Store, "open_records", "  Store.open_records")
+    timer(store.Store, "open_items", "  Store.open_items")
+    timer(carry, "_record", "_record (all)")
+    timer(carry, "_ids_to_keys", "  _ids_to_keys")
+    timer(files, "write_outputs", "  write_outputs (as without state)")
+    timer(store.Store, "write_run", "  Store.write_run (all)")
+    timer(store, "_insert_records", "    insert records")
+    timer(store, "_insert_consumed", "    insert consumed")
+    timer(store, "_insert", "    insert items (and records)")
+    state = work / "profile.db"
+    for leftover in work.glob("profile.db*"):
+        leftover.unlink()
+    for n, day in enumerate(days):
+        day_index[0] = n
+        try:
+            cli.cli.main(args_for(day, work / f"out-prof{n}", state), standalone_mode=False)
+        except SystemExit as done:  # the run's exit code: 1 when it found something
+            if done.code not in (0, 1):
+                raise
+    return spent
+
+
+def report(reps: list[dict[str, float]]) -> None:
+    print(f"median of {len(reps)} (seconds of each run in brackets)")
+    for key in reps[0]:
+        values = [r[key] for r in reps]
+        each = ", ".join(f"{v:.2f}" for v in values)
+        print(f"{key:16} {statistics.median(values):8.2f}   ({each})")
+    for n in DAYS:
+        ratio = statistics.median(r[f"day{n} state s"] / r[f"day{n} plain s"] for r in reps)
+        print(f"day{n} state/plain {ratio:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=Path("state-data"))
+    parser.add_argument("--no-profile", action="store_true", help="only the timed runs")
+    opts = parser.parse_args()
+    folder = opts.data / str(opts.rows)
+    days = [make_day(opts.rows, n, folder) for n in DAYS]
+    print(f"{opts.rows} POS rows a day")
+    work = folder / "work"
+    work.mkdir(exist_ok=True)
+    reps = [repetition(days, work) for _ in range(opts.repeat)]
+    if reps:
+        report(reps)
+    if not opts.no_profile:
+        print("\nstep                                   day 1    day 2")
+        for label, seconds in profile(days, work).items():
+            print(f"{label:38} {seconds[0]:6.2f}   {seconds[1]:6.2f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
