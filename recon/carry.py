@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
@@ -21,7 +22,7 @@ import polars as pl
 from recon.config import SEVERITIES, Settings
 from recon.pipeline import Stage, reconcile
 from recon.result import RunResult, SideInfo, build_summary
-from recon.store import RECORD_COLUMNS, REF_SEP, Store, now
+from recon.store import RECORD_COLUMNS, REF_SEP, Store, hashed, now
 
 CARRIED_TYPES = ("orphan_pos", "orphan_bank")
 _KEY_FIELDS = (
@@ -37,10 +38,32 @@ _KEY_FIELDS = (
 
 
 def _carried_item() -> pl.Expr:
-    """Items whose records go on to the next run: orphans, and sales a batch deposit has not
-    paid yet because they are not due (late_settlement with no bank record)."""
-    pending = (pl.col("type") == "late_settlement") & (pl.col("bank_ids").fill_null("") == "")
+    """Items whose records go on to the next run: orphans, sales a batch deposit has not paid
+    yet because they are not due (late_settlement with no bank record), and a sale recorded
+    twice that nothing paid yet (its payment comes in a later night's batch)."""
+    unpaid = pl.col("bank_ids").fill_null("") == ""
+    pending = pl.col("type").is_in(("late_settlement", "duplicate_pos")) & unpaid
     return pl.col("type").is_in(CARRIED_TYPES) | pending
+
+
+def _waiting(
+    disc: pl.DataFrame, matches: pl.DataFrame, ctx: dict[str, Any], settings: Settings
+) -> dict[str, set[str]]:
+    """Ids of the records that stay open after a run, per side: those of the items carried on
+    (orphans, unpaid duplicates and sales not due), and a voided sale with its void while a
+    payment could still come (the window): a void that never reached the acquirer shows up as
+    the sale paid in a later night's batch, which must meet the sale to be voided_but_settled."""
+    carried = disc.filter(_carried_item())
+    pos = carried.filter(pl.col("type") != "orphan_bank")["pos_ids"]
+    bank = carried.filter(pl.col("type") == "orphan_bank")["bank_ids"]
+    since = date.fromisoformat(ctx["day"]) - timedelta(days=math.ceil(settings.match.window_days))
+    recent = ctx["pos"].filter(pl.col("first_day") >= since.isoformat())["id"].implode()
+    voided = matches.filter((pl.col("rule") == "voided") & pl.col("pos_id").is_in(recent))
+    return {
+        "pos": {i for v in pos.to_list() for i in (v or "").split(";") if i}
+        | set(voided["pos_id"].to_list()),
+        "bank": {i for v in bank.to_list() for i in (v or "").split(";") if i},
+    }
 
 
 def record_key(side: str) -> pl.Expr:
@@ -51,6 +74,20 @@ def record_key(side: str) -> pl.Expr:
     parts = [pl.lit(side), own_id.fill_null("")]
     parts += [pl.col(c).cast(pl.String).fill_null("") for c in _KEY_FIELDS]
     return pl.concat_str(parts, separator="|")
+
+
+def record_keys(frame: pl.DataFrame, side: str) -> pl.Series:
+    """The stored keys of a file's records: the hash of each key text and its number among the
+    identical rows of the file ("#0", "#1" ... in file order), which are distinct records."""
+    text = frame.select(key=record_key(side))
+    keys = text.select(rec_key=hashed(pl.format("{}#0", "key")))["rec_key"]
+    if keys.n_unique() == keys.len():
+        return keys
+    # Only the repeated rows are numbered in a window: over a million keys it costs seconds.
+    again = keys.is_duplicated()
+    number = pl.int_range(pl.len()).over("key")
+    numbered = text.filter(again).select(hashed(pl.format("{}#{}", "key", number)))
+    return keys.scatter(again.arg_true(), numbered.to_series())
 
 
 def item_ref(key: str) -> str:
@@ -117,7 +154,6 @@ def reconcile_with_state(
         this_day = day or run_day(pos, bank, store, (pos_in, bank_in))
         base = store.base_for(this_day)
         ctx.update(day=this_day, base=base)
-        consumed = store.consumed_keys(base)
         prev = store.open_items(base)
         # Records of items closed by hand are not carried any further.
         dropped_keys = store.resolved_record_keys(base)
@@ -129,24 +165,22 @@ def reconcile_with_state(
             gone = pl.col("rec_key").is_in(list(dropped_keys))
             ctx["dropped"].append(stored.filter(gone).select("side", "rec_key"))
             carried = stored.filter(~gone)
-            seen = consumed.filter(pl.col("side") == side)["rec_key"].implode()
-            fresh = (
-                today.with_columns(rec_key=record_key(side), first_day=pl.lit(this_day))
-                # Identical rows in one file are distinct records: number them.
-                .with_columns(
-                    rec_key=pl.format("{}#{}", "rec_key", pl.int_range(pl.len()).over("rec_key"))
-                )
-                .filter(~pl.col("rec_key").is_in(seen))
-                .filter(~pl.col("rec_key").is_in(carried["rec_key"].implode()))
-            )
+            fresh = today.with_columns(rec_key=record_keys(today, side), first_day=pl.lit(this_day))
+            # Records consumed before, or still (or no longer, when resolved by hand) open,
+            # are not taken again.
+            seen = store.consumed_among(base, side, fresh["rec_key"])
+            known = pl.concat([seen, stored["rec_key"]]).implode()
+            fresh = fresh.filter(~pl.col("rec_key").is_in(known))
             old = carried.drop("side").with_columns(
                 time=pl.col("time").str.to_datetime(time_unit="us"),
                 has_clock=pl.col("has_clock").cast(pl.Boolean),
                 references=pl.col("references").str.split(REF_SEP),
             )
-            # An old record whose id a new one reuses gets its first day appended.
+            # An old record whose id a new one reuses gets its first day appended. (The few old
+            # ids are looked up among today's, not today's million hashed for the few.)
+            reused = fresh.filter(pl.col("id").is_in(old["id"].implode()))["id"].implode()
             old = old.with_columns(
-                id=pl.when(pl.col("id").is_in(fresh["id"].implode()))
+                id=pl.when(pl.col("id").is_in(reused))
                 .then(pl.format("{}@{}", pl.col("id"), pl.col("first_day")))
                 .otherwise(pl.col("id"))
             )
@@ -154,7 +188,10 @@ def reconcile_with_state(
             ctx[side] = union
             ctx[f"{side}_carried"] = old.height
             frames.append(union.drop("rec_key", "first_day"))
-        return frames[0], frames[1]
+        # The bank's lag the runs before showed, for a day with too few pairs to show it.
+        lag = store.lag_bound(base)
+        used = settings.match if lag is None else replace(settings.match, lag_bound_minutes=lag)
+        return frames[0], frames[1], used
 
     result = reconcile(settings, on_stage, before_match=before_match)
     return _record(settings, store, result, ctx, started, write)
@@ -173,7 +210,9 @@ def _ids_to_keys(items: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
             .select("item_id", "rec_key")
         )
     return (
-        pl.concat(parts).group_by("item_id").agg(rec_keys=pl.col("rec_key").sort().str.join("\n"))
+        pl.concat(parts)
+        .group_by("item_id")
+        .agg(rec_keys=pl.col("rec_key").sort().cast(pl.String).str.join("\n"))
     )
 
 
@@ -187,7 +226,9 @@ def _record(
 ) -> RunResult:
     day = ctx["day"]
     disc = result.discrepancies
-    keys = _ids_to_keys(disc, ctx)
+    # A duplicate sale is the same item before and after its payment comes: its POS records.
+    own = pl.when(pl.col("type") != "duplicate_pos").then(pl.col("bank_ids"))
+    keys = _ids_to_keys(disc.with_columns(bank_ids=own), ctx)
     disc = disc.join(keys, on="item_id", how="left").with_columns(
         item_key=pl.concat_str(pl.col("type"), pl.lit("\n"), pl.col("rec_keys").fill_null(""))
     )
@@ -233,20 +274,8 @@ def _record(
         severity=_escalate(pl.col("severity"), pl.col("age_days"), settings)
     )
 
-    # Records that stay open: those of this run's orphan items. Everything else is consumed.
-    orphan_ids = {
-        side: set(
-            i
-            for v in disc.filter(
-                pl.col("type") == f"orphan_{side}"
-                if side == "bank"
-                else _carried_item() & (pl.col("type") != "orphan_bank")
-            )[f"{side}_ids"].to_list()
-            for i in (v or "").split(";")
-            if i
-        )
-        for side in ("pos", "bank")
-    }
+    # Records that stay open (see _waiting); everything else is consumed.
+    orphan_ids = _waiting(disc, result.matches, ctx, settings)
     records, consumed = [], []
     for side in ("pos", "bank"):
         union = ctx[side]
@@ -301,11 +330,16 @@ def _record(
         "closed": closed.height,
         "still_open_from_before": still_open.height,
         "open_total": int(disc.filter(pl.col("type").is_not_null()).height + still_open.height),
+        "lag_bound_minutes": result.settings.match.lag_bound_minutes,
     }
-    staged = replace(result, discrepancies=out_disc)
+    # A voided sale carried while its payment could come is matched to its void again: that
+    # pair was reported on its own day.
+    earlier_ids = ctx["pos"].filter(pl.col("first_day") < day)["id"].implode()
+    again = (pl.col("rule") == "voided") & pl.col("pos_id").is_in(earlier_ids)
+    staged = replace(result, discrepancies=out_disc, matches=result.matches.filter(~again))
     summary = build_summary(
         out_disc,
-        result.matches,
+        staged.matches,
         result.rejected,
         result.pos,
         result.bank,

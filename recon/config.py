@@ -57,6 +57,10 @@ class MatchSettings:
     late_window_days: float = 14.0
     # The residual pass: leftovers that differ in exactly one of card, currency or window.
     residual_pass: bool = True
+    # The slowest plausible settlement in minutes, for a day with too few certain pairs to
+    # learn the bank's usual lag (a closed day): the residual pass pairs no slower; 0: none.
+    # A --state run takes it from the runs before.
+    lag_bound_minutes: float = 0.0
 
 
 @dataclass(frozen=True)

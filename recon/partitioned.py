@@ -12,13 +12,17 @@ is reconciled by the shared core (recon.core), and the buckets' results are merg
                         (RunResult.shown); discrepancies.csv/.parquet and matches.parquet
                         are streamed from the files; summary and reports as usual
 
-Every matching pass compares the merchant whenever both rows name one, so a sale and its
-settlement always share a bucket when both files carry the merchant on every row: the result
-is then the same as a run over the whole day (tests compare them row for row). Rows without a
-merchant all fall in one shard. Peak memory is about one bucket's worth of a normal run (what
-is held between buckets does not grow with the day's items); one merchant's day is never
-split, so the largest merchant's day must fit in memory. Loading streams each input file into
-the shards; its peak (about 3 GiB for a 10M-row Parquet file) does not depend on the limit.
+When both files name the merchant of every row, the matcher keeps merchants apart: no two
+records of different merchants pair, share a duplicate group or a void, and what it learns of
+the day's own pairs (the bank's usual lag, whether the files' references meet) it learns per
+merchant (recon.match.prepare.Day). Each bucket gets the day's Day (the keys both files carry),
+and puts its rows back in file order (recon.core.in_file_order), so ties break as in a run over
+the whole day: the result is the same, row for row, whatever the bucket count (tests compare
+them). When a row has no merchant it could pair with any merchant's: the day is then one
+bucket. Peak memory is about one bucket's worth of a normal run (what is held between buckets
+does not grow with the day's items); one merchant's day is never split, so the largest
+merchant's day must fit in memory. Loading streams each input file into the shards; its peak
+(about 3 GiB for a 10M-row Parquet file) does not depend on the limit.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from recon.config import Settings
 from recon.core import Core, reconcile_frames
 from recon.errors import InputError, UsageError
 from recon.load import is_statement, load_side, plan_side
+from recon.match.prepare import OPTIONAL_KEYS, Day, SideKeys, day_of, side_keys
 from recon.normalize import REASON, account_text, mask_memo_text, mask_text, rejected_text
 from recon.result import RunResult, SideInfo, build_summary, peak_mib
 from recon.schema import CANONICAL, REJECTED, conform
@@ -122,6 +127,13 @@ class SideParts:
                 shard = int(folder.name.split("=", 1)[1])
                 rows[shard] = rows.get(shard, 0) + _rows_in(sorted(folder.glob("*.parquet")))
         return rows
+
+
+# Runs the buckets of a plan (lists of shards) and yields each bucket's result: _run_here, or
+# recon.spark_engine.spark_runner. Every bucket is matched with the day's Day.
+Runner = Callable[
+    [SideParts, SideParts, list[list[int]], Settings, Day], Iterator[tuple[int, Core]]
+]
 
 
 def plan_buckets(pos: SideParts, bank: SideParts, buckets: int) -> list[list[int]]:
@@ -222,6 +234,31 @@ def canonicalise(
         reader=", ".join(sorted(kinds)),
     )
     return SideParts(side, info, bad_all, roots, statement=bool(statements) and all(statements))
+
+
+def day_of_parts(pos: SideParts, bank: SideParts) -> Day:
+    """The day's Day (recon.match.prepare), read of both sides' shards: every bucket is matched
+    with it, as the whole day would be. The keys a side carries are looked for shard by shard
+    until every one is found (the first shard, most days); its merchants are all read."""
+
+    def keys(parts: SideParts) -> SideKeys:
+        files = sorted(f for root in parts.roots for f in root.rglob("*.parquet"))
+
+        def rows(*of: Path) -> pl.LazyFrame:
+            lf = pl.scan_parquet(list(of), hive_partitioning=False)
+            return lf.filter(pl.col(REASON) == "")
+
+        if not files:
+            return SideKeys()
+        seen = side_keys(rows(*files), frozenset(OPTIONAL_KEYS))
+        for f in files:
+            if seen.carried == frozenset(OPTIONAL_KEYS):
+                break
+            found = side_keys(rows(f), seen.carried)
+            seen = SideKeys(seen.rows, seen.no_merchant, seen.carried | found.carried)
+        return seen
+
+    return day_of(keys(pos), keys(bank))
 
 
 def load_bucket(parts: SideParts, shards: list[int]) -> pl.DataFrame:
@@ -434,10 +471,7 @@ def reconcile_partitioned(
     memory_limit: int | None = None,
     work_dir: Path | None = None,
     on_stage: Callable[[str], None] | None = None,
-    run_buckets: Callable[
-        [SideParts, SideParts, list[list[int]], Settings], Iterator[tuple[int, Core]]
-    ]
-    | None = None,
+    run_buckets: Runner | None = None,
 ) -> tuple[RunResult, pl.LazyFrame, Path]:
     """Reconcile settings.pos against settings.bank bucket by bucket.
 
@@ -468,7 +502,7 @@ def _reconcile_in(
     buckets: int,
     work: Path,
     stage: Callable[[str], None],
-    run_buckets: Callable[..., Iterator[tuple[int, Core]]] | None,
+    run_buckets: Runner | None,
     t0: float,
     timings: dict[str, float],
 ) -> tuple[RunResult, pl.LazyFrame, Path]:
@@ -479,7 +513,9 @@ def _reconcile_in(
     bank = canonicalise(
         settings.bank, "bank", settings.bank_profile, settings.timezone, work, shards
     )
-    plan = plan_buckets(pos, bank, buckets)
+    day = day_of_parts(pos, bank)
+    # A row without a merchant could pair with any merchant's rows: then one bucket.
+    plan = plan_buckets(pos, bank, buckets if day.scoped else 1)
     timings["load_s"] = time.perf_counter() - t0
     timings["load_peak_mib"] = peak_mib()
     if settings.bank_is_statement is None:
@@ -488,7 +524,7 @@ def _reconcile_in(
     stage("match")
     t = time.perf_counter()
     runner = run_buckets or _run_here
-    merged = merge(runner(pos, bank, plan, settings), work)
+    merged = merge(runner(pos, bank, plan, settings, day), work)
     timings["match_classify_s"] = time.perf_counter() - t
     timings["match_classify_peak_mib"] = peak_mib()
     timings["total_s"] = time.perf_counter() - t0
@@ -550,13 +586,16 @@ def _reconcile_in(
 
 
 def _run_here(
-    pos: SideParts, bank: SideParts, plan: list[list[int]], settings: Settings
+    pos: SideParts, bank: SideParts, plan: list[list[int]], settings: Settings, day: Day
 ) -> Iterator[tuple[int, Core]]:
     for k, shards in enumerate(plan):
         # Frames passed without a name here, so the core can free them once matched, and
         # the result released before the next bucket loads: one bucket in memory at a time.
         core = in_bucket(
-            k, reconcile_frames(load_bucket(pos, shards), load_bucket(bank, shards), settings)
+            k,
+            reconcile_frames(
+                load_bucket(pos, shards), load_bucket(bank, shards), settings, day=day
+            ),
         )
         yield k, core
         del core

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import polars as pl
 
-from recon.config import Settings
+from recon.config import MatchSettings, Settings
 from recon.core import finish
 from recon.errors import UsageError
 from recon.load import Loaded, is_statement, load_side
@@ -20,9 +20,11 @@ from recon.schema import REJECTED
 Stage = Callable[[str], None]
 # Changes the loaded frames before matching (the state store adds what is still open).
 # Called with both sides' canonical rows and what was read (paths, SHA-256); returns the rows to
-# match (recon.carry adds the records a state carries).
+# match (recon.carry adds the records a state carries) and the match settings (the state adds
+# the bank's lag that earlier days showed).
 BeforeMatch = Callable[
-    [pl.DataFrame, pl.DataFrame, SideInfo, SideInfo], tuple[pl.DataFrame, pl.DataFrame]
+    [pl.DataFrame, pl.DataFrame, SideInfo, SideInfo],
+    tuple[pl.DataFrame, pl.DataFrame, MatchSettings],
 ]
 
 
@@ -73,7 +75,8 @@ def reconcile(
     # Let the loaded frames go once matched: on a large day they are gigabytes.
     del pos, bank
     if before_match is not None:
-        pos_frame, bank_frame = before_match(pos_frame, bank_frame, pos_info, bank_info)
+        pos_frame, bank_frame, used = before_match(pos_frame, bank_frame, pos_info, bank_info)
+        settings = replace(settings, match=used)
     # Where a row came from is the loader's: matching never reads it (nor a POS fee), and on
     # a ten-million-row day those columns are half a gigabyte held through matching.
     # One chunk per column, as match wants them (see there): made here, where the loaded
@@ -87,6 +90,10 @@ def reconcile(
     del pos_frame, bank_frame
     timings["match_s"] = time.perf_counter() - t
     timings["match_peak_mib"] = peak_mib()
+    if outcome.lag_bound_minutes is not None:
+        # The lag the day showed is the run's (a later run without pairs enough takes it).
+        shown = replace(settings.match, lag_bound_minutes=outcome.lag_bound_minutes)
+        settings = replace(settings, match=shown)
     stage("classify")
     core = finish(outcome, settings, timings)
     discrepancies, matches, deposits, findings = core[:4]

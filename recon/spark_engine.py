@@ -26,7 +26,8 @@ import polars as pl
 from recon.config import Settings
 from recon.core import Core
 from recon.errors import UsageError
-from recon.partitioned import SHARD, SideParts, results_dir
+from recon.match.prepare import Day
+from recon.partitioned import SHARD, Runner, SideParts, results_dir
 
 KIND, DATA, BUCKET = "_kind", "_data", "_bucket"
 # matches.parquet's columns and types, as the workers return them.
@@ -73,8 +74,9 @@ def _canonical(table: Any) -> pl.DataFrame:
     return conform(frame.lazy()).collect()
 
 
-def reconcile_bucket(settings: Settings) -> Callable[[Any, Any, Any], Any]:
-    """The function Spark runs per bucket: (key, pos rows, bank rows) -> matches + one row."""
+def reconcile_bucket(settings: Settings, day: Day) -> Callable[[Any, Any, Any], Any]:
+    """The function Spark runs per bucket: (key, pos rows, bank rows) -> matches + one row.
+    Spark hands the rows over in no set order; the core puts them back in file order."""
 
     def run(key: Any, left: Any, right: Any) -> Any:
         import pyarrow as pa
@@ -83,7 +85,9 @@ def reconcile_bucket(settings: Settings) -> Callable[[Any, Any, Any], Any]:
         from recon.partitioned import in_bucket
 
         k = int(key[0].as_py() if hasattr(key[0], "as_py") else key[0])
-        core = in_bucket(k, reconcile_frames(_canonical(left), _canonical(right), settings))
+        core = in_bucket(
+            k, reconcile_frames(_canonical(left), _canonical(right), settings, day=day)
+        )
         matches = core.matches.select(
             [pl.col(c).cast(t) for c, t in MATCH_SCHEMA.items()]
         ).with_columns(pl.lit("match").alias(KIND), pl.lit(None, pl.Binary).alias(DATA))
@@ -136,7 +140,7 @@ def _local_workers_python(master: str | None) -> None:
 
 def spark_runner(
     master: str | None,
-) -> Callable[[SideParts, SideParts, int, Settings], Iterator[tuple[int, Core]]]:
+) -> Runner:
     try:
         from pyspark.sql import SparkSession
         from pyspark.sql import functions as F
@@ -146,7 +150,7 @@ def spark_runner(
         ) from None
 
     def run(
-        pos: SideParts, bank: SideParts, plan: list[list[int]], settings: Settings
+        pos: SideParts, bank: SideParts, plan: list[list[int]], settings: Settings, day: Day
     ) -> Iterator[tuple[int, Core]]:
         buckets = len(plan)
         _local_workers_python(master)
@@ -193,7 +197,7 @@ def spark_runner(
             for s in sides
         ]
         grouped = sides[0].groupby(BUCKET).cogroup(sides[1].groupby(BUCKET))
-        result = grouped.applyInArrow(reconcile_bucket(settings), schema=_spark_schema())
+        result = grouped.applyInArrow(reconcile_bucket(settings, day), schema=_spark_schema())
         work = pos.roots[0].parents[1] if pos.roots else bank.roots[0].parents[1]
         dataset = work / "spark-results"
         result.write.mode("overwrite").parquet(str(dataset))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -656,3 +657,79 @@ def test_reference_pass_is_exact_when_hashes_collide():
     bank = side("brow", ["B", "A", "A", "D"], [5, 9, 6, 7])
     pairs = reference_pass(pos, bank)
     assert sorted(pairs.iter_rows()) == [(0, 2), (1, 0), (2, 1)]
+
+
+def test_records_of_two_merchants_never_pair_when_every_record_names_its_merchant():
+    """A reference is a merchant's when both files name the merchant of every record: the
+    streaming and Spark engines then match merchants apart, and a local run agrees. With a
+    record that names none, the day is one and the reference pairs as it always has."""
+    sale = {"id": "P1", "time": "2026-11-20T10:00:00", "amount": "66.00", "reference": "R1"}
+    other = {"id": "P2", "time": "2026-11-20T11:00:00", "amount": "9.00", "merchant": "M2"}
+    paid = {"id": "B1", "time": "2026-11-20T12:00:00", "amount": "66.00", "reference": "R1"}
+    _, matches = run([{**sale, "merchant": "M1"}, other], [{**paid, "merchant": "M2"}])
+    assert ("P1", "B1", "reference") not in pairs(matches)
+    _, matches = run([{**sale, "merchant": "M1"}, other], [paid])
+    assert ("P1", "B1", "reference") in pairs(matches)
+
+
+def two_shops(folder, rows=(1500, 1000), seeds=(3, 4)) -> dict[str, Path]:
+    """Two look-alike shops in one day (a short price list, a few regular cards: many rows
+    tie), the second paid three hours after its sales; written to `folder` as Parquet."""
+    from recon.generate import generate_day
+
+    frames: dict[str, list[pl.DataFrame]] = {"pos": [], "bank": []}
+    for shop, n, seed, hours in zip("AB", rows, seeds, (0, 3), strict=True):
+        day = generate_day(n, seed, kind="lookalike")
+        for side, frame in (("pos", day.pos), ("bank", day.bank)):
+            frame = frame.with_columns(
+                id=pl.lit(shop) + pl.col("id"),
+                merchant=pl.lit(f"M{shop}"),
+                terminal=pl.lit(shop) + pl.col("terminal"),
+            )
+            if side == "bank":
+                frame = frame.with_columns(time=pl.col("time") + pl.duration(hours=hours))
+            frames[side].append(frame)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for side, parts in frames.items():
+        paths[side] = folder / f"{side}.parquet"
+        pl.concat(parts).sort("time", maintain_order=True).write_parquet(paths[side])
+    return paths
+
+
+def _pairs_by_id(outcome) -> set[tuple[str, str, str]]:
+    p = outcome.pos["id"].gather(outcome.pairs["prow"])
+    b = outcome.bank["id"].gather(outcome.pairs["brow"])
+    return set(zip(p, b, outcome.pairs["rule"], strict=True))
+
+
+def test_a_day_of_merchants_is_matched_as_each_merchant_alone(tmp_path, monkeypatch):
+    """When every record names its merchant, what the matcher learns of the day (the bank's
+    usual lag, here minutes for one shop and hours for the other) and how it bounds its
+    candidates it decides per merchant: the day's pairs are each merchant's own, so a bucket
+    of a few merchants (the streaming and Spark engines) is matched as the whole day."""
+    import recon.match as matcher
+    from recon.load import load_side
+
+    paths = two_shops(tmp_path)
+    pos, bank = (load_side(paths[s], s, None).frame for s in ("pos", "bank"))
+    s = MatchSettings()
+    whole = match(pos, bank, s)
+    day = matcher._day(whole.pos, whole.bank)
+    assert day.scoped and day.scope == ["merchant"]
+    alone = set()
+    for shop in ("MA", "MB"):
+        mine = pl.col("merchant") == shop
+        alone |= _pairs_by_id(match(pos.filter(mine), bank.filter(mine), s, day))
+    assert _pairs_by_id(whole) == alone
+    rules = {rule for _, _, rule in alone}
+    assert {"amount_time", "residual_card"} <= rules
+    # Candidates over budget: a merchant's rows take the same way whatever merchants are
+    # matched beside it.
+    monkeypatch.setattr(matcher, "CANDIDATE_BUDGET", 60)
+    whole = match(pos, bank, s)
+    alone = set()
+    for shop in ("MA", "MB"):
+        mine = pl.col("merchant") == shop
+        alone |= _pairs_by_id(match(pos.filter(mine), bank.filter(mine), s, day))
+    assert _pairs_by_id(whole) == alone

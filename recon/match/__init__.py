@@ -15,6 +15,13 @@ what the earlier ones left:
                      unambiguous (each row's only candidate), see recon.match.residual
 Voids paired with their sale only match by reference; duplicate groups are marked here and
 judged by the classifier.
+
+When both files name the merchant of every record, the merchant scopes everything (Day, in
+recon.match.prepare): records of two merchants never pair, not even by reference, nor share a
+duplicate group or a void, and what the passes learn of the day's own pairs (the bank's usual
+lag, whether the files' references meet, which rows have too many candidates to judge them
+all) they learn per merchant. A bucket of a few merchants (recon.partitioned) is then matched
+as the whole day: the streaming and Spark engines give a local run's result, row for row.
 """
 
 from __future__ import annotations
@@ -33,10 +40,12 @@ from recon.match.prepare import (
     DAY_US,
     EVIDENCE,
     NO_CARD_RETRY_SECONDS,
+    OPTIONAL_KEYS,
     REF_HASH,
     REF_SHARED,
     RETRY_GROUP,
     STATEMENT,
+    Day,
     agrees,
     derive,
     duplicate_groups,
@@ -50,7 +59,7 @@ from recon.match.residual import (
     resolve,
     unique_pairs,
 )
-from recon.match.timing import MIN_PAIRS, crowded, in_order, lag_bound, pair_lags
+from recon.match.timing import crowded, in_order, learn_bounds, pair_lags
 from recon.schema import CANCEL_KINDS
 
 PAIR_SCHEMA = {"prow": pl.UInt32, "brow": pl.UInt32, "rule": pl.String}
@@ -62,6 +71,9 @@ class MatchOutcome:
     bank: pl.DataFrame  # canonical + brow, dir, keys, dup_group, dup_how, dup_primary
     pairs: pl.DataFrame  # prow, brow, rule
     voids: pl.DataFrame  # sale_row, void_row
+    # The bank's usual lag as this day's pairs showed it (minutes; 0: no tighter than the
+    # window), None where no scope had pairs enough to tell (MatchSettings.lag_bound_minutes).
+    lag_bound_minutes: float | None = None
 
 
 # Above this many candidate pairs a later pass falls back to the sweep (bounded memory).
@@ -80,9 +92,57 @@ def _shared_keys(pos: pl.DataFrame, bank: pl.DataFrame) -> list[str]:
     """Optional keys that both files actually carry."""
     return [
         c
-        for c in ("merchant", "terminal", "first6", "last4")
+        for c in OPTIONAL_KEYS
         if pos[c].null_count() < pos.height and bank[c].null_count() < bank.height
     ]
+
+
+def _day(pos: pl.DataFrame, bank: pl.DataFrame) -> Day:
+    """The Day of two derived sides (recon.match.prepare.day_of reads it of canonical ones)."""
+    scoped = pos["merchant"].null_count() == 0 and bank["merchant"].null_count() == 0
+    return Day(tuple(_shared_keys(pos, bank)), scoped and pos.height + bank.height > 0)
+
+
+Parts = list[tuple[pl.DataFrame, pl.DataFrame]]
+
+
+def _split(
+    lp: pl.DataFrame, lb: pl.DataFrame, keys: list[str], scope: list[str]
+) -> tuple[Parts, tuple[pl.DataFrame, pl.DataFrame] | None]:
+    """The rows of a pass that judges every candidate pair, in parts whose candidates (pairs
+    that agree on `keys`) fit CANDIDATE_BUDGET, and the rows with too many (None if none).
+
+    Within a scope (a merchant, recon.match.prepare.Day) the budget is the scope's, so a
+    merchant's rows take the same way whatever other merchants are matched beside them (the
+    streaming and Spark engines match a few at a time); parts hold whole merchants and about
+    CANDIDATE_BUDGET candidates each."""
+    if not scope:
+        if _join_size(lp, lb, keys) > CANDIDATE_BUDGET:
+            return [], (lp, lb)
+        return [(lp, lb)], None
+    keys = [*keys, *(k for k in scope if k not in keys)]
+    a, b = lp.group_by(keys).len(), lb.group_by(keys).len()
+    size = (pl.col("len") * pl.col("len_right")).sum()
+    sizes = a.join(b, on=keys).group_by(scope).agg(size=size)
+    if sizes.height == 0:
+        return [], None
+    big = sizes.filter(pl.col("size") > CANDIDATE_BUDGET)
+    if big.height == 0 and sizes["size"].sum() <= CANDIDATE_BUDGET:
+        return [(lp, lb)], None
+    over = None
+    if big.height:
+        over = (
+            lp.join(big.select(scope), on=scope, how="semi"),
+            lb.join(big.select(scope), on=scope, how="semi"),
+        )
+    small = sizes.filter(pl.col("size") <= CANDIDATE_BUDGET).with_columns(
+        part=(pl.col("size").cum_sum() - pl.col("size")) // CANDIDATE_BUDGET
+    )
+    parts = []
+    for _, part in small.group_by("part"):
+        which = part.select(scope)
+        parts.append((lp.join(which, on=scope, how="semi"), lb.join(which, on=scope, how="semi")))
+    return parts, over
 
 
 def _validate(
@@ -115,7 +175,12 @@ def _filled(frame: pl.DataFrame, columns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(c for c in columns if c in frame.columns and frame[c].null_count() < frame.height)
 
 
-def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> MatchOutcome:
+def match(
+    pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings, day: Day | None = None
+) -> MatchOutcome:
+    """Pair the two sides' records. `day`: what the matcher reads of the whole day
+    (recon.match.prepare.Day), given by an engine that matches a day bucket by bucket;
+    without it, the two frames are the day."""
     # Each stage is collected once: later passes read what earlier ones left, and polars would
     # otherwise re-run the earlier plans for every anti-join.
     # One chunk per column: every later pass gathers rows by position, ten times slower from
@@ -135,17 +200,21 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         engine="in-memory",
     )
     pos, bank = pos.rechunk(), bank.rechunk()
+    day = _day(pos, bank) if day is None else day
+    # Records of two merchants never meet when every record names its merchant: references,
+    # voids and duplicate groups are then a merchant's, and so is what the day teaches.
+    scope = day.scope
     # Which references repeat on a side: read by the duplicate groups and the reference pass.
     with ThreadPoolExecutor(max_workers=1) as pool:  # (the two sides side by side)
-        bank_keyed = pool.submit(with_reference_keys, bank)
-        pos, bank = with_reference_keys(pos), bank_keyed.result()
+        bank_keyed = pool.submit(with_reference_keys, bank, scope)
+        pos, bank = with_reference_keys(pos, scope), bank_keyed.result()
         del bank_keyed
     seconds = s.duplicate_seconds
     voids, pos_dups, bank_dups = pl.collect_all(
         [
-            void_pairs(pos.lazy()),
-            duplicate_groups(pos, "prow", seconds, retry_needs_clock=False),
-            duplicate_groups(bank, "brow", seconds, retry_needs_clock=True),
+            void_pairs(pos.lazy(), scope),
+            duplicate_groups(pos, "prow", seconds, retry_needs_clock=False, scope=scope),
+            duplicate_groups(bank, "brow", seconds, retry_needs_clock=True, scope=scope),
         ]
     )
     pos = annotate(pos, "prow", pos_dups)
@@ -153,7 +222,7 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     pos = annotate(pos, "prow", voids.select(prow="sale_row", cancelled_by_row="void_row"))
     bank = annotate(bank, "brow", bank_dups)
 
-    found = [reference_pass(pos, bank).with_columns(rule=pl.lit("reference"))]
+    found = [reference_pass(pos, bank, scope).with_columns(rule=pl.lit("reference"))]
     pos, bank = pos.drop(REF_SHARED, REF_HASH), bank.drop(REF_SHARED, REF_HASH)
 
     # The last rows left: the side frames they came from (a pass that marks rows makes new
@@ -181,39 +250,71 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
         left = (*key, len(found), lp, lb)
         return lp, lb
 
-    # References are comparable when the two files' primary references meet: then two rows
-    # that carry different ones are two transactions. A statement whose own references are
-    # another system's (the POS reference only among its other references) says nothing.
-    refs_comparable = found[0].height > 0
+    # References are comparable when the two files' primary references meet (in a scope:
+    # recon.match.prepare.Day): then two rows that carry different ones are two transactions.
+    # A statement whose own references are another system's (the POS reference only among its
+    # other references) says nothing.
+    refs_meet = found[0].height > 0
+    if scope:
+        met = pos.select(pl.col("merchant").gather(found[0]["prow"]).unique()).to_series()
+        comparable = pl.col("merchant").is_in(met.implode())
+    else:
+        comparable = pl.lit(refs_meet)
     if pos["reference"].null_count() < pos.height:
         # A POS reference among a statement line's other references, or in its free text.
         lp, lb = leftovers()
-        other, copies = other_reference_pass(lp.lazy(), lb.lazy())
+        other, copies = other_reference_pass(lp.lazy(), lb.lazy(), scope)
         found.append(other.with_columns(rule=pl.lit("reference_other")))
         bank = _group_copies(bank, copies, "reference")
 
-    shared = _shared_keys(pos, bank)
+    shared = list(day.shared)
     exact = ["dir", "amount", "currency", *shared]
-    # The bank's usual lag, from the pairs that are certain; among look-alike rows a slower
-    # pairing is not made (recon.match.timing).
+
+    def split(
+        lp: pl.DataFrame, lb: pl.DataFrame, keys: list[str]
+    ) -> tuple[Parts, tuple[pl.DataFrame, pl.DataFrame] | None]:
+        return _split(lp, lb, keys, scope)
+
+    # The bank's usual lag, learnt per scope from the pairs that are certain; among look-alike
+    # rows a slower pairing is not made (recon.match.timing).
     window_us = int(s.window_days * DAY_US)
+
+    def scopes(pairs: pl.DataFrame) -> pl.Series:
+        """The scope of each pair: its merchant's code, or 0 (the whole day)."""
+        if not scope:
+            return pl.zeros(pairs.height, pl.UInt32, eager=True)
+        return pos["merchant"].to_physical().gather(pairs["prow"]).cast(pl.UInt32)
+
     certain = pl.concat(found)
-    learnt = certain.height >= MIN_PAIRS
-    bound = lag_bound(pair_lags(certain, pos, bank), window_us) if learnt else None
+    bounds = pl.DataFrame(schema={"scope": pl.UInt32, "bound": pl.Int64})
+    bounds = learn_bounds(bounds, scopes(certain), pair_lags(certain, pos, bank), window_us)
+    del certain
+
+    def limits(of: pl.Series) -> pl.Series | int | None:
+        """The bound of each pair's scope (null where none), None where no scope has one."""
+        known = bounds.drop_nulls("bound")
+        if known.height == 0:
+            return None
+        if not scope:
+            return int(known["bound"][0])
+        frame = pl.DataFrame({"scope": of})
+        return frame.join(known, on="scope", how="left", maintain_order="left")["bound"]
 
     def plausible(
         pairs: pl.DataFrame, lags: pl.Series | None = None, *, every: bool = False
     ) -> pl.DataFrame:
         """Drop pairs of look-alike rows (of any rows with `every`: pairs whose amounts differ
         rest on the time alone) slower than the bank's usual lag."""
-        nonlocal bound, learnt
-        if not learnt and pairs.height >= MIN_PAIRS:
-            # No certain pairs: the first sweep's pairs, nearly all right, show the lag.
-            learnt = True
-            bound = lag_bound(pair_lags(pairs, pos, bank), window_us)
-        if bound is None or pairs.height == 0:
+        nonlocal bounds
+        if pairs.height == 0:
             return pairs
+        of = scopes(pairs)
         lags = pair_lags(pairs, pos, bank) if lags is None else lags
+        # A scope without certain pairs: its first sweep's pairs, nearly all right, show the lag.
+        bounds = learn_bounds(bounds, of, lags, window_us)
+        bound = limits(of)
+        if bound is None:
+            return pairs
         slow = (lags > bound).fill_null(False)
         if not slow.any():
             return pairs
@@ -224,14 +325,15 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
 
     stages: list[tuple[str, list[str], list[str], str]] = [
         ("amount_time", exact, shared, "equal"),
-        ("amount_time_loose", ["dir", "amount", "currency"], [], "equal"),
+        # (within a scope the merchant is known on both sides: a pair must share it)
+        ("amount_time_loose", ["dir", "amount", "currency", *scope], [], "equal"),
     ]
     # When references are comparable, two rows that both carry one (and differ) are two
     # transactions: sweep POS rows without a reference against every bank row, then POS rows
     # with one against bank rows without, so such a pair never blocks a good one.
     no_ref = pl.col("reference").is_null()
-    if refs_comparable:
-        populations = [(no_ref, pl.lit(True)), (~no_ref, no_ref)]
+    if refs_meet:
+        populations = [(no_ref | ~comparable, pl.lit(True)), (~no_ref & comparable, no_ref)]
     else:
         populations = [(pl.lit(True), pl.lit(True))]
     everything = [(pl.lit(True), pl.lit(True))]
@@ -251,32 +353,40 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
                 lp, lb = lp.drop_nulls(required), lb.drop_nulls(required)
             if lp.height == 0 or lb.height == 0:
                 continue
-            if rule == "amount_time" or _join_size(lp, lb, keys) > CANDIDATE_BUDGET:
+            if rule == "amount_time":
+                parts, over = [], (lp, lb)
+            else:
+                parts, over = split(lp, lb, keys)
+            if over is not None:
                 # Exact keys (or too many candidates): the sweep scales to millions of rows.
-                cand = sweep(lp.lazy(), lb.lazy(), keys)
-                pairs = _validate(cand, lp.lazy(), lb.lazy(), s, amounts=amounts).collect()
+                sp, sb = over
+                cand = sweep(sp.lazy(), sb.lazy(), keys)
+                pairs = _validate(cand, sp.lazy(), sb.lazy(), s, amounts=amounts).collect()
                 pairs = plausible(pairs, every=amounts != "equal")
                 if rule == "amount_time":
                     pairs = in_order(pairs, pos, bank, keys)
-            else:
+                found.append(pairs.with_columns(rule=pl.lit(rule)))
+            for cp, cb in parts:
                 # Leftovers only: judge every candidate, then pick nearest-first.
-                cand = candidates(lp.lazy(), lb.lazy(), keys)
-                valid = _validate(cand, lp.lazy(), lb.lazy(), s, amounts=amounts, with_lag=True)
+                cand = candidates(cp.lazy(), cb.lazy(), keys)
+                valid = _validate(cand, cp.lazy(), cb.lazy(), s, amounts=amounts, with_lag=True)
                 valid = valid.collect()
                 valid = plausible(valid, valid["lag"], every=amounts != "equal")
                 pairs = nearest_pairs(valid)
-            found.append(pairs.with_columns(rule=pl.lit(rule)))
+                found.append(pairs.with_columns(rule=pl.lit(rule)))
 
     run_stage(*stages[0])
     run_stage(*stages[1])
-    if refs_comparable:
+    if refs_meet:
         # Two rows that carry different references and agree on everything else are paired
         # when each is the other's only candidate (a reference from another system).
         lp, lb = leftovers()
         lp, lb = lp.drop_nulls(["reference", *shared]), lb.drop_nulls(["reference", *shared])
-        if lp.height and lb.height and _join_size(lp, lb, exact) <= CANDIDATE_BUDGET:
-            cand = candidates(lp.lazy(), lb.lazy(), exact)
-            valid = plausible(_validate(cand, lp.lazy(), lb.lazy(), s, amounts="equal").collect())
+        lp, lb = lp.filter(comparable), lb.filter(comparable)
+        parts = split(lp, lb, exact)[0] if lp.height and lb.height else []
+        for cp, cb in parts:
+            cand = candidates(cp.lazy(), cb.lazy(), exact)
+            valid = plausible(_validate(cand, cp.lazy(), cb.lazy(), s, amounts="equal").collect())
             found.append(unique_pairs(valid).with_columns(rule=pl.lit("amount_time_refs_differ")))
     if s.amount_tolerant_pass and "last4" in shared:
         card_keys = ["dir", "currency", "last4", *[k for k in shared if k != "last4"]]
@@ -287,20 +397,26 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
     # Copies of a settled row are duplicates, not candidates of the residual pass; nor are rows
     # of a duplicate group or a sale its void cancelled.
     bank = _mark_bank_copies(bank, strict, s.bank_duplicate_seconds)
+    learnt = bounds  # (what the day showed, before any prior)
     if s.residual_pass:
         lp, lb = leftovers()
         lp = lp.filter(pl.col("dup_group").is_null() & pl.col("cancelled_by_row").is_null())
         lb = lb.filter(pl.col("dup_group").is_null())
+        if s.lag_bound_minutes and lp.height:
+            # A scope whose pairs were too few to tell: the lag earlier days showed.
+            unknown = scopes(lp).unique()
+            prior = int(s.lag_bound_minutes * 60_000_000)
+            extra = pl.DataFrame({"scope": unknown, "bound": prior}, schema=bounds.schema)
+            bounds = pl.concat([bounds, extra.join(bounds, on="scope", how="anti")])
         if lp.height and lb.height:
             cand = residual_candidates(
                 lp,
                 lb,
                 shared,
                 s,
-                refs_comparable=refs_comparable,
-                budget=CANDIDATE_BUDGET,
-                join_size=_join_size,
-                bound=bound,
+                refs_comparable=comparable,
+                fits=lambda a, b, keys: split(a, b, keys)[0],
+                bound=_windows(bounds, scope, s),
             )
             chosen = resolve(cand).select("prow", "brow", "rule")
             found.append(chosen)
@@ -316,7 +432,35 @@ def match(pos_df: pl.DataFrame, bank_df: pl.DataFrame, s: MatchSettings) -> Matc
 
     pos, bank = _with_open_candidates(pos), _with_open_candidates(bank)
     pairs = pl.concat(found).cast(PAIR_SCHEMA).sort("prow")
-    return MatchOutcome(pos=pos, bank=bank, pairs=pairs, voids=voids)
+    return MatchOutcome(pos, bank, pairs, voids, _minutes(learnt))
+
+
+def _minutes(bounds: pl.DataFrame) -> float | None:
+    """One day's lag bound for the next runs: the widest a scope learnt, 0 where a scope's
+    bank is slower than the window, None where no scope learnt."""
+    if bounds.height == 0:
+        return None
+    if bounds["bound"].null_count():
+        return 0.0
+    return int(bounds["bound"].max()) / 60_000_000
+
+
+def _windows(bounds: pl.DataFrame, scope: list[str], s: MatchSettings) -> pl.Expr | None:
+    """The residual window of each POS row where its scope's lag set a bound (None where no
+    scope has one): the configured window, no wider than the bank's usual lag."""
+    known = bounds.drop_nulls("bound")
+    if known.height == 0:
+        return None
+    # (in days and back, as the window is configured)
+    windows = [int(min(s.window_days, b / DAY_US) * DAY_US) for b in known["bound"]]
+    if not scope:
+        return pl.lit(windows[0], pl.Int64)
+    return (
+        pl.col("merchant")
+        .to_physical()
+        .cast(pl.UInt32)
+        .replace_strict(known["scope"], pl.Series(windows, dtype=pl.Int64), default=None)
+    )
 
 
 def _with_open_candidates(frame: pl.DataFrame) -> pl.DataFrame:

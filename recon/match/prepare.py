@@ -8,6 +8,8 @@ flagged but still allowed to match a settlement of their own (a double charge se
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from recon.schema import CANCEL_KINDS
@@ -36,13 +38,79 @@ REF_HASH = "ref_hash"
 CODED = ("currency", "kind", "terminal", "merchant")
 
 
+# The optional keys a pass compares where both rows carry them.
+OPTIONAL_KEYS = ("merchant", "terminal", "first6", "last4")
+
+
+@dataclass(frozen=True)
+class Day:
+    """What the matcher reads of the whole day rather than of the rows in front of it, so that
+    a merchant bucket of the day (recon.partitioned) is matched as the whole day would be.
+
+    `shared`: the optional keys (OPTIONAL_KEYS) both files carry somewhere.
+    `scoped`: every record of both files names its merchant. Then the merchant scopes
+    everything: no two records of different merchants pair, share a duplicate group or a
+    void, and what the matcher learns from the day's own pairs (the bank's usual lag, whether
+    the files' references meet) and which rows have too many candidates to judge them all, it
+    decides per merchant. Otherwise the day is one scope."""
+
+    shared: tuple[str, ...]
+    scoped: bool
+
+    @property
+    def scope(self) -> list[str]:
+        """The columns that scope keys and learning: the merchant, or none."""
+        return ["merchant"] if self.scoped else []
+
+
+def card_keys() -> dict[str, pl.Expr]:
+    """last4 and first6 of `account`, as small integers (null where the digits are masked)."""
+    digits = pl.col("account").str.replace_all(r"[^0-9*]", "")
+    n = digits.str.len_bytes()
+    # (slices, not regex captures: a slice holding a '*' does not cast, so it is null as the
+    # capture of four or six digits would be)
+    return {
+        "last4": pl.when(n >= 4).then(digits.str.tail(4).cast(pl.Int16, strict=False)),
+        "first6": pl.when(n >= 6).then(digits.str.head(6).cast(pl.Int32, strict=False)),
+    }
+
+
+@dataclass(frozen=True)
+class SideKeys:
+    """What Day reads of one side: its rows, those without a merchant, the optional keys
+    some row carries."""
+
+    rows: int = 0
+    no_merchant: int = 0
+    carried: frozenset[str] = frozenset()
+
+
+def side_keys(lf: pl.LazyFrame, known: frozenset[str] = frozenset()) -> SideKeys:
+    """The SideKeys of canonical rows, keys in `known` (carried by rows read before) left out
+    (so the text of the cards is read only until one is found)."""
+    cards = card_keys()
+    look = {k: (cards[k] if k in cards else pl.col(k)).count() for k in OPTIONAL_KEYS}
+    found = lf.select(
+        rows=pl.len(),
+        no_merchant=pl.col("merchant").null_count(),
+        **{k: e for k, e in look.items() if k not in known},
+    ).collect(engine="streaming")
+    carried = {k for k in OPTIONAL_KEYS if k not in known and found[k].item() > 0}
+    return SideKeys(found["rows"].item(), found["no_merchant"].item(), frozenset(carried))
+
+
+def day_of(pos: SideKeys, bank: SideKeys) -> Day:
+    """The Day of a whole day's two sides."""
+    shared = tuple(k for k in OPTIONAL_KEYS if k in pos.carried and k in bank.carried)
+    scoped = pos.no_merchant == 0 and bank.no_merchant == 0 and pos.rows + bank.rows > 0
+    return Day(shared=shared, scoped=scoped)
+
+
 def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.LazyFrame:
     """Add the row index and the keys the matcher compares on.
 
     `evidence` names the columns of EVIDENCE the file fills: carried for the report only, and
     left out when empty so a large day without them does not pay for null columns."""
-    digits = pl.col("account").str.replace_all(r"[^0-9*]", "")
-    n = digits.str.len_bytes()
     # Only what matching and classifying read: fee, source and line stay with the loader.
     keep = ["id", "time", "has_clock", "amount", "currency", "account", "reference", "kind"]
     # Few-valued text as dictionary codes (4 bytes a row, not a 16-byte view and the text):
@@ -58,10 +126,7 @@ def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.Laz
             .then(pl.lit(-1, pl.Int8))
             .otherwise(pl.lit(1, pl.Int8)),
             # Card digits as small integers: 2 and 4 bytes a row instead of a string each.
-            # (slices, not regex captures: a slice holding a '*' does not cast, so it is null
-            # as the capture of four or six digits would be)
-            last4=pl.when(n >= 4).then(digits.str.tail(4).cast(pl.Int16, strict=False)),
-            first6=pl.when(n >= 6).then(digits.str.head(6).cast(pl.Int32, strict=False)),
+            **card_keys(),
         )
     )
 
@@ -91,10 +156,11 @@ def repeated(hashes: pl.Series) -> pl.Series:
     return hashes.is_in(twice.implode()).fill_null(False)
 
 
-def with_reference_keys(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` with REF_HASH and REF_SHARED of its rows' reference and direction (null and
-    False for rows without a reference)."""
-    hashed = key_hash(frame, ["reference", "dir"], pl.col("reference").is_not_null())
+def with_reference_keys(frame: pl.DataFrame, scope: list[str] | None = None) -> pl.DataFrame:
+    """`frame` with REF_HASH and REF_SHARED of its rows' reference and direction, and `scope`
+    (Day.scope: the merchant, or nothing) (null and False for rows without a reference)."""
+    keys = ["reference", "dir", *(scope or [])]
+    hashed = key_hash(frame, keys, pl.col("reference").is_not_null())
     return frame.with_columns(hashed.alias(REF_HASH), repeated(hashed).alias(REF_SHARED))
 
 
@@ -131,28 +197,31 @@ def sweep_time() -> pl.Expr:
     )
 
 
-def void_pairs(pos: pl.LazyFrame) -> pl.LazyFrame:
+def void_pairs(pos: pl.LazyFrame, scope: list[str] | None = None) -> pl.LazyFrame:
     """Pair each void/reversal with the sale it cancels: (sale_row, void_row).
 
     With a reference: the n-th cancel of a reference pairs with its n-th sale. Without one: the
-    latest earlier sale of the same card, terminal and absolute amount.
+    latest earlier sale of the same card, terminal and absolute amount. Both within `scope`
+    (Day.scope: the merchant, or nothing).
     """
+    scope = scope or []
     cancels = pos.filter(pl.col("kind").is_in(CANCEL_KINDS))
     sales = pos.filter(pl.col("kind") == "sale")
-    occ = pl.int_range(pl.len()).over("reference", order_by=["time", "prow"])
+    ref = ["reference", *scope]
+    occ = pl.int_range(pl.len()).over(ref, order_by=["time", "prow"])
     ref_cancels = cancels.filter(pl.col("reference").is_not_null())
     by_ref = (
-        ref_cancels.select("reference", void_row="prow", occ=occ)
+        ref_cancels.select(*ref, void_row="prow", occ=occ)
         .join(
             # Only sales whose reference was cancelled: few, so ranking them is cheap.
-            sales.join(ref_cancels.select("reference").unique(), on="reference", how="semi").select(
-                "reference", sale_row="prow", occ=occ
+            sales.join(ref_cancels.select(ref).unique(), on=ref, how="semi").select(
+                *ref, sale_row="prow", occ=occ
             ),
-            on=["reference", "occ"],
+            on=[*ref, "occ"],
         )
         .select("sale_row", "void_row")
     )
-    keys = ["account", "terminal", "abs_amount"]
+    keys = ["account", "terminal", "abs_amount", *scope]
     loose = (
         cancels.filter(pl.col("reference").is_null() & pl.col("account").is_not_null())
         .with_columns(abs_amount=pl.col("amount").abs())
@@ -183,12 +252,18 @@ def void_pairs(pos: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def duplicate_groups(
-    frame: pl.DataFrame, row: str, seconds: int, *, retry_needs_clock: bool
+    frame: pl.DataFrame,
+    row: str,
+    seconds: int,
+    *,
+    retry_needs_clock: bool,
+    scope: list[str] | None = None,
 ) -> pl.LazyFrame:
     """Return (row, dup_group, dup_how, dup_primary) for records that belong to a duplicate group.
 
-    dup_how is 'retry' (same card, amount, terminal within `seconds`) or 'reference'. Cancels
-    are left out: a void shares its sale's reference by design. `frame` has REF_SHARED.
+    dup_how is 'retry' (same card, amount, terminal within `seconds`) or 'reference' (within
+    `scope`, Day.scope). Cancels are left out: a void shares its sale's reference by design.
+    `frame` has REF_SHARED (of the same scope).
     """
     base = frame.lazy().filter(~pl.col("kind").is_in(CANCEL_KINDS))
     retry_keys = ["account", "amount", "terminal", "merchant", "currency"]
@@ -219,16 +294,17 @@ def duplicate_groups(
         .with_columns(gid=pl.col(row).min().over("cluster").cast(pl.Int64) + RETRY_GROUP)
         .select(row, "time", "reference", retry_gid="gid")
     )
+    same_ref = ["reference", "dir", *(scope or [])]
     by_ref = (
         # (the rows whose reference and direction no other row has are in no group)
         base.filter(pl.col(REF_SHARED))
-        .with_columns(size=pl.len().over("reference", "dir"))
+        .with_columns(size=pl.len().over(same_ref))
         .filter(pl.col("size") > 1)
         .select(
             row,
             "time",
             "reference",
-            ref_gid=pl.col(row).min().over("reference", "dir").cast(pl.Int64) + REFERENCE_GROUP,
+            ref_gid=pl.col(row).min().over(same_ref).cast(pl.Int64) + REFERENCE_GROUP,
         )
     )
     # Both candidate sets are small and carry their time and reference: joined to each other,

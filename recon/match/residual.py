@@ -15,7 +15,7 @@ carries the rule that names what differs; the classifier reports the difference.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
 
 import polars as pl
 
@@ -31,42 +31,49 @@ MIN_TOKEN = 4
 RESIDUAL_RULES = ("residual_card", "residual_currency", "residual_late", "residual_keying")
 
 
-def _bank_keys(bank: pl.LazyFrame) -> pl.LazyFrame:
-    """(brow, dir, key): every reference a bank row carries, upper-cased, once each. Words of
-    the memo count only from MIN_TOKEN characters; references count whatever their length."""
+def _bank_keys(bank: pl.LazyFrame, scope: list[str] | None = None) -> pl.LazyFrame:
+    """(brow, dir, *scope, key): every reference a bank row carries, upper-cased, once each.
+    Words of the memo count only from MIN_TOKEN characters; references count whatever their
+    length."""
     names = bank.collect_schema().names()
-    parts = [bank.select("brow", "dir", key=pl.col("reference"), word=pl.lit(False))]
+    row = ["brow", "dir", *(scope or [])]
+    parts = [bank.select(*row, key=pl.col("reference"), word=pl.lit(False))]
     if "references" in names:
-        refs = bank.select("brow", "dir", key=pl.col("references"), word=pl.lit(False))
+        refs = bank.select(*row, key=pl.col("references"), word=pl.lit(False))
         parts.append(refs.explode("key"))
     if "memo" in names:
         for pattern in (_TOKEN, r"[0-9A-Za-z]+"):
             tokens = pl.col("memo").str.extract_all(pattern)
-            parts.append(bank.select("brow", "dir", key=tokens, word=pl.lit(True)).explode("key"))
+            parts.append(bank.select(*row, key=tokens, word=pl.lit(True)).explode("key"))
     keys = pl.concat(parts).filter(pl.col("key").is_not_null())
     keys = keys.filter(~pl.col("word") | (pl.col("key").str.len_chars() >= MIN_TOKEN))
     return (
-        keys.select("brow", "dir", key=pl.col("key").str.to_uppercase().str.strip_chars())
+        keys.select(*row, key=pl.col("key").str.to_uppercase().str.strip_chars())
         .filter(pl.col("key") != "")
         .unique(maintain_order=True)
     )
 
 
 def other_reference_pass(
-    pos: pl.LazyFrame, bank: pl.LazyFrame
+    pos: pl.LazyFrame, bank: pl.LazyFrame, scope: list[str] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Pairs (prow, brow) of leftover POS rows whose reference a leftover bank row carries
     among its other references or in its memo, and copies (brow, of): further bank rows that
-    carry a paired POS reference (the sale settled twice).
+    carry a paired POS reference (the sale settled twice). Within `scope` (Day.scope).
 
     A candidate with the same amount beats one without; a row with two equally good
     candidates stays open, except a POS reference found on several bank rows that carry no
     other POS reference: the earliest pays the sale, the others are copies of it."""
+    scope = scope or []
     p = pos.filter(pl.col("reference").is_not_null()).select(
-        "prow", "dir", "amount", key=pl.col("reference").str.to_uppercase().str.strip_chars()
+        "prow",
+        "dir",
+        *scope,
+        "amount",
+        key=pl.col("reference").str.to_uppercase().str.strip_chars(),
     )
     cand = (
-        p.join(_bank_keys(bank), on=["key", "dir"])
+        p.join(_bank_keys(bank, scope), on=["key", "dir", *scope])
         .join(bank.select("brow", "time", amount_b="amount"), on="brow")
         .select(
             "prow",
@@ -133,12 +140,18 @@ def unique_rounds(cand: pl.DataFrame, max_rounds: int = 8) -> pl.DataFrame:
 
 
 def _judged(
-    pos: pl.DataFrame, bank: pl.DataFrame, join_keys: list[str], s: MatchSettings
+    pos: pl.DataFrame,
+    bank: pl.DataFrame,
+    join_keys: list[str],
+    s: MatchSettings,
+    comparable: pl.Expr,
+    bound: pl.Expr,
 ) -> pl.LazyFrame:
-    """Candidate pairs joined on `join_keys`, with what each pair agrees on."""
+    """Candidate pairs joined on `join_keys`, with what each pair agrees on. `comparable` and
+    `bound` are read of the POS row (see residual_candidates)."""
     cols = ["dir", "time", "has_clock", "amount", "currency", "reference", "terminal"]
     cols += ["merchant", "last4", "first6"]
-    p = pos.lazy().select("prow", *cols)
+    p = pos.lazy().select("prow", *cols, comparable=comparable, bound=bound)
     b = bank.lazy().select("brow", *cols).rename({c: f"{c}_b" for c in cols})
     j = p.join(b, left_on=join_keys, right_on=[f"{k}_b" for k in join_keys])
     # the join keys are equal: keep both names for the checks below
@@ -156,9 +169,12 @@ def _judged(
         card_differs=differs("last4") | differs("first6"),
         same_currency=pl.col("currency") == pl.col("currency_b"),
         same_amount=pl.col("amount") == pl.col("amount_b"),
-        in_window=(pl.col("lag") >= 0) & (pl.col("lag") <= window),
+        # (inside the bank's usual lag where the day taught one, see recon.match.timing)
+        in_window=(pl.col("lag") >= 0) & (pl.col("lag") <= pl.coalesce("bound", window)),
         in_late=(pl.col("lag") > window) & (pl.col("lag") <= late),
-        refs_differ=pl.col("reference").is_not_null() & pl.col("reference_b").is_not_null(),
+        refs_differ=pl.col("reference").is_not_null()
+        & pl.col("reference_b").is_not_null()
+        & pl.col("comparable"),
         # How much the cards say against the pair: the same card 0; unknown on a side, or a
         # card keyed wrong (digits of the last four transposed or one mistyped) 2; another
         # card 4 (a late settlement adds 3, see residual_candidates).
@@ -178,22 +194,24 @@ def residual_candidates(
     shared: list[str],
     s: MatchSettings,
     *,
-    refs_comparable: bool,
-    budget: int,
-    join_size,
-    bound: int | None = None,
+    refs_comparable: pl.Expr,
+    fits: Callable[
+        [pl.DataFrame, pl.DataFrame, list[str]], list[tuple[pl.DataFrame, pl.DataFrame]]
+    ],
+    bound: pl.Expr | None = None,
 ) -> pl.DataFrame:
     """(prow, brow, rule, lag) of every residual candidate, each named by what differs.
 
     `shared` are the optional keys both files carry; terminal and merchant are never relaxed.
-    Where references are comparable, two rows that both carry one (they differ: equal ones
-    paired already) are never a residual candidate: two signals against one pairing.
+    Where references are comparable (`refs_comparable`, of the POS row), two rows that both
+    carry one (they differ: equal ones paired already) are never a residual candidate: two
+    signals against one pairing. `bound` (of the POS row, microseconds; null for none) is the
+    bank's usual lag (recon.match.timing), the window of a pair that differs. `fits` splits
+    the rows of a variant into parts whose candidates fit in memory (rows it leaves out have
+    too many: that variant is not tried for them).
     """
     fixed = [k for k in ("terminal", "merchant") if k in shared]
-    late_s = s  # a late settlement is late against the configured window
-    if bound is not None:
-        # The bank's usual lag (recon.match.timing) is the window of a pair that differs.
-        s = replace(s, window_days=min(s.window_days, bound / DAY_US))
+    bound = pl.lit(None, pl.Int64) if bound is None else bound
     card = [k for k in ("last4", "first6") if k in shared]
     variants: list[tuple[str, list[str], pl.Expr]] = []
     c = pl.col
@@ -213,32 +231,31 @@ def residual_candidates(
         cond = cond & amount_pattern(c("amount"), c("amount_b")).is_not_null()
         variants.append(("residual_keying", ["dir", "currency", *fixed], cond))
     found = []
+    row_keys = ["amount", "currency", "terminal", "merchant", "last4", "first6"]
     for rule, keys, cond in variants:
         lp, lb = pos.drop_nulls(keys), bank.drop_nulls(keys)
-        if lp.height == 0 or lb.height == 0 or join_size(lp, lb, keys) > budget:
+        if lp.height == 0 or lb.height == 0:
             continue
-        judged = _judged(lp, lb, keys, late_s if rule == "residual_late" else s)
-        judged = judged.filter(cond & c("keys_agree"))
-        if refs_comparable:
-            judged = judged.filter(~c("refs_differ"))
-        if rule == "residual_late":
-            # Settled days late is less likely than a card keyed wrong inside the usual lag,
-            # more likely than another card.
-            judged = judged.with_columns(score=c("score") + 3)
-        row_keys = ["amount", "currency", "terminal", "merchant", "last4", "first6"]
-        found.append(
-            judged.select(
-                "prow",
-                "brow",
-                "lag",
-                "score",
-                "time",
-                "time_b",
-                rule=pl.lit(rule),
-                pkey=pl.struct(row_keys).hash(seed=17),
-                bkey=pl.struct([f"{k}_b" for k in row_keys]).hash(seed=17),
-            ).collect()
-        )
+        for part_p, part_b in fits(lp, lb, keys):
+            judged = _judged(part_p, part_b, keys, s, refs_comparable, bound)
+            judged = judged.filter(cond & c("keys_agree") & ~c("refs_differ"))
+            if rule == "residual_late":
+                # Settled days late is less likely than a card keyed wrong inside the usual
+                # lag, more likely than another card.
+                judged = judged.with_columns(score=c("score") + 3)
+            found.append(
+                judged.select(
+                    "prow",
+                    "brow",
+                    "lag",
+                    "score",
+                    "time",
+                    "time_b",
+                    rule=pl.lit(rule),
+                    pkey=pl.struct(row_keys).hash(seed=17),
+                    bkey=pl.struct([f"{k}_b" for k in row_keys]).hash(seed=17),
+                ).collect()
+            )
     if not found:
         return pl.DataFrame(
             schema={

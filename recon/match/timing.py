@@ -7,6 +7,10 @@ copy pair with a sale hours away that was never settled. The settlements that ar
 reference, or the only candidate of their keys) show the bank's usual lag; among look-alike
 rows a pairing much slower than that is not made. Where the bank is slow anyway (a night batch),
 the bound is as wide as the window and changes nothing.
+
+The lag is learnt per scope (recon.match.prepare.Day): per merchant when every record names
+one (two shops of a day may be paid by different banks, and a merchant bucket of the streaming
+and Spark engines then learns what the whole day would), else over the whole day.
 """
 
 from __future__ import annotations
@@ -30,15 +34,32 @@ def pair_lags(pairs: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame) -> pl.
     return pl.concat([p, b], how="horizontal").select(lag_us()).to_series()
 
 
-def lag_bound(lags: pl.Series, window_us: int) -> int | None:
-    """The slowest plausible settlement among look-alike rows, learnt from certain pairs' lags;
-    None when there are too few to tell or the bound would not be tighter than the window."""
-    lags = lags.drop_nulls().filter(lags >= 0)
-    if lags.len() < MIN_PAIRS:
-        return None
-    q95 = lags.quantile(0.95, interpolation="higher")
-    bound = max(int(q95 or 0) * LAG_FACTOR, MIN_BOUND_US)
-    return bound if bound < window_us else None
+def bound_expr(window_us: int, lag: str = "lag") -> pl.Expr:
+    """Per group of pairs' lags, the slowest plausible settlement among look-alike rows: null
+    where fewer than MIN_PAIRS lags tell, or where it would not be tighter than the window."""
+    lags = pl.col(lag).filter(pl.col(lag) >= 0)
+    q95 = lags.quantile(0.95, interpolation="higher").cast(pl.Int64)
+    bound = pl.max_horizontal(q95 * LAG_FACTOR, pl.lit(MIN_BOUND_US, pl.Int64))
+    return pl.when((lags.len() >= MIN_PAIRS) & (bound < window_us)).then(bound)
+
+
+def learn_bounds(
+    known: pl.DataFrame, scopes: pl.Series, lags: pl.Series, window_us: int
+) -> pl.DataFrame:
+    """`known` (scope, bound: the scopes learnt so far, bound null where the lags set none)
+    with the scopes not learnt yet that have MIN_PAIRS pairs among these (their `scopes` and
+    `lags`, one per pair). A scope is a merchant, or the whole day (recon.match.prepare.Day);
+    as for the day, fewer pairs than MIN_PAIRS say nothing and the scope learns later."""
+    pairs = pl.DataFrame({"scope": scopes, "lag": lags})
+    if known.height:
+        pairs = pairs.join(known.select("scope"), on="scope", how="anti", nulls_equal=True)
+    new = (
+        pairs.group_by("scope")
+        .agg(n=pl.len(), bound=bound_expr(window_us))
+        .filter(pl.col("n") >= MIN_PAIRS)
+        .select("scope", "bound")
+    )
+    return pl.concat([known, new.cast(known.schema)]) if new.height else known
 
 
 def crowded(
