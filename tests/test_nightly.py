@@ -4,6 +4,9 @@ sale voided on its day but paid that night, and a sale recorded twice and paid o
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -150,3 +153,24 @@ def test_a_closed_day_pairs_no_slower_than_the_bank_showed_on_the_days_before(tm
         [f"BX,2026-11-21T09:00:00,99.00,CNY,{other},,credit,T1,M1"],
     )
     assert _items(day2) == {("orphan_pos", "carried", "PX", ""), ("orphan_bank", "new", "", "BX")}
+
+
+def test_a_month_of_nightly_runs_matches_nothing_twice_and_refeeds_change_nothing(tmp_path):
+    """benchmarks/nightly.py end to end on a small shop: 26 nights of the installed `recon`
+    with closed days, a two-day closure, a three-day outage caught up with a rolling bank
+    export, and two re-fed nights."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "nightly.py"
+    args = ["--rows", "300", "--days", "26", "--keep", str(tmp_path), "--json"]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+    assert proc.returncode in (0, 1), proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["matched_twice"] == 0
+    assert result["refeed_unchanged"] is True
+    assert result["same_day_right"] >= 0.99
+    assert result["closed_right_day"] >= 0.98
+    assert result["carried_right"] >= 0.95
+    # Every night ran, the closed ones included, each as its own day.
+    history = sqlite3.connect(tmp_path / "state.db").execute(
+        "SELECT count(*), count(DISTINCT day) FROM runs WHERE superseded_by IS NULL"
+    )
+    assert history.fetchone() == (26, 26)
