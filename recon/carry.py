@@ -22,7 +22,15 @@ import polars as pl
 from recon.config import SEVERITIES, Settings
 from recon.pipeline import Stage, reconcile
 from recon.result import RunResult, SideInfo, build_summary
-from recon.store import RECORD_COLUMNS, REF_SEP, Store, hashed, now
+from recon.store import (
+    ITEM_RUN_COLUMNS,
+    RECORD_COLUMNS,
+    REF_SEP,
+    Store,
+    hashed,
+    now,
+    texts_hash,
+)
 
 CARRIED_TYPES = ("orphan_pos", "orphan_bank")
 _KEY_FIELDS = (
@@ -154,7 +162,7 @@ def reconcile_with_state(
         this_day = day or run_day(pos, bank, store, (pos_in, bank_in))
         base = store.base_for(this_day)
         ctx.update(day=this_day, base=base)
-        prev = store.open_items(base)
+        prev = store.open_items(base, texts=False)
         # Records of items closed by hand are not carried any further.
         dropped_keys = store.resolved_record_keys(base)
         ctx["prev_items"] = prev
@@ -312,10 +320,20 @@ def _record(
         suggested_action="suggested_action",
         rec_keys="rec_keys",
     )
-    carried_forward = still_open.select(items_now.columns).with_columns(item_id=pl.lit(None))
-    closed_now = closed.with_columns(status=pl.lit("closed")).select(items_now.columns)
-    all_items = pl.concat([items_now, carried_forward, closed_now], how="vertical_relaxed").unique(
-        "item_key", keep="first", maintain_order=True
+    # Earlier items' rows of this run: their texts are stored already (prev has none).
+    run_columns = list(ITEM_RUN_COLUMNS)
+    carried_forward = still_open.select(run_columns).with_columns(item_id=pl.lit(None))
+    closed_now = closed.with_columns(status=pl.lit("closed")).select(run_columns)
+    all_items = pl.concat(
+        [items_now.select(run_columns), carried_forward, closed_now], how="vertical_relaxed"
+    ).unique("item_key", keep="first", maintain_order=True)
+
+    # Texts are stored once per item: only new items' and changed ones (a duplicate sale's
+    # payment came, an id got its first day) are written. Earlier items keep theirs.
+    texts = (
+        items_now.with_columns(texts_hash())
+        .join(prev.select("item_key", "texts_hash"), on=["item_key", "texts_hash"], how="anti")
+        .unique("item_key", keep="first", maintain_order=True)
     )
 
     out_disc = disc.drop("prev_first", "prev_severity", "prev_status", "rec_keys", "item_key")
@@ -372,6 +390,7 @@ def _record(
         records_df,
         pl.concat([*consumed, *ctx["dropped"]]),
         all_items,
+        texts,
     )
     state["run_id"] = run_id
     return final

@@ -439,3 +439,22 @@ def test_a_version_3_state_file_is_upgraded_in_place_and_keeps_its_items(env):
         runs[path] = {k: v for k, v in st.items() if k not in ("store", "run_id")}
     assert runs[old] == runs[state]
     assert _open(old) == _open(state)
+
+
+def test_an_items_texts_are_stored_once_and_replaced_when_they_change(env):
+    """A carried item adds a narrow row per run, not its texts again; when its texts change (a
+    new record reuses its sale's id, which then gets its first day) the latest are shown."""
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)
+    card = "622202******1234"
+    pos = _csv(tmp / "pos-reuse.csv", [f"P3,2026-11-21T09:00:00,70.00,CNY,{card},R7,sale,T1,M1"])
+    bank = _csv(tmp / "bank-none.csv", [])
+    _run_files(tmp, state, cfg, pos, bank, "o2")
+    items = _open(state)
+    assert items[("orphan_pos", "P3@2026-11-20")]["status"] == "carried"
+    assert ("orphan_pos", "P3") in items  # today's sale of the same id
+    db = sqlite3.connect(state)
+    keys = db.execute("SELECT count(DISTINCT item_key) FROM item_runs").fetchone()[0]
+    assert db.execute("SELECT count(*) FROM item_texts").fetchone()[0] == keys
+    runs = db.execute("SELECT count(*) FROM item_runs GROUP BY run_id ORDER BY run_id")
+    assert [n for (n,) in runs] == [3, 4]  # P2, P3, B9; then P2, P3 carried, B9, today's P3
