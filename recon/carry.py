@@ -56,21 +56,21 @@ def _carried_item() -> pl.Expr:
 
 def _waiting(
     disc: pl.DataFrame, matches: pl.DataFrame, ctx: dict[str, Any], settings: Settings
-) -> dict[str, set[str]]:
+) -> dict[str, pl.Series]:
     """Ids of the records that stay open after a run, per side: those of the items carried on
     (orphans, unpaid duplicates and sales not due), and a voided sale with its void while a
     payment could still come (the window): a void that never reached the acquirer shows up as
     the sale paid in a later night's batch, which must meet the sale to be voided_but_settled."""
     carried = disc.filter(_carried_item())
-    pos = carried.filter(pl.col("type") != "orphan_bank")["pos_ids"]
-    bank = carried.filter(pl.col("type") == "orphan_bank")["bank_ids"]
+    is_bank = pl.col("type") == "orphan_bank"
+    pos = carried.filter(~is_bank).select(id=pl.col("pos_ids").str.split(";"))
+    bank = carried.filter(is_bank).select(id=pl.col("bank_ids").str.split(";"))
     since = date.fromisoformat(ctx["day"]) - timedelta(days=math.ceil(settings.match.window_days))
     recent = ctx["pos"].filter(pl.col("first_day") >= since.isoformat())["id"].implode()
     voided = matches.filter((pl.col("rule") == "voided") & pl.col("pos_id").is_in(recent))
+    pos = pl.concat([pos.explode("id"), voided.select(id="pos_id")])
     return {
-        "pos": {i for v in pos.to_list() for i in (v or "").split(";") if i}
-        | set(voided["pos_id"].to_list()),
-        "bank": {i for v in bank.to_list() for i in (v or "").split(";") if i},
+        side: ids["id"].drop_nulls() for side, ids in (("pos", pos), ("bank", bank.explode("id")))
     }
 
 
@@ -283,11 +283,11 @@ def _record(
     )
 
     # Records that stay open (see _waiting); everything else is consumed.
-    orphan_ids = _waiting(disc, result.matches, ctx, settings)
+    open_ids = _waiting(disc, result.matches, ctx, settings)
     records, consumed = [], []
     for side in ("pos", "bank"):
         union = ctx[side]
-        is_open = pl.col("id").is_in(list(orphan_ids[side]))
+        is_open = pl.col("id").is_in(open_ids[side].implode())
         records.append(
             union.filter(is_open).with_columns(
                 side=pl.lit(side),
