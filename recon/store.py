@@ -529,7 +529,9 @@ def _insert_items(
 ) -> None:
     _insert(db, "item_runs", run_id, items.select(ITEM_RUN_COLUMNS).sort("item_key"))
     texts = items if texts is None else texts
-    rows = texts.select(*ITEM_TEXT_COLUMNS, texts_hash()).sort("item_key").rows()
+    if "texts_hash" not in texts.columns:  # (carry has hashed the texts it compared)
+        texts = texts.with_columns(texts_hash())
+    rows = texts.select(*ITEM_TEXT_COLUMNS, "texts_hash").sort("item_key").rows()
     marks = ", ".join("?" * (len(ITEM_TEXT_COLUMNS) + 1))
     # REPLACE: the latest texts of an item win (see item_texts).
     db.executemany(f"INSERT OR REPLACE INTO item_texts VALUES ({marks})", rows)
