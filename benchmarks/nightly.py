@@ -1,6 +1,7 @@
 """A month of nightly `recon run --state` runs of one look-alike shop, scored against the truth.
 
-    python benchmarks/nightly.py [--rows 2000] [--seed 7] [--days 30] [--keep DIR] [--json]
+    python benchmarks/nightly.py [--rows 2000] [--seed 7] [--days 30] [--settle batch|instant]
+                                 [--engine local|streaming] [--keep DIR] [--json]
 
 The shop (one `shop` seed for the whole month: the same short price list, few regular cards and
 terminals every day) sells 08:00-22:00 and is paid by the acquirer in the next night's batch
@@ -121,10 +122,13 @@ def write(frame: pl.DataFrame, path: Path) -> Path:
     return path
 
 
-def run_day(files: Path, out: Path, state: Path, d: int, m: Month) -> dict:
+def run_day(
+    files: Path, out: Path, state: Path, d: int, m: Month, engine: list[str] | None = None
+) -> dict:
     pos = write(m.pos[d], files / f"pos-{m.days[d]}.csv")
     bank = write(m.bank[d], files / f"bank-{m.days[d]}.csv")
     cmd = [*recon_command(), "run", "--pos", str(pos), "--bank", str(bank), "--out", str(out)]
+    cmd += engine or []
     t = time.perf_counter()
     proc = subprocess.run([*cmd, "--state", str(state), "--quiet"], capture_output=True, text=True)
     seconds = time.perf_counter() - t
@@ -269,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--settle", choices=SETTLE, default="batch", help="how the acquirer pays")
     ap.add_argument("--keep", type=Path, help="keep the files and outputs in this folder")
+    ap.add_argument(
+        "--engine",
+        choices=("local", "streaming"),
+        default="local",
+        help="the engine of every run (streaming: in two buckets)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.days <= OUTAGE[-1] + 1:
@@ -280,19 +290,21 @@ def main(argv: list[str] | None = None) -> int:
         state.unlink(missing_ok=True)
         m = month(args.rows, args.seed, args.days, args.settle)
         outs, log, refed = [], [], []
+        engine = [] if args.engine == "local" else ["--engine", args.engine, "--partitions", "2"]
         for d in range(args.days):
             out = work / "out" / str(m.days[d])
-            log.append(run_day(files, out, state, d, m))
+            log.append(run_day(files, out, state, d, m, engine))
             outs.append(out)
             if d in (REFEED, args.days - 1):
                 again = work / "out" / f"{m.days[d]}-again"
-                run_day(files, again, state, d, m)
+                run_day(files, again, state, d, m, engine)
                 refed.append(same_outputs(out, again))
         result = {
             "rows_per_day": args.rows,
             "seed": args.seed,
             "days": args.days,
             "settle": args.settle,
+            "engine": args.engine,
             **score(m, outs, state),
             "refeed_unchanged": all(refed),
             "seconds_per_run": sorted(r["seconds"] for r in log)[len(log) // 2],

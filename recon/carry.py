@@ -13,19 +13,20 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
-from recon.config import SEVERITIES, Settings
+from recon.config import SEVERITIES, MatchSettings, Settings
 from recon.pipeline import Stage, reconcile
 from recon.result import RunResult, SideInfo, build_summary
 from recon.store import (
     ITEM_RUN_COLUMNS,
     RECORD_COLUMNS,
     REF_SEP,
+    Base,
     Store,
     hashed,
     now,
@@ -121,12 +122,22 @@ def run_day(
     date only for a first run with nothing dated: a run for today in the history would make
     every later catch-up run an earlier day, which the state refuses."""
     sale = pos["time"].max() if pos.height else None
+    latest = bank["time"].max() if bank.height else None
+    return day_for(sale, latest, store, inputs)  # type: ignore[arg-type]
+
+
+def day_for(
+    sale: datetime | None,
+    latest: datetime | None,
+    store: Store,
+    inputs: tuple[SideInfo, SideInfo],
+) -> str:
+    """run_day of the latest sale and the latest booking (None where a file has none)."""
     if sale is not None:
         return sale.date().isoformat()
     again = store.day_of_inputs(*inputs)
     if again:
         return again
-    latest = bank["time"].max() if bank.height else None
     last = store.latest().day
     if latest is not None and (last is None or latest.date().isoformat() > last):
         return latest.date().isoformat()
@@ -148,6 +159,72 @@ def _escalate(sev: pl.Expr, age: pl.Expr, settings: Settings) -> pl.Expr:
     return pl.max_horizontal(r, floor).replace_strict(dict(enumerate(SEVERITIES)))
 
 
+@dataclass
+class Before:
+    """What the state holds for a run of `day`: the run it starts from, the items open after it
+    (without their texts), the records open after it per side (less those of items closed by
+    hand, `dropped`), the keys of every record it holds open, and the bank's lag it kept."""
+
+    day: str
+    base: Base
+    prev: pl.DataFrame
+    carried: dict[str, pl.DataFrame]
+    known: dict[str, pl.Series]
+    dropped: pl.DataFrame
+    lag: float | None
+
+    def settings(self, match: MatchSettings) -> MatchSettings:
+        """The match settings of the run: with the bank's lag the runs before showed, for a
+        day with too few pairs to show it."""
+        return match if self.lag is None else replace(match, lag_bound_minutes=self.lag)
+
+
+def before_run(store: Store, day: str) -> Before:
+    base = store.base_for(day)
+    # Records of items closed by hand are not carried any further.
+    resolved = list(store.resolved_record_keys(base))
+    carried, known, dropped = {}, {}, []
+    for side in ("pos", "bank"):
+        stored = store.open_records(base, side)
+        known[side] = stored["rec_key"]
+        gone = pl.col("rec_key").is_in(resolved)
+        dropped.append(stored.filter(gone).select("side", "rec_key"))
+        carried[side] = (
+            stored.filter(~gone)
+            .drop("side")
+            .with_columns(
+                time=pl.col("time").str.to_datetime(time_unit="us"),
+                has_clock=pl.col("has_clock").cast(pl.Boolean),
+                references=pl.col("references").str.split(REF_SEP),
+            )
+        )
+    prev = store.open_items(base, texts=False)
+    return Before(day, base, prev, carried, known, pl.concat(dropped), store.lag_bound(base))
+
+
+def take_side(
+    today: pl.DataFrame, side: str, before: Before, store: Store, old: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The records of one side to match: the open ones carried (`old`, all by default), then
+    today's not taken before, each with its rec_key and first_day."""
+    old = before.carried[side] if old is None else old
+    fresh = today.with_columns(rec_key=record_keys(today, side), first_day=pl.lit(before.day))
+    # Records consumed before, or still (or no longer, when resolved by hand) open, are not
+    # taken again.
+    seen = store.consumed_among(before.base, side, fresh["rec_key"])
+    known = pl.concat([seen, before.known[side]]).implode()
+    fresh = fresh.filter(~pl.col("rec_key").is_in(known))
+    # An old record whose id a new one reuses gets its first day appended. (The few old ids
+    # are looked up among today's, not today's million hashed for the few.)
+    reused = fresh.filter(pl.col("id").is_in(old["id"].implode()))["id"].implode()
+    old = old.with_columns(
+        id=pl.when(pl.col("id").is_in(reused))
+        .then(pl.format("{}@{}", pl.col("id"), pl.col("first_day")))
+        .otherwise(pl.col("id"))
+    )
+    return pl.concat([old.select(fresh.columns), fresh], how="vertical_relaxed")
+
+
 def reconcile_with_state(
     settings: Settings,
     store: Store,
@@ -160,49 +237,49 @@ def reconcile_with_state(
 
     def before_match(pos: pl.DataFrame, bank: pl.DataFrame, pos_in: SideInfo, bank_in: SideInfo):
         this_day = day or run_day(pos, bank, store, (pos_in, bank_in))
-        base = store.base_for(this_day)
-        ctx.update(day=this_day, base=base)
-        prev = store.open_items(base, texts=False)
-        # Records of items closed by hand are not carried any further.
-        dropped_keys = store.resolved_record_keys(base)
-        ctx["prev_items"] = prev
-        ctx["dropped"] = []
-        frames = []
+        before = before_run(store, this_day)
+        ctx["before"] = before
         for side, today in (("pos", pos), ("bank", bank)):
-            stored = store.open_records(base, side)
-            gone = pl.col("rec_key").is_in(list(dropped_keys))
-            ctx["dropped"].append(stored.filter(gone).select("side", "rec_key"))
-            carried = stored.filter(~gone)
-            fresh = today.with_columns(rec_key=record_keys(today, side), first_day=pl.lit(this_day))
-            # Records consumed before, or still (or no longer, when resolved by hand) open,
-            # are not taken again.
-            seen = store.consumed_among(base, side, fresh["rec_key"])
-            known = pl.concat([seen, stored["rec_key"]]).implode()
-            fresh = fresh.filter(~pl.col("rec_key").is_in(known))
-            old = carried.drop("side").with_columns(
-                time=pl.col("time").str.to_datetime(time_unit="us"),
-                has_clock=pl.col("has_clock").cast(pl.Boolean),
-                references=pl.col("references").str.split(REF_SEP),
-            )
-            # An old record whose id a new one reuses gets its first day appended. (The few old
-            # ids are looked up among today's, not today's million hashed for the few.)
-            reused = fresh.filter(pl.col("id").is_in(old["id"].implode()))["id"].implode()
-            old = old.with_columns(
-                id=pl.when(pl.col("id").is_in(reused))
-                .then(pl.format("{}@{}", pl.col("id"), pl.col("first_day")))
-                .otherwise(pl.col("id"))
-            )
-            union = pl.concat([old.select(fresh.columns), fresh], how="vertical_relaxed")
-            ctx[side] = union
-            ctx[f"{side}_carried"] = old.height
-            frames.append(union.drop("rec_key", "first_day"))
-        # The bank's lag the runs before showed, for a day with too few pairs to show it.
-        lag = store.lag_bound(base)
-        used = settings.match if lag is None else replace(settings.match, lag_bound_minutes=lag)
-        return frames[0], frames[1], used
+            ctx[side] = take_side(today, side, before, store)
+        frames = [ctx[side].drop("rec_key", "first_day") for side in ("pos", "bank")]
+        return frames[0], frames[1], before.settings(settings.match)
 
     result = reconcile(settings, on_stage, before_match=before_match)
-    return _record(settings, store, result, ctx, started, write)
+    before = ctx["before"]
+    disc = with_state(result.discrepancies, ctx, before, settings)
+    # A voided sale carried while its payment could come is matched to its void again: that
+    # pair was reported on its own day.
+    matches = result.matches.filter(~voided_again(ctx["pos"], before.day))
+    records, consumed = left_open(disc, result.matches, ctx, before.day, settings)
+    out_disc = disc.drop(*STATE_ONLY)
+    staged = replace(result, discrepancies=out_disc, matches=matches)
+    summary = build_summary(
+        out_disc,
+        matches,
+        result.rejected,
+        result.pos,
+        result.bank,
+        settings,
+        result.summary["timings"],
+        findings=result.summary.get("findings"),
+    )
+    return record_run(
+        store,
+        before,
+        replace(staged, summary=summary),
+        items_of(disc),
+        records,
+        consumed,
+        started,
+        settings,
+        write,
+    )
+
+
+def voided_again(pos: pl.DataFrame, day: str) -> pl.Expr:
+    """Matches of a voided sale carried from an earlier day to its void (see _waiting)."""
+    earlier_ids = pos.filter(pl.col("first_day") < day)["id"].implode()
+    return (pl.col("rule") == "voided") & pl.col("pos_id").is_in(earlier_ids)
 
 
 def _ids_to_keys(items: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
@@ -224,24 +301,24 @@ def _ids_to_keys(items: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
     )
 
 
-def _record(
-    settings: Settings,
-    store: Store,
-    result: RunResult,
-    ctx: dict[str, Any],
-    started: str,
-    write: Callable[[RunResult], Any] | None,
-) -> RunResult:
-    day = ctx["day"]
-    disc = result.discrepancies
+# Columns with_state adds that the outputs leave out.
+STATE_ONLY = ("prev_first", "prev_severity", "prev_status", "rec_keys", "item_key")
+
+
+def with_state(
+    disc: pl.DataFrame, ctx: dict[str, Any], before: Before, settings: Settings
+) -> pl.DataFrame:
+    """A run's items with what the state says of them: their key (type and record keys), the
+    day first seen, age, severity escalated with age, status (new, escalated, carried), whether
+    to alert, and a stable reference (item_ref). `ctx` holds both sides' records (take_side)."""
+    day = before.day
     # A duplicate sale is the same item before and after its payment comes: its POS records.
     own = pl.when(pl.col("type") != "duplicate_pos").then(pl.col("bank_ids"))
     keys = _ids_to_keys(disc.with_columns(bank_ids=own), ctx)
     disc = disc.join(keys, on="item_id", how="left").with_columns(
         item_key=pl.concat_str(pl.col("type"), pl.lit("\n"), pl.col("rec_keys").fill_null(""))
     )
-    prev = ctx["prev_items"]
-    prev_info = prev.select(
+    prev_info = before.prev.select(
         "item_key", prev_first="first_day", prev_severity="severity", prev_status="status"
     )
     disc = disc.join(prev_info, on="item_key", how="left").with_columns(
@@ -256,7 +333,7 @@ def _record(
         pl.col("severity").replace_strict(rank, return_dtype=pl.Int8)
         > pl.col("prev_severity").replace_strict(rank, default=0, return_dtype=pl.Int8)
     )
-    disc = disc.with_columns(
+    return disc.with_columns(
         status=pl.when(pl.col("prev_first").is_null())
         .then(pl.lit("new"))
         .when(escalated)
@@ -267,39 +344,10 @@ def _record(
         item_ref=pl.col("item_key").map_elements(item_ref, return_dtype=pl.String),
     )
 
-    # Earlier items: orphans whose records this run took up are closed; others stay open.
-    this_keys = disc["item_key"].implode()
-    earlier = prev.filter(~pl.col("item_key").is_in(this_keys))
-    closed = earlier.filter(_carried_item())
-    still_open = earlier.filter(~_carried_item())
-    still_open = still_open.with_columns(
-        age_days=(pl.lit(day).str.to_date() - pl.col("first_day").str.to_date())
-        .dt.total_days()
-        .cast(pl.Int64),
-        status=pl.lit("open"),
-    )
-    still_open = still_open.with_columns(
-        severity=_escalate(pl.col("severity"), pl.col("age_days"), settings)
-    )
 
-    # Records that stay open (see _waiting); everything else is consumed.
-    open_ids = _waiting(disc, result.matches, ctx, settings)
-    records, consumed = [], []
-    for side in ("pos", "bank"):
-        union = ctx[side]
-        is_open = pl.col("id").is_in(open_ids[side].implode())
-        records.append(
-            union.filter(is_open).with_columns(
-                side=pl.lit(side),
-                time=pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.f"),
-                has_clock=pl.col("has_clock").cast(pl.Int64),
-                references=pl.col("references").list.join(REF_SEP),
-            )
-        )
-        consumed.append(union.filter(~is_open).select(side=pl.lit(side), rec_key="rec_key"))
-    records_df = pl.concat(records).select(RECORD_COLUMNS)
-
-    items_now = disc.select(
+def items_of(disc: pl.DataFrame) -> pl.DataFrame:
+    """The store's columns of a run's items (with_state's)."""
+    return disc.select(
         "item_key",
         "item_id",
         "type",
@@ -320,6 +368,62 @@ def _record(
         suggested_action="suggested_action",
         rec_keys="rec_keys",
     )
+
+
+def left_open(
+    disc: pl.DataFrame, matches: pl.DataFrame, ctx: dict[str, Any], day: str, settings: Settings
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The records that stay open after a run (see _waiting), as the store keeps them, and the
+    keys (side, rec_key) of the others: consumed."""
+    ctx = dict(ctx, day=day)
+    open_ids = _waiting(disc, matches, ctx, settings)
+    records, consumed = [], []
+    for side in ("pos", "bank"):
+        union = ctx[side]
+        is_open = pl.col("id").is_in(open_ids[side].implode())
+        records.append(
+            union.filter(is_open).with_columns(
+                side=pl.lit(side),
+                time=pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.f"),
+                has_clock=pl.col("has_clock").cast(pl.Int64),
+                references=pl.col("references").list.join(REF_SEP),
+            )
+        )
+        consumed.append(union.filter(~is_open).select(side=pl.lit(side), rec_key="rec_key"))
+    return pl.concat(records).select(RECORD_COLUMNS), pl.concat(consumed)
+
+
+def record_run(
+    store: Store,
+    before: Before,
+    result: RunResult,
+    items_now: pl.DataFrame,
+    records: pl.DataFrame,
+    consumed: pl.DataFrame,
+    started: str,
+    settings: Settings,
+    write: Callable[[RunResult], Any] | None,
+) -> RunResult:
+    """Close the earlier items this run resolved, add the state block and the exit code to the
+    summary, write the outputs (`write`), then record the run in the store: the outputs come
+    first, so a crash in between never marks unreported items as reported.
+
+    `result` holds the run's outputs (items with the state's columns), `items_now` its items as
+    the store keeps them (items_of), `records` and `consumed` what left_open gave."""
+    day, prev = before.day, before.prev
+    # Earlier items: orphans whose records this run took up are closed; others stay open.
+    earlier = prev.filter(~pl.col("item_key").is_in(items_now["item_key"].implode()))
+    closed = earlier.filter(_carried_item())
+    still_open = earlier.filter(~_carried_item())
+    still_open = still_open.with_columns(
+        age_days=(pl.lit(day).str.to_date() - pl.col("first_day").str.to_date())
+        .dt.total_days()
+        .cast(pl.Int64),
+        status=pl.lit("open"),
+    )
+    still_open = still_open.with_columns(
+        severity=_escalate(pl.col("severity"), pl.col("age_days"), settings)
+    )
     # Earlier items' rows of this run: their texts are stored already (prev has none).
     run_columns = list(ITEM_RUN_COLUMNS)
     carried_forward = still_open.select(run_columns).with_columns(item_id=pl.lit(None))
@@ -335,40 +439,24 @@ def _record(
         .join(prev.select("item_key", "texts_hash"), on=["item_key", "texts_hash"], how="anti")
         .unique("item_key", keep="first", maintain_order=True)
     )
-
-    out_disc = disc.drop("prev_first", "prev_severity", "prev_status", "rec_keys", "item_key")
+    status = items_now["status"]
     state = {
         "store": str(store.path),
         "day": day,
-        "based_on_run": ctx["base"].run_id,
-        "carried_in": {"pos": ctx["pos_carried"], "bank": ctx["bank_carried"]},
-        "new": int(disc.filter(pl.col("status") == "new").height),
-        "escalated": int(disc.filter(pl.col("status") == "escalated").height),
-        "carried": int(disc.filter(pl.col("status") == "carried").height),
+        "based_on_run": before.base.run_id,
+        "carried_in": {side: before.carried[side].height for side in ("pos", "bank")},
+        "new": int((status == "new").sum()),
+        "escalated": int((status == "escalated").sum()),
+        "carried": int((status == "carried").sum()),
         "closed": closed.height,
         "still_open_from_before": still_open.height,
-        "open_total": int(disc.filter(pl.col("type").is_not_null()).height + still_open.height),
+        "open_total": int(items_now["type"].is_not_null().sum() + still_open.height),
         "lag_bound_minutes": result.settings.match.lag_bound_minutes,
     }
-    # A voided sale carried while its payment could come is matched to its void again: that
-    # pair was reported on its own day.
-    earlier_ids = ctx["pos"].filter(pl.col("first_day") < day)["id"].implode()
-    again = (pl.col("rule") == "voided") & pl.col("pos_id").is_in(earlier_ids)
-    staged = replace(result, discrepancies=out_disc, matches=result.matches.filter(~again))
-    summary = build_summary(
-        out_disc,
-        staged.matches,
-        result.rejected,
-        result.pos,
-        result.bank,
-        settings,
-        result.summary["timings"],
-        findings=result.summary.get("findings"),
-    )
-    summary["state"] = state
-    code = staged.exit_code()
+    summary = dict(result.summary, state=state)
+    final = replace(result, summary=summary)
+    code = final.exit_code()
     summary["exit_code"] = code
-    final = replace(staged, summary=summary)
     if write is not None:
         write(final)
     run_id = store.write_run(
@@ -387,8 +475,8 @@ def _record(
             },
             "exit_code": code,
         },
-        records_df,
-        pl.concat([*consumed, *ctx["dropped"]]),
+        records,
+        pl.concat([consumed, before.dropped]),
         all_items,
         texts,
     )

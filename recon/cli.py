@@ -223,8 +223,8 @@ def run(
     out_dir = Path(settings.out or f"recon-{datetime.now():%Y%m%d-%H%M%S}")
     scale: _Engine | None = None
     if engine != "local":
-        if settings.state:
-            raise UsageError("--state works with --engine local only")
+        if settings.state and engine == "spark":
+            raise UsageError("--state works with --engine local or streaming")
         from recon.partitioned import parse_size
 
         limit = parse_size(memory_limit) if memory_limit else None
@@ -296,7 +296,7 @@ def _reconcile(settings, day, lock_timeout, out_dir, on_stage, engine: _Engine |
     from recon.pipeline import reconcile
     from recon.report.files import write_outputs
 
-    if engine is not None:
+    if engine is not None and not settings.state:
         return _reconcile_bucketed(settings, engine, out_dir, on_stage)
     if not settings.state:
         result = reconcile(settings, on_stage=on_stage)
@@ -307,8 +307,21 @@ def _reconcile(settings, day, lock_timeout, out_dir, on_stage, engine: _Engine |
 
     store = Store(_state_path(settings.state))
     with store.lock(lock_timeout):
-        return reconcile_with_state(
-            settings, store, day, on_stage, write=lambda r: write_outputs(r, out_dir)
+        if engine is None:
+            return reconcile_with_state(
+                settings, store, day, on_stage, write=lambda r: write_outputs(r, out_dir)
+            )
+        from recon.carry_buckets import reconcile_buckets_with_state
+
+        return reconcile_buckets_with_state(
+            settings,
+            store,
+            day,
+            buckets=engine.partitions,
+            memory_limit=engine.memory_limit,
+            work_dir=Path(engine.work_dir) if engine.work_dir else None,
+            on_stage=on_stage,
+            write=lambda r, matches: write_outputs(r, out_dir, matches=matches),
         )
 
 

@@ -32,6 +32,8 @@ class Core(NamedTuple):
     findings: list[dict[str, Any]]
     # how batch deposits were reconciled (Classified.settlement)
     settlement: dict[str, Any] | None = None
+    # the bank's usual lag the records showed (MatchOutcome.lag_bound_minutes)
+    lag_bound_minutes: float | None = None
 
 
 def in_file_order(frame: pl.DataFrame) -> pl.DataFrame:
@@ -78,4 +80,11 @@ def finish(outcome: MatchOutcome, settings: Settings, timings: dict[str, float])
     # Findings need the matcher's frames (terminal, kind, card of every record).
     findings = find_findings(out.discrepancies, out.matches, outcome.pos, outcome.bank, settings)
     timings["classify_s"] = timings.get("classify_s", 0.0) + time.perf_counter() - t
-    return Core(out.discrepancies, out.matches, out.deposits, findings, out.settlement)
+    return Core(
+        out.discrepancies,
+        out.matches,
+        out.deposits,
+        findings,
+        out.settlement,
+        outcome.lag_bound_minutes,
+    )

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -136,10 +136,40 @@ Runner = Callable[
 ]
 
 
-def plan_buckets(pos: SideParts, bank: SideParts, buckets: int) -> list[list[int]]:
+class Carrier(Protocol):
+    """What a state run (recon.carry_buckets) adds to the buckets: the records still open,
+    which join their merchant's bucket, and what the state makes of each bucket's result."""
+
+    def begin(self, pos: SideParts, bank: SideParts, shards: int, settings: Settings) -> Settings:
+        """Read the state for the files' day; the settings to match with."""
+        ...
+
+    def side_keys(self) -> tuple[SideKeys, SideKeys]:
+        """The keys the carried records of each side carry (for the day's Day)."""
+        ...
+
+    def shard_rows(self) -> dict[int, int]:
+        """The carried records per shard (for the plan)."""
+        ...
+
+    def run(
+        self, pos: SideParts, bank: SideParts, plan: list[list[int]], settings: Settings, day: Day
+    ) -> Iterator[tuple[int, Core]]:
+        """The buckets' results (a Runner)."""
+        ...
+
+    def merged(self, merged: Merged) -> float | None:
+        """Take the merged result (the day's item ids); the bank's lag the buckets learnt."""
+        ...
+
+
+def plan_buckets(
+    pos: SideParts, bank: SideParts, buckets: int, more: dict[int, int] | None = None
+) -> list[list[int]]:
     """Shards packed into `buckets` buckets, largest shard first into the lightest bucket
-    (ties by number, so the plan depends only on the data). Empty buckets are dropped."""
-    sizes: dict[int, int] = {}
+    (ties by number, so the plan depends only on the data). Empty buckets are dropped.
+    `more`: rows per shard besides the files' (the records a state carries)."""
+    sizes: dict[int, int] = dict(more or {})
     for side in (pos, bank):
         for shard, n in side.shard_rows().items():
             sizes[shard] = sizes.get(shard, 0) + n
@@ -236,10 +266,13 @@ def canonicalise(
     return SideParts(side, info, bad_all, roots, statement=bool(statements) and all(statements))
 
 
-def day_of_parts(pos: SideParts, bank: SideParts) -> Day:
+def day_of_parts(
+    pos: SideParts, bank: SideParts, also: tuple[SideKeys, SideKeys] | None = None
+) -> Day:
     """The day's Day (recon.match.prepare), read of both sides' shards: every bucket is matched
     with it, as the whole day would be. The keys a side carries are looked for shard by shard
-    until every one is found (the first shard, most days); its merchants are all read."""
+    until every one is found (the first shard, most days); its merchants are all read.
+    `also`: the keys of more records of each side (those a state carries)."""
 
     def keys(parts: SideParts) -> SideKeys:
         files = sorted(f for root in parts.roots for f in root.rglob("*.parquet"))
@@ -258,7 +291,21 @@ def day_of_parts(pos: SideParts, bank: SideParts) -> Day:
             seen = SideKeys(seen.rows, seen.no_merchant, seen.carried | found.carried)
         return seen
 
-    return day_of(keys(pos), keys(bank))
+    found = keys(pos), keys(bank)
+    if also is not None:
+        found = tuple(  # type: ignore[assignment]
+            SideKeys(a.rows + b.rows, a.no_merchant + b.no_merchant, a.carried | b.carried)
+            for a, b in zip(found, also, strict=True)
+        )
+    return day_of(*found)
+
+
+def side_files(parts: SideParts) -> pl.LazyFrame | None:
+    """Every canonical row of a side (rejected rows left out), None when it has none."""
+    files = sorted(f for root in parts.roots for f in root.rglob("*.parquet"))
+    if not files:
+        return None
+    return pl.scan_parquet(files, hive_partitioning=False).filter(pl.col(REASON) == "")
 
 
 def load_bucket(parts: SideParts, shards: list[int]) -> pl.DataFrame:
@@ -313,13 +360,20 @@ class Merged:
     findings: list[dict[str, Any]]
     items_files: list[Path] = field(default_factory=list)
     shown: pl.DataFrame | None = None
+    # (_part, _row, item_id): the day's id of each bucket's item (by its row in the bucket)
+    item_ids: pl.DataFrame | None = None
 
 
 # The columns recon.classify.order_items sorts on, and the bucket's own item id.
 ITEM_KEYS = ("severity", "type", "pos_time", "bank_time", "pos_ids", "bank_ids", "item_id")
+# A bucket's items may carry the severity they are ordered by apart from the one they show: a
+# state run escalates old items after the day's order is made, as a local run does.
+SORT_SEVERITY = "_sort_severity"
 # What the summary (recon.result.build_summary), exit codes, notify and the reports' counts,
 # sums and charts read of every item; low-cardinality text is held as categories.
 COUNTED = ("type", "severity", "currency", "at_risk_minor", "terminal", "merchant", "pos_time")
+# ... and, on a state run, whether an item alerts (RunResult.exit_code)
+COUNTED_IF_THERE = ("alert",)
 _AS_CATEGORY = ("type", "severity", "terminal", "merchant")
 
 
@@ -370,23 +424,26 @@ def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
         for f in findings:
             f.pop("_part", None)
         return Merged(empty if empty is not None else pl.DataFrame(), files, deps, findings)
-    ordered, counted, shown = _order_items(item_parts, findings, work / "items")
+    ordered, counted, shown, ids = _order_items(item_parts, findings, work / "items")
     for f in findings:
         f.pop("_part", None)
     for f in item_parts.values():
         f.unlink()
-    return Merged(counted, files, deps, findings, ordered, shown)
+    return Merged(counted, files, deps, findings, ordered, shown, ids)
 
 
 def _order_items(
     parts: dict[int, Path], findings: list[dict[str, Any]], folder: Path
-) -> tuple[list[Path], pl.DataFrame, pl.DataFrame]:
+) -> tuple[list[Path], pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The buckets' items in the day's order and numbering (recon.classify.order_items on the
     sort columns of every item), written slice by slice; findings' item ids renamed."""
+    first_part = next(iter(parts.values()))
+    resorted = SORT_SEVERITY in pl.scan_parquet(first_part).collect_schema().names()
+    sort_keys = [pl.col(SORT_SEVERITY).alias("severity")] if resorted else ["severity"]
     keys = pl.concat(
         [
             pl.scan_parquet(f)
-            .select(ITEM_KEYS)
+            .select(*sort_keys, *ITEM_KEYS[1:])
             .with_row_index("_row")
             .with_columns(_part=pl.lit(k, pl.Int32))
             for k, f in parts.items()
@@ -405,11 +462,16 @@ def _order_items(
         "_part", "_row", "item_id", _shown=(at < first) | (at.over("type") < per_type)
     )
     del day
+    if resorted:
+        schema_parts = [pl.scan_parquet(f).drop(SORT_SEVERITY) for f in parts.values()]
+    else:
+        schema_parts = [pl.scan_parquet(f) for f in parts.values()]
     # One schema for every slice (a column all null in one bucket may have another type).
     schema = pl.concat(
-        [pl.DataFrame(schema=pl.scan_parquet(f).collect_schema()) for f in parts.values()],
+        [pl.DataFrame(schema=lf.collect_schema()) for lf in schema_parts],
         how="vertical_relaxed",
     ).schema
+    counted_columns = [*COUNTED, *(c for c in COUNTED_IF_THERE if c in schema)]
     folder.mkdir(parents=True, exist_ok=True)
     written, counted, shown = [], [], []
     for n, start in enumerate(range(0, order.height, ITEMS_PER_SLICE)):
@@ -441,10 +503,12 @@ def _order_items(
         path = folder / f"items-{n:05d}.parquet"
         rows.drop("_shown").write_parquet(path, row_group_size=_ROW_GROUP)
         written.append(path)
-        counted.append(rows.select(COUNTED).with_columns(pl.col(_AS_CATEGORY).cast(pl.Categorical)))
+        counted.append(
+            rows.select(counted_columns).with_columns(pl.col(_AS_CATEGORY).cast(pl.Categorical))
+        )
         shown.append(rows.filter("_shown").drop("_shown"))
         del rows
-    return written, pl.concat(counted), pl.concat(shown)
+    return written, pl.concat(counted), pl.concat(shown), order.drop("_shown")
 
 
 def _renames(items: pl.DataFrame, findings: list[dict[str, Any]]) -> dict[tuple[int, str], str]:
@@ -472,8 +536,10 @@ def reconcile_partitioned(
     work_dir: Path | None = None,
     on_stage: Callable[[str], None] | None = None,
     run_buckets: Runner | None = None,
+    carrier: Carrier | None = None,
 ) -> tuple[RunResult, pl.LazyFrame, Path]:
-    """Reconcile settings.pos against settings.bank bucket by bucket.
+    """Reconcile settings.pos against settings.bank bucket by bucket (with the records a state
+    carries, `carrier`).
 
     Returns the result (its `matches` holds only the columns the summary and reports read),
     a lazy scan of every matched row for matches.parquet, and the work folder (the caller
@@ -491,7 +557,7 @@ def reconcile_partitioned(
         work_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="recon-", dir=work_dir))
     try:
-        return _reconcile_in(settings, buckets, work, stage, run_buckets, t0, timings)
+        return _reconcile_in(settings, buckets, work, stage, run_buckets, t0, timings, carrier)
     except BaseException:
         cleanup(work)
         raise
@@ -505,6 +571,7 @@ def _reconcile_in(
     run_buckets: Runner | None,
     t0: float,
     timings: dict[str, float],
+    carrier: Carrier | None = None,
 ) -> tuple[RunResult, pl.LazyFrame, Path]:
     assert settings.pos and settings.bank
     stage("load")
@@ -513,9 +580,14 @@ def _reconcile_in(
     bank = canonicalise(
         settings.bank, "bank", settings.bank_profile, settings.timezone, work, shards
     )
-    day = day_of_parts(pos, bank)
+    more: dict[int, int] | None = None
+    also: tuple[SideKeys, SideKeys] | None = None
+    if carrier is not None:
+        settings = carrier.begin(pos, bank, shards, settings)
+        more, also, run_buckets = carrier.shard_rows(), carrier.side_keys(), carrier.run
+    day = day_of_parts(pos, bank, also)
     # A row without a merchant could pair with any merchant's rows: then one bucket.
-    plan = plan_buckets(pos, bank, buckets if day.scoped else 1)
+    plan = plan_buckets(pos, bank, buckets if day.scoped else 1, more)
     timings["load_s"] = time.perf_counter() - t0
     timings["load_peak_mib"] = peak_mib()
     if settings.bank_is_statement is None:
@@ -525,6 +597,11 @@ def _reconcile_in(
     t = time.perf_counter()
     runner = run_buckets or _run_here
     merged = merge(runner(pos, bank, plan, settings, day), work)
+    if carrier is not None:
+        lag = carrier.merged(merged)
+        if lag is not None:
+            # The lag the day showed is the run's (a later run without pairs enough takes it).
+            settings = replace(settings, match=replace(settings.match, lag_bound_minutes=lag))
     timings["match_classify_s"] = time.perf_counter() - t
     timings["match_classify_peak_mib"] = peak_mib()
     timings["total_s"] = time.perf_counter() - t0
@@ -534,7 +611,6 @@ def _reconcile_in(
     # The summary and the lag chart read only these; ids become a marker of presence (true or
     # null, a bit a row), so fifty million matched rows take about 0.6 GiB instead of several.
     flag = pl.Categorical()
-    # (a day without matches writes this empty frame as matches.parquet, as it always has)
     slim_schema = {
         "rule": flag,
         "pos_id": flag,
@@ -581,7 +657,8 @@ def _reconcile_in(
         shown=merged.shown,
         all_items=pl.scan_parquet(merged.items_files) if merged.items_files else None,
     )
-    lazy_matches = matches_all if matches_all is not None else slim.lazy()
+    # (a day without matches has the columns of a local run's matches, no rows)
+    lazy_matches = matches_all if matches_all is not None else _empty_core(settings).matches.lazy()
     return result, lazy_matches, work
 
 
@@ -601,10 +678,14 @@ def _run_here(
         del core
 
 
-def _empty_items(settings: Settings) -> pl.DataFrame:
-    """The items frame of a day with nothing in it (the core's columns, no rows)."""
+def _empty_core(settings: Settings) -> Core:
+    """The result of a day with nothing in it (the core's columns, no rows)."""
     empty = pl.DataFrame(schema=CANONICAL)
-    return reconcile_frames(empty, empty, settings).discrepancies
+    return reconcile_frames(empty, empty, settings)
+
+
+def _empty_items(settings: Settings) -> pl.DataFrame:
+    return _empty_core(settings).discrepancies
 
 
 def cleanup(work: Path) -> None:

@@ -120,9 +120,9 @@ def test_memory_limit_sets_the_bucket_count_and_bad_values_are_one_line(day, tmp
     )
     assert res.exit_code == 2 and "--memory-limit" in res.output
     res = CliRunner().invoke(
-        cli, ["run", "--pos", pos, "--bank", bank, "--engine", "streaming", "--state", "x.db"]
+        cli, ["run", "--pos", pos, "--bank", bank, "--engine", "spark", "--state", "x.db"]
     )
-    assert res.exit_code == 2 and "--engine local" in res.output
+    assert res.exit_code == 2 and "--engine local or streaming" in res.output
     with pytest.raises(Exception, match="no input files"):
         expand(str(tmp_path / "nothing-*.csv"))
 
@@ -348,3 +348,18 @@ def test_streamed_items_stay_on_disk_and_the_reports_say_the_same(day, tmp_path,
         assert (tmp_path / "stream" / name).read_bytes() == (tmp_path / "full" / name).read_bytes()
     local = (tmp_path / "local" / "discrepancies.csv").read_bytes()
     assert (tmp_path / "stream" / "discrepancies.csv").read_bytes() == local
+
+
+def test_a_day_without_matches_writes_the_local_columns_of_matches_on_every_engine(tmp_path):
+    """A shut shop's day (nothing on either side): matches.parquet has the columns of a local
+    run's, no rows."""
+    pos, bank = tmp_path / "pos.csv", tmp_path / "bank.csv"
+    for f in (pos, bank):
+        f.write_text("id,time,amount,currency\n")
+    for name, engine in (("local", []), ("stream", ["--engine", "streaming"])):
+        _run(str(pos), str(bank), tmp_path / name, *engine)
+    local, streamed = (
+        pl.read_parquet(tmp_path / n / "matches.parquet") for n in ("local", "stream")
+    )
+    assert streamed.height == 0 and streamed.schema == local.schema
+    assert "pos_time" in local.columns
