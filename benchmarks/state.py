@@ -1,6 +1,7 @@
 """The state store at volume: `recon run --state` against the same run without state, two days.
 
     python benchmarks/state.py [--rows 1000000] [--repeat 3] [--data state-data]
+                               [--engine local|streaming] [--no-profile]
 
 Day 1 (2026-11-20) and day 2 (2026-11-21, its ids prefixed `D2-` so that they are other
 records) are generated once under --data (reused when present). Each repetition runs day 1 then
@@ -40,9 +41,12 @@ def make_day(rows: int, n: int, folder: Path) -> Path:
     return out
 
 
+ENGINE: list[str] = []  # --engine streaming: its options for every run
+
+
 def args_for(day: Path, out: Path, state: Path | None) -> list[str]:
     args = ["run", "--pos", str(day / "pos.parquet"), "--bank", str(day / "bank.parquet")]
-    args += ["--out", str(out), "--quiet"]
+    args += ["--out", str(out), "--quiet", *ENGINE]
     return args + (["--state", str(state)] if state else [])
 
 
@@ -143,7 +147,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=Path, default=Path("state-data"))
     parser.add_argument("--no-profile", action="store_true", help="only the timed runs")
+    parser.add_argument(
+        "--engine", choices=("local", "streaming"), default="local", help="the engine of every run"
+    )
     opts = parser.parse_args()
+    if opts.engine != "local":
+        ENGINE[:] = ["--engine", opts.engine]
     folder = opts.data / str(opts.rows)
     days = [make_day(opts.rows, n, folder) for n in DAYS]
     print(f"{opts.rows} POS rows a day")

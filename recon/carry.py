@@ -34,7 +34,7 @@ from recon.store import (
 )
 
 CARRIED_TYPES = ("orphan_pos", "orphan_bank")
-_KEY_FIELDS = (
+KEY_FIELDS = (
     "time",
     "amount",
     "currency",
@@ -81,7 +81,7 @@ def record_key(side: str) -> pl.Expr:
     derived = pl.col("id") == pl.format("{}:{}", pl.col("source"), pl.col("line"))
     own_id = pl.when(derived).then(pl.lit("")).otherwise(pl.col("id"))
     parts = [pl.lit(side), own_id.fill_null("")]
-    parts += [pl.col(c).cast(pl.String).fill_null("") for c in _KEY_FIELDS]
+    parts += [pl.col(c).cast(pl.String).fill_null("") for c in KEY_FIELDS]
     return pl.concat_str(parts, separator="|")
 
 
@@ -203,15 +203,24 @@ def before_run(store: Store, day: str) -> Before:
 
 
 def take_side(
-    today: pl.DataFrame, side: str, before: Before, store: Store, old: pl.DataFrame | None = None
+    today: pl.DataFrame,
+    side: str,
+    before: Before,
+    store: Store,
+    old: pl.DataFrame | None = None,
+    keys: pl.Series | None = None,
+    seen: pl.Series | None = None,
 ) -> pl.DataFrame:
     """The records of one side to match: the open ones carried (`old`, all by default), then
-    today's not taken before, each with its rec_key and first_day."""
+    today's not taken before, each with its rec_key and first_day. `keys` (today's
+    record_keys) and `seen` (those of them consumed before) when known already."""
     old = before.carried[side] if old is None else old
-    fresh = today.with_columns(rec_key=record_keys(today, side), first_day=pl.lit(before.day))
+    keys = record_keys(today, side) if keys is None else keys
+    fresh = today.with_columns(rec_key=keys, first_day=pl.lit(before.day))
     # Records consumed before, or still (or no longer, when resolved by hand) open, are not
     # taken again.
-    seen = store.consumed_among(before.base, side, fresh["rec_key"])
+    if seen is None:
+        seen = store.consumed_among(before.base, side, fresh["rec_key"])
     known = pl.concat([seen, before.known[side]]).implode()
     fresh = fresh.filter(~pl.col("rec_key").is_in(known))
     # An old record whose id a new one reuses gets its first day appended. (The few old ids

@@ -25,12 +25,14 @@ from typing import Any
 import polars as pl
 
 from recon.carry import (
+    KEY_FIELDS,
     STATE_ONLY,
     Before,
     before_run,
     day_for,
     items_of,
     left_open,
+    record_keys,
     record_run,
     take_side,
     voided_again,
@@ -72,6 +74,14 @@ def _combined_lag(found: list[float | None]) -> float | None:
     return 0.0 if 0.0 in known else max(known)
 
 
+def _bucket_keys(parts: SideParts, shards: list[int], side: str) -> pl.Series:
+    """The record keys of a bucket's rows of one side, in the order load_bucket and
+    in_file_order give them (only the columns of the key are read)."""
+    columns = ["id", "source", "line", *KEY_FIELDS]
+    rows = in_file_order(load_bucket(parts, shards, columns))
+    return record_keys(rows, side)
+
+
 class BucketState:
     """A recon.partitioned.Carrier: one state run's records and items, bucket by bucket."""
 
@@ -106,8 +116,24 @@ class BucketState:
     def run(
         self, pos: SideParts, bank: SideParts, plan: list[list[int]], settings: Settings, day: Day
     ) -> Iterator[tuple[int, Core]]:
+        # Today's keys first, bucket by bucket, so the store's consumed keys (a month of
+        # them) are read once per side, not once per bucket.
+        parts = {"pos": pos, "bank": bank}
+        keys = [
+            {side: _bucket_keys(parts[side], shards, side) for side in _SIDES} for shards in plan
+        ]
+        before = self.before
+        assert before is not None
+        seen = {
+            side: self.store.consumed_among(
+                before.base, side, pl.concat([k[side] for k in keys], rechunk=False)
+            )
+            for side in _SIDES
+        }
         for k, shards in enumerate(plan):
-            yield k, in_bucket(k, self._bucket(k, pos, bank, shards, settings, day))
+            core = self._bucket(k, pos, bank, shards, settings, day, keys[k], seen)
+            keys[k] = {}
+            yield k, in_bucket(k, core)
 
     def _bucket(
         self,
@@ -117,6 +143,8 @@ class BucketState:
         shards: list[int],
         settings: Settings,
         day: Day,
+        keys: dict[str, pl.Series],
+        seen: dict[str, pl.Series],
     ) -> Core:
         before = self.before
         assert before is not None
@@ -124,7 +152,9 @@ class BucketState:
         for side, parts in (("pos", pos), ("bank", bank)):
             today = in_file_order(load_bucket(parts, shards))
             old = self.carried[side].filter(pl.col(SHARD).is_in(shards)).drop(SHARD)
-            unions[side] = take_side(today, side, before, self.store, old)
+            unions[side] = take_side(
+                today, side, before, self.store, old, keys=keys[side], seen=seen[side]
+            )
         # Without source and line the core keeps this order: the open records, then today's
         # in file order (as a local state run matches them).
         frames = [unions[side].drop("rec_key", "first_day", "source", "line") for side in _SIDES]

