@@ -193,8 +193,11 @@ def agreed(found: pl.DataFrame, expected: pl.DataFrame, keys: list[str]) -> int:
     """How many of `expected` `found` holds, counting rows of one key as interchangeable."""
     f = found.group_by(keys).len()
     e = expected.group_by(keys).len()
-    both = e.join(f, on=keys, how="left").select(pl.min_horizontal("len", "len_right"))
-    return int(both.to_series().fill_null(0).sum())
+    # (a key `found` lacks holds none of `expected`'s: min_horizontal would skip the null)
+    both = e.join(f, on=keys, how="left").select(
+        pl.min_horizontal("len", pl.col("len_right").fill_null(0))
+    )
+    return int(both.to_series().sum())
 
 
 def score(m: Month, outs: list[Path], state: Path) -> dict:
