@@ -186,6 +186,8 @@ _RECORD_SELECT = ", ".join(f'"{c}"' for c in RECORD_COLUMNS)
 # Rows bound to one INSERT statement (many VALUES): SQLite's and the sqlite3 module's work per
 # statement (bind, step, reset) is paid once for them (a day's inserts take a tenth less time).
 _ROWS_PER_INSERT = 50
+# Consumed keys of earlier runs probed at a time (Store.consumed_among): 64 MB.
+_PROBE_KEYS = 8_000_000
 
 
 # A run writes and reads ~100 MB of pages at 1M rows a day. A page cache that holds them spares
@@ -352,12 +354,20 @@ class Store:
             "SELECT c.rec_keys FROM consumed c JOIN runs r ON r.run_id = c.run_id "
             "WHERE c.side = ? AND r.superseded_by IS NULL AND r.day <= ? AND r.day >= date(?, ?)",
             (side, base.day or "", base.day or "", f"-{IDEMPOTENCY_DAYS} days"),
-        ).fetchall()
-        # One chunk per run, no copy; the hash set is built on today's keys, and a month of
-        # history only probes it.
-        parts = [pl.Series("rec_key", _unpack(b)) for (b,) in blobs]
-        seen = pl.concat(parts) if parts else pl.Series("rec_key", [], pl.Int64)
-        return seen.filter(seen.is_in(keys.implode()))
+        )
+        # The hash set is built on today's keys and the history only probes it, a few runs at
+        # a time: a month of a ten-million-row shop's keys (2.5 GB a side) is never held.
+        wanted = keys.implode()
+        found, parts, held = [], [], 0
+        for (blob,) in itertools.chain(blobs, [(None,)]):
+            if blob is not None:
+                parts.append(pl.Series("rec_key", _unpack(blob)))
+                held += parts[-1].len()
+            if parts and (blob is None or held >= _PROBE_KEYS):
+                seen = pl.concat(parts, rechunk=False)
+                found.append(seen.filter(seen.is_in(wanted)))
+                parts, held = [], 0
+        return pl.concat(found) if found else pl.Series("rec_key", [], pl.Int64)
 
     def open_items(self, base: Base, texts: bool = True) -> pl.DataFrame:
         """The base run's open items (ITEM_COLUMNS), oldest first; without their texts

@@ -275,6 +275,25 @@ def test_yesterdays_files_fed_again_as_a_new_day_add_nothing_new(env):
     assert code == 0
 
 
+def test_consumed_keys_probed_a_few_runs_at_a_time_find_the_same(env, monkeypatch):
+    """Store.consumed_among reads the history a few runs' keys at a time (a month of a large
+    shop's keys is never held): one key at a time, yesterday's files still add nothing."""
+    monkeypatch.setattr(store_module, "_PROBE_KEYS", 1)
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)
+    _run(tmp, state, cfg, 2)
+    _code, again = _run(tmp, state, cfg, 1, "--day", "2026-11-22")
+    assert again["matched"]["pairs"] == 0 and again["state"]["new"] == 0
+    with sqlite3.connect(state) as db:
+        blobs = db.execute("SELECT rec_keys FROM consumed WHERE side = 'bank'").fetchall()
+    stored = np.concatenate([np.frombuffer(b, dtype="<i8") for (b,) in blobs])
+    assert len(stored) >= 3
+    st = Store(state)
+    asked = pl.Series("rec_key", [*stored.tolist(), 1, 2, 3], dtype=pl.Int64)
+    seen = st.consumed_among(st.latest(), "bank", asked)
+    assert sorted(seen.to_list()) == sorted(stored.tolist())
+
+
 def test_two_concurrent_runs_never_interleave(env):
     tmp, state, _cfg = env
     pos, bank = _day(tmp, 1)
