@@ -124,9 +124,10 @@ class BucketState:
         ]
         before = self.before
         assert before is not None
+        none = pl.Series("rec_key", [], pl.Int64)  # (a day without a record has no bucket)
         seen = {
             side: self.store.consumed_among(
-                before.base, side, pl.concat([k[side] for k in keys], rechunk=False)
+                before.base, side, pl.concat([none, *(k[side] for k in keys)], rechunk=False)
             )
             for side in _SIDES
         }
@@ -190,11 +191,13 @@ class BucketState:
         before = self.before
         assert before is not None
         items = self._read("items")
-        if items is None:  # (a day without a record on either side)
+        if items is None:  # (a day without a record on either side: no bucket ran)
             none = {
                 side: pl.DataFrame(schema={"id": pl.String, "rec_key": pl.Int64}) for side in _SIDES
             }
-            items = items_of(with_state(_empty_items(self.settings), none, before, self.settings))
+            empty = with_state(_empty_items(self.settings), none, before, self.settings)
+            items = items_of(empty)
+            result = replace(result, discrepancies=empty.drop(*STATE_ONLY))
         elif self.item_ids is not None:
             day_ids = self.item_ids.select("_part", "_row", day_id="item_id")
             items = items.join(day_ids, on=["_part", "_row"], how="left", maintain_order="left")

@@ -409,7 +409,7 @@ def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
         if items.height:
             items.write_parquet(out / f"items-{k:05d}.parquet", row_group_size=_ROW_GROUP)
         elif empty is None and items.width:
-            empty = items.clear()
+            empty = items.clear().drop(SORT_SEVERITY, strict=False)
         del items
         if core.deposits.height:
             deposits.append(core.deposits)

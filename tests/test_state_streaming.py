@@ -143,3 +143,35 @@ def test_spark_runs_refuse_the_state(tmp_path):
         ["run", "--pos", str(pos), "--bank", str(pos), "--engine", "spark", "--state", "x.db"],
     )
     assert res.exit_code == 2 and "--engine local or streaming" in res.output
+
+
+def test_an_empty_day_and_a_closed_day_on_the_streaming_engine_are_the_local_ones(tmp_path):
+    """A first day with nothing in either file (no bucket at all), a day with one unpaid
+    sale, then a closed day that carries it: the same items and state in both engines."""
+    header = "id,time,amount,currency,account\n"
+    days = {
+        "empty": header,
+        "sale": header + "P1,2026-11-02T10:00:00,5.00,CNY,6222021234567890\n",
+        "closed": header,
+    }
+    for name, text in days.items():
+        (tmp_path / f"pos-{name}.csv").write_text(text)
+    bank = tmp_path / "bank.csv"
+    bank.write_text(header)
+    seen = {}
+    for engine, extra in ENGINES.items():
+        runs = []
+        for name in days:
+            day = ["--day", "2026-11-01"] if name == "empty" else []
+            out = tmp_path / engine / name
+            state = tmp_path / f"{engine}.db"
+            summary = _run(tmp_path / f"pos-{name}.csv", bank, out, state, [*extra, *day])
+            items = (out / "discrepancies.csv").read_text()
+            runs.append((summary["state"]["day"], summary["state"]["open_total"], items))
+        seen[engine] = runs
+    assert seen["local"] == seen["streaming"]
+    assert [(d, n) for d, n, _ in seen["local"]] == [
+        ("2026-11-01", 0),
+        ("2026-11-02", 1),
+        ("2026-11-03", 1),
+    ]
