@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -246,10 +247,14 @@ def reconcile_with_state(
 
     def before_match(pos: pl.DataFrame, bank: pl.DataFrame, pos_in: SideInfo, bank_in: SideInfo):
         this_day = day or run_day(pos, bank, store, (pos_in, bank_in))
-        before = before_run(store, this_day)
+        # Today's keys are worked out (polars, without the GIL) while the store is read.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            keys = pool.submit(lambda: [record_keys(pos, "pos"), record_keys(bank, "bank")])
+            before = before_run(store, this_day)
+            pos_keys, bank_keys = keys.result()
         ctx["before"] = before
-        for side, today in (("pos", pos), ("bank", bank)):
-            ctx[side] = take_side(today, side, before, store)
+        for side, today, k in (("pos", pos, pos_keys), ("bank", bank, bank_keys)):
+            ctx[side] = take_side(today, side, before, store, keys=k)
         frames = [ctx[side].drop("rec_key", "first_day") for side in ("pos", "bank")]
         return frames[0], frames[1], before.settings(settings.match)
 
@@ -414,8 +419,9 @@ def record_run(
     write: Callable[[RunResult], Any] | None,
 ) -> RunResult:
     """Close the earlier items this run resolved, add the state block and the exit code to the
-    summary, write the outputs (`write`), then record the run in the store: the outputs come
-    first, so a crash in between never marks unreported items as reported.
+    summary, write the outputs (`write`) and record the run in the store: the run is committed
+    once the outputs are written, so a crash in between never marks unreported items as
+    reported.
 
     `result` holds the run's outputs (items with the state's columns), `items_now` its items as
     the store keeps them (items_of), `records` and `consumed` what left_open gave."""
@@ -466,28 +472,32 @@ def record_run(
     final = replace(result, summary=summary)
     code = final.exit_code()
     summary["exit_code"] = code
-    if write is not None:
-        write(final)
-    run_id = store.write_run(
-        {
-            "day": day,
-            "started_at": started,
-            "pos_path": result.pos.path,
-            "pos_sha256": result.pos.sha256,
-            "bank_path": result.bank.path,
-            "bank_sha256": result.bank.sha256,
-            "config_hash": config_hash(settings),
-            "counts": {
-                "discrepancies": summary["discrepancies"]["by_type"],
-                "state": state,
-                "rejected": summary["rejected"],
-            },
-            "exit_code": code,
+    run = {
+        "day": day,
+        "started_at": started,
+        "pos_path": result.pos.path,
+        "pos_sha256": result.pos.sha256,
+        "bank_path": result.bank.path,
+        "bank_sha256": result.bank.sha256,
+        "config_hash": config_hash(settings),
+        "counts": {
+            "discrepancies": summary["discrepancies"]["by_type"],
+            "state": state,
+            "rejected": summary["rejected"],
         },
-        records,
-        pl.concat([consumed, before.dropped]),
-        all_items,
-        texts,
-    )
+        "exit_code": code,
+    }
+    # The outputs are written while the store takes the run's rows, and the run is committed
+    # only once they are: a crash in between leaves the store as it was.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        written = pool.submit(write, final) if write is not None else None
+        run_id = store.write_run(
+            run,
+            records,
+            pl.concat([consumed, before.dropped]),
+            all_items,
+            texts,
+            before_commit=None if written is None else written.result,
+        )
     state["run_id"] = run_id
     return final

@@ -484,11 +484,13 @@ class Store:
         consumed: pl.DataFrame,
         items: pl.DataFrame,
         texts: pl.DataFrame | None = None,
+        before_commit: Callable[[], Any] | None = None,
     ) -> int:
         """Record a run and its state in one transaction; supersede an earlier run of its day.
 
         `texts`: the items whose texts are new or changed since the base run (all of `items`
-        when None); the others' stored texts are kept."""
+        when None); the others' stored texts are kept. `before_commit` is called once the rows
+        are in, before they are committed (the run's outputs being written meanwhile)."""
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO runs (day, started_at, finished_at, user, pos_path, pos_sha256, "
@@ -524,6 +526,9 @@ class Store:
             _insert_records(db, run_id, records)
             _insert_consumed(db, run_id, consumed)
             _insert_items(db, run_id, items, texts)
+            if before_commit is not None:
+                # (a failure here rolls the run back: nothing is recorded)
+                before_commit()
             if os.environ.get("RECON_FAULT") == "before-commit":
                 # Test hook: die inside the transaction, as a killed run would.
                 os._exit(137)

@@ -275,6 +275,28 @@ def test_yesterdays_files_fed_again_as_a_new_day_add_nothing_new(env):
     assert code == 0
 
 
+def test_a_run_whose_outputs_cannot_be_written_records_nothing(env):
+    """The outputs are written while the store takes the run's rows; the run is committed only
+    once they are written, so outputs that fail leave the store as it was."""
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)
+    before = sqlite3.connect(state).execute("SELECT count(*) FROM runs").fetchone()
+    pos, bank = _day(tmp, 2)
+    (tmp / "blocked").write_text("a file where the output folder should be")
+    res = CliRunner().invoke(
+        cli,
+        [
+            *("run", "--pos", str(pos), "--bank", str(bank), "--config", str(cfg)),
+            *("--state", str(state), "--out", str(tmp / "blocked" / "out")),
+        ],
+    )
+    assert res.exit_code not in (0, 1) and "Traceback" not in res.output
+    assert sqlite3.connect(state).execute("SELECT count(*) FROM runs").fetchone() == before
+    # the day runs as before once the folder can be written
+    code, summary = _run(tmp, state, cfg, 2)
+    assert summary["state"]["day"] == "2026-11-21" and code in (0, 1)
+
+
 def test_consumed_keys_probed_a_few_runs_at_a_time_find_the_same(env, monkeypatch):
     """Store.consumed_among reads the history a few runs' keys at a time (a month of a large
     shop's keys is never held): one key at a time, yesterday's files still add nothing."""
