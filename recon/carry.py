@@ -329,13 +329,14 @@ def with_state(
     # A duplicate sale is the same item before and after its payment comes: its POS records.
     own = pl.when(pl.col("type") != "duplicate_pos").then(pl.col("bank_ids"))
     keys = _ids_to_keys(disc.with_columns(bank_ids=own), ctx)
-    disc = disc.join(keys, on="item_id", how="left").with_columns(
+    # (the items keep their order: the streaming engine orders the day on it)
+    disc = disc.join(keys, on="item_id", how="left", maintain_order="left").with_columns(
         item_key=pl.concat_str(pl.col("type"), pl.lit("\n"), pl.col("rec_keys").fill_null(""))
     )
     prev_info = before.prev.select(
         "item_key", prev_first="first_day", prev_severity="severity", prev_status="status"
     )
-    disc = disc.join(prev_info, on="item_key", how="left").with_columns(
+    disc = disc.join(prev_info, on="item_key", how="left", maintain_order="left").with_columns(
         first_seen=pl.coalesce("prev_first", pl.lit(day))
     )
     age = (pl.lit(day).str.to_date() - pl.col("first_seen").str.to_date()).dt.total_days()
