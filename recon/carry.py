@@ -68,8 +68,10 @@ def _waiting(
     pos = carried.filter(~is_bank).select(id=pl.col("pos_ids").str.split(";"))
     bank = carried.filter(is_bank).select(id=pl.col("bank_ids").str.split(";"))
     since = date.fromisoformat(ctx["day"]) - timedelta(days=math.ceil(settings.match.window_days))
-    recent = ctx["pos"].filter(pl.col("first_day") >= since.isoformat())["id"].implode()
-    voided = matches.filter((pl.col("rule") == "voided") & pl.col("pos_id").is_in(recent))
+    # (lazy: of the day's records only the ids are read, not every column)
+    recent = ctx["pos"].lazy().filter(pl.col("first_day") >= since.isoformat()).select("id")
+    recent_ids = recent.collect()["id"].implode()
+    voided = matches.filter(pl.col("rule") == "voided").filter(pl.col("pos_id").is_in(recent_ids))
     pos = pl.concat([pos.explode("id"), voided.select(id="pos_id")])
     return {
         side: ids["id"].drop_nulls() for side, ids in (("pos", pos), ("bank", bank.explode("id")))
@@ -404,7 +406,8 @@ def left_open(
                 references=pl.col("references").list.join(REF_SEP),
             )
         )
-        consumed.append(union.filter(~is_open).select(side=pl.lit(side), rec_key="rec_key"))
+        keys = union.lazy().select("id", "rec_key").filter(~is_open)
+        consumed.append(keys.select(side=pl.lit(side), rec_key="rec_key").collect())
     return pl.concat(records).select(RECORD_COLUMNS), pl.concat(consumed)
 
 
