@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -24,6 +24,7 @@ from recon.config import SEVERITIES, MatchSettings, Settings
 from recon.pipeline import Stage, reconcile
 from recon.result import RunResult, SideInfo, build_summary
 from recon.store import (
+    ITEM_COLUMNS,
     ITEM_RUN_COLUMNS,
     RECORD_COLUMNS,
     REF_SEP,
@@ -57,7 +58,11 @@ def _carried_item() -> pl.Expr:
 
 
 def _waiting(
-    disc: pl.DataFrame, matches: pl.DataFrame, ctx: dict[str, Any], settings: Settings
+    disc: pl.DataFrame,
+    matches: pl.DataFrame,
+    pos: pl.DataFrame,
+    day: str,
+    settings: Settings,
 ) -> dict[str, pl.Series]:
     """Ids of the records that stay open after a run, per side: those of the items carried on
     (orphans, unpaid duplicates and sales not due), and a voided sale with its void while a
@@ -65,17 +70,18 @@ def _waiting(
     the sale paid in a later night's batch, which must meet the sale to be voided_but_settled."""
     carried = disc.filter(_carried_item())
     is_bank = pl.col("type") == "orphan_bank"
-    pos = carried.filter(~is_bank).select(id=pl.col("pos_ids").str.split(";"))
-    bank = carried.filter(is_bank).select(id=pl.col("bank_ids").str.split(";"))
-    since = date.fromisoformat(ctx["day"]) - timedelta(days=math.ceil(settings.match.window_days))
+    items_pos = carried.filter(~is_bank).select(id=pl.col("pos_ids").str.split(";"))
+    items_bank = carried.filter(is_bank).select(id=pl.col("bank_ids").str.split(";"))
+    since = date.fromisoformat(day) - timedelta(days=math.ceil(settings.match.window_days))
     # (lazy: of the day's records only the ids are read, not every column)
-    recent = ctx["pos"].lazy().filter(pl.col("first_day") >= since.isoformat()).select("id")
+    recent = pos.lazy().filter(pl.col("first_day") >= since.isoformat()).select("id")
     recent_ids = recent.collect()["id"].implode()
     voided = matches.filter(pl.col("rule") == "voided").filter(pl.col("pos_id").is_in(recent_ids))
-    pos = pl.concat([pos.explode("id"), voided.select(id="pos_id")])
-    return {
-        side: ids["id"].drop_nulls() for side, ids in (("pos", pos), ("bank", bank.explode("id")))
+    ids = {
+        "pos": pl.concat([items_pos.explode("id"), voided.select(id="pos_id")]),
+        "bank": items_bank.explode("id"),
     }
+    return {side: frame["id"].drop_nulls() for side, frame in ids.items()}
 
 
 def record_key(side: str) -> pl.Expr:
@@ -208,17 +214,16 @@ def before_run(store: Store, day: str) -> Before:
 def take_side(
     today: pl.DataFrame,
     side: str,
+    keys: pl.Series,
     before: Before,
     store: Store,
     old: pl.DataFrame | None = None,
-    keys: pl.Series | None = None,
     seen: pl.Series | None = None,
 ) -> pl.DataFrame:
     """The records of one side to match: the open ones carried (`old`, all by default), then
-    today's not taken before, each with its rec_key and first_day. `keys` (today's
-    record_keys) and `seen` (those of them consumed before) when known already."""
+    today's (`keys`: their record_keys) not taken before, each with its rec_key and first_day.
+    `seen`: those of today's keys consumed before, when read already."""
     old = before.carried[side] if old is None else old
-    keys = record_keys(today, side) if keys is None else keys
     fresh = today.with_columns(rec_key=keys, first_day=pl.lit(before.day))
     # Records consumed before, or still (or no longer, when resolved by hand) open, are not
     # taken again.
@@ -245,7 +250,7 @@ def reconcile_with_state(
     write: Callable[[RunResult], Any] | None = None,
 ) -> RunResult:
     started = now()
-    ctx: dict[str, Any] = {}
+    ctx: dict[str, Any] = {}  # what before_match read and made: `before`, both sides' records
 
     def before_match(pos: pl.DataFrame, bank: pl.DataFrame, pos_in: SideInfo, bank_in: SideInfo):
         this_day = day or run_day(pos, bank, store, (pos_in, bank_in))
@@ -255,41 +260,59 @@ def reconcile_with_state(
             before = before_run(store, this_day)
             pos_keys, bank_keys = keys.result()
         ctx["before"] = before
-        for side, today, k in (("pos", pos, pos_keys), ("bank", bank, bank_keys)):
-            ctx[side] = take_side(today, side, before, store, keys=k)
-        frames = [ctx[side].drop("rec_key", "first_day") for side in ("pos", "bank")]
+        ctx["records"] = {
+            "pos": take_side(pos, "pos", pos_keys, before, store),
+            "bank": take_side(bank, "bank", bank_keys, before, store),
+        }
+        frames = [ctx["records"][side].drop("rec_key", "first_day") for side in ("pos", "bank")]
         return frames[0], frames[1], before.settings(settings.match)
 
     result = reconcile(settings, on_stage, before_match=before_match)
     before = ctx["before"]
-    disc = with_state(result.discrepancies, ctx, before, settings)
-    # A voided sale carried while its payment could come is matched to its void again: that
-    # pair was reported on its own day.
-    matches = result.matches.filter(~voided_again(ctx["pos"], before.day))
-    records, consumed = left_open(disc, result.matches, ctx, before.day, settings)
-    out_disc = disc.drop(*STATE_ONLY)
-    staged = replace(result, discrepancies=out_disc, matches=matches)
+    stated = apply_state(result.discrepancies, result.matches, ctx["records"], before, settings)
     summary = build_summary(
-        out_disc,
-        matches,
+        stated.discrepancies,
+        stated.matches,
         result.rejected,
         result.pos,
         result.bank,
-        settings,
+        result.settings,
         result.summary["timings"],
         findings=result.summary.get("findings"),
     )
-    return record_run(
-        store,
-        before,
-        replace(staged, summary=summary),
-        items_of(disc),
-        records,
-        consumed,
-        started,
-        settings,
-        write,
+    staged = replace(
+        result, discrepancies=stated.discrepancies, matches=stated.matches, summary=summary
     )
+    return record_run(store, before, staged, stated, started, settings, write)
+
+
+class Stated(NamedTuple):
+    """A run's result as the state makes it (apply_state): the outputs' items (with status,
+    first_seen, age_days, alert, item_ref) and matches, and what the store keeps: the items
+    (items_of), the records left open, the keys (side, rec_key) of those consumed."""
+
+    discrepancies: pl.DataFrame
+    matches: pl.DataFrame
+    items: pl.DataFrame
+    records: pl.DataFrame
+    consumed: pl.DataFrame
+
+
+def apply_state(
+    disc: pl.DataFrame,
+    matches: pl.DataFrame,
+    records: dict[str, pl.DataFrame],
+    before: Before,
+    settings: Settings,
+) -> Stated:
+    """What the state makes of a run's (or a bucket's) items and matches; `records`: both
+    sides' records matched (take_side)."""
+    stated = with_state(disc, records, before, settings)
+    # A voided sale carried while its payment could come is matched to its void again: that
+    # pair was reported on its own day.
+    kept = matches.filter(~voided_again(records["pos"], before.day))
+    still, consumed = left_open(stated, matches, records, before.day, settings)
+    return Stated(stated.drop(*STATE_ONLY), kept, items_of(stated), still, consumed)
 
 
 def voided_again(pos: pl.DataFrame, day: str) -> pl.Expr:
@@ -298,11 +321,11 @@ def voided_again(pos: pl.DataFrame, day: str) -> pl.Expr:
     return (pl.col("rule") == "voided") & pl.col("pos_id").is_in(earlier_ids)
 
 
-def _ids_to_keys(items: pl.DataFrame, ctx: dict[str, Any]) -> pl.DataFrame:
+def _ids_to_keys(items: pl.DataFrame, records: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """item_id -> the sorted record keys of its POS and bank ids."""
     parts = []
     for side in ("pos", "bank"):
-        lookup = ctx[side].select("id", "rec_key")
+        lookup = records[side].select("id", "rec_key")
         parts.append(
             items.select("item_id", id=pl.col(f"{side}_ids").str.split(";"))
             .explode("id")
@@ -322,15 +345,15 @@ STATE_ONLY = ("prev_first", "prev_severity", "prev_status", "rec_keys", "item_ke
 
 
 def with_state(
-    disc: pl.DataFrame, ctx: dict[str, Any], before: Before, settings: Settings
+    disc: pl.DataFrame, records: dict[str, pl.DataFrame], before: Before, settings: Settings
 ) -> pl.DataFrame:
     """A run's items with what the state says of them: their key (type and record keys), the
     day first seen, age, severity escalated with age, status (new, escalated, carried), whether
-    to alert, and a stable reference (item_ref). `ctx` holds both sides' records (take_side)."""
+    to alert, and a stable reference (item_ref). `records`: both sides' (take_side)."""
     day = before.day
     # A duplicate sale is the same item before and after its payment comes: its POS records.
     own = pl.when(pl.col("type") != "duplicate_pos").then(pl.col("bank_ids"))
-    keys = _ids_to_keys(disc.with_columns(bank_ids=own), ctx)
+    keys = _ids_to_keys(disc.with_columns(bank_ids=own), records)
     # (the items keep their order: the streaming engine orders the day on it)
     disc = disc.join(keys, on="item_id", how="left", maintain_order="left").with_columns(
         item_key=pl.concat_str(pl.col("type"), pl.lit("\n"), pl.col("rec_keys").fill_null(""))
@@ -364,41 +387,24 @@ def with_state(
 
 def items_of(disc: pl.DataFrame) -> pl.DataFrame:
     """The store's columns of a run's items (with_state's)."""
-    return disc.select(
-        "item_key",
-        "item_id",
-        "type",
-        "severity",
-        "status",
-        first_day="first_seen",
-        age_days="age_days",
-        pos_ids="pos_ids",
-        bank_ids="bank_ids",
-        pos_amount="pos_amount",
-        bank_amount="bank_amount",
-        difference="difference",
-        currency="currency",
-        reference="reference",
-        terminal="terminal",
-        merchant="merchant",
-        detail="detail",
-        suggested_action="suggested_action",
-        rec_keys="rec_keys",
-    )
+    return disc.rename({"first_seen": "first_day"}).select(ITEM_COLUMNS)
 
 
 def left_open(
-    disc: pl.DataFrame, matches: pl.DataFrame, ctx: dict[str, Any], day: str, settings: Settings
+    disc: pl.DataFrame,
+    matches: pl.DataFrame,
+    records: dict[str, pl.DataFrame],
+    day: str,
+    settings: Settings,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The records that stay open after a run (see _waiting), as the store keeps them, and the
     keys (side, rec_key) of the others: consumed."""
-    ctx = dict(ctx, day=day)
-    open_ids = _waiting(disc, matches, ctx, settings)
-    records, consumed = [], []
+    open_ids = _waiting(disc, matches, records["pos"], day, settings)
+    still, consumed = [], []
     for side in ("pos", "bank"):
-        union = ctx[side]
+        union = records[side]
         is_open = pl.col("id").is_in(open_ids[side].implode())
-        records.append(
+        still.append(
             union.filter(is_open).with_columns(
                 side=pl.lit(side),
                 time=pl.col("time").dt.strftime("%Y-%m-%dT%H:%M:%S%.f"),
@@ -408,16 +414,14 @@ def left_open(
         )
         keys = union.lazy().select("id", "rec_key").filter(~is_open)
         consumed.append(keys.select(side=pl.lit(side), rec_key="rec_key").collect())
-    return pl.concat(records).select(RECORD_COLUMNS), pl.concat(consumed)
+    return pl.concat(still).select(RECORD_COLUMNS), pl.concat(consumed)
 
 
 def record_run(
     store: Store,
     before: Before,
     result: RunResult,
-    items_now: pl.DataFrame,
-    records: pl.DataFrame,
-    consumed: pl.DataFrame,
+    stated: Stated,
     started: str,
     settings: Settings,
     write: Callable[[RunResult], Any] | None,
@@ -427,9 +431,9 @@ def record_run(
     once the outputs are written, so a crash in between never marks unreported items as
     reported.
 
-    `result` holds the run's outputs (items with the state's columns), `items_now` its items as
-    the store keeps them (items_of), `records` and `consumed` what left_open gave."""
-    day, prev = before.day, before.prev
+    `result` holds the run's outputs (items with the state's columns), `stated` what the store
+    keeps of them (apply_state)."""
+    day, prev, items_now = before.day, before.prev, stated.items
     # Earlier items: orphans whose records this run took up are closed; others stay open.
     earlier = prev.filter(~pl.col("item_key").is_in(items_now["item_key"].implode()))
     closed = earlier.filter(_carried_item())
@@ -497,8 +501,8 @@ def record_run(
         written = pool.submit(write, final) if write is not None else None
         run_id = store.write_run(
             run,
-            records,
-            pl.concat([consumed, before.dropped]),
+            stated.records,
+            pl.concat([stated.consumed, before.dropped]),
             all_items,
             texts,
             before_commit=None if written is None else written.result,

@@ -26,17 +26,14 @@ import polars as pl
 
 from recon.carry import (
     KEY_FIELDS,
-    STATE_ONLY,
     Before,
+    Stated,
+    apply_state,
     before_run,
     day_for,
-    items_of,
-    left_open,
     record_keys,
     record_run,
     take_side,
-    voided_again,
-    with_state,
 )
 from recon.config import Settings
 from recon.core import Core, in_file_order, reconcile_frames
@@ -46,32 +43,23 @@ from recon.partitioned import (
     SORT_SEVERITY,
     Merged,
     SideParts,
-    _empty_items,
     cleanup,
+    empty_core,
     in_bucket,
     load_bucket,
     reconcile_partitioned,
     shard_expr,
-    side_files,
+    side_rows,
 )
 from recon.result import RunResult
-from recon.store import Store, _record_schema, now
+from recon.store import Store, now
 
 _SIDES = ("pos", "bank")
 
 
 def _latest(parts: SideParts) -> datetime | None:
-    rows = side_files(parts)
+    rows = side_rows(parts)
     return None if rows is None else rows.select(pl.col("time").max()).collect().item()
-
-
-def _combined_lag(found: list[float | None]) -> float | None:
-    """One lag of the buckets' (as recon.match._minutes of the whole day): 0 where a bucket's
-    bank is slower than the window, else the widest, None where no bucket learnt one."""
-    known = [x for x in found if x is not None]
-    if not known:
-        return None
-    return 0.0 if 0.0 in known else max(known)
 
 
 def _bucket_keys(parts: SideParts, shards: list[int], side: str) -> pl.Series:
@@ -90,7 +78,6 @@ class BucketState:
         self.folder = folder
         self.before: Before | None = None
         self.carried: dict[str, pl.DataFrame] = {}
-        self.lags: list[float | None] = []
         self.item_ids: pl.DataFrame | None = None
 
     # -- before the buckets ----------------------------------------------------------------
@@ -153,32 +140,25 @@ class BucketState:
         for side, parts in (("pos", pos), ("bank", bank)):
             today = in_file_order(load_bucket(parts, shards))
             old = self.carried[side].filter(pl.col(SHARD).is_in(shards)).drop(SHARD)
-            unions[side] = take_side(
-                today, side, before, self.store, old, keys=keys[side], seen=seen[side]
-            )
+            unions[side] = take_side(today, side, keys[side], before, self.store, old, seen[side])
         # Without source and line the core keeps this order: the open records, then today's
         # in file order (as a local state run matches them).
         frames = [unions[side].drop("rec_key", "first_day", "source", "line") for side in _SIDES]
         core = reconcile_frames(frames[0], frames[1], settings, day=day)
         del frames
-        self.lags.append(core.lag_bound_minutes)
-        disc = with_state(core.discrepancies, unions, before, self.settings)
-        records, consumed = left_open(disc, core.matches, unions, before.day, self.settings)
-        items = items_of(disc).with_row_index("_row").with_columns(_part=pl.lit(k, pl.Int32))
+        stated = apply_state(core.discrepancies, core.matches, unions, before, self.settings)
+        items = stated.items.with_row_index("_row").with_columns(_part=pl.lit(k, pl.Int32))
         items.write_parquet(self.folder / f"items-{k:05d}.parquet")
-        records.write_parquet(self.folder / f"records-{k:05d}.parquet")
-        consumed.write_parquet(self.folder / f"consumed-{k:05d}.parquet")
+        stated.records.write_parquet(self.folder / f"records-{k:05d}.parquet")
+        stated.consumed.write_parquet(self.folder / f"consumed-{k:05d}.parquet")
         # The day's order is made on the severity classify gave (see SORT_SEVERITY).
-        out = disc.drop(*STATE_ONLY).with_columns(
-            core.discrepancies["severity"].alias(SORT_SEVERITY)
-        )
-        matches = core.matches.filter(~voided_again(unions["pos"], before.day))
-        return core._replace(discrepancies=out, matches=matches)
+        severity = core.discrepancies["severity"].alias(SORT_SEVERITY)
+        out = stated.discrepancies.with_columns(severity)
+        return core._replace(discrepancies=out, matches=stated.matches)
 
     # -- after them ------------------------------------------------------------------------
-    def merged(self, merged: Merged) -> float | None:
+    def merged(self, merged: Merged) -> None:
         self.item_ids = merged.item_ids
-        return _combined_lag(self.lags)
 
     def _read(self, what: str) -> pl.DataFrame | None:
         files = sorted(self.folder.glob(f"{what}-*.parquet"))
@@ -192,29 +172,20 @@ class BucketState:
         assert before is not None
         items = self._read("items")
         if items is None:  # (a day without a record on either side: no bucket ran)
-            none = {
-                side: pl.DataFrame(schema={"id": pl.String, "rec_key": pl.Int64}) for side in _SIDES
-            }
-            empty = with_state(_empty_items(self.settings), none, before, self.settings)
-            items = items_of(empty)
-            result = replace(result, discrepancies=empty.drop(*STATE_ONLY))
-        elif self.item_ids is not None:
-            day_ids = self.item_ids.select("_part", "_row", day_id="item_id")
-            items = items.join(day_ids, on=["_part", "_row"], how="left", maintain_order="left")
-            items = items.with_columns(item_id=pl.col("day_id")).drop("_part", "_row", "day_id")
-        records = self._read("records")
-        consumed = self._read("consumed")
-        return record_run(
-            self.store,
-            before,
-            result,
-            items,
-            records if records is not None else pl.DataFrame(schema=_record_schema()),
-            consumed if consumed is not None else before.dropped.clear(),
-            started,
-            self.settings,
-            write,
-        )
+            empty = empty_core(self.settings)
+            none = {side: before.carried[side].clear() for side in _SIDES}
+            stated = apply_state(empty.discrepancies, empty.matches, none, before, self.settings)
+            result = replace(result, discrepancies=stated.discrepancies)
+        else:
+            if self.item_ids is not None:  # (None: the buckets' items are all empty)
+                day_ids = self.item_ids.select("_part", "_row", day_id="item_id")
+                items = items.join(day_ids, on=["_part", "_row"], how="left", maintain_order="left")
+                items = items.with_columns(item_id="day_id").drop("day_id")
+            items = items.drop("_part", "_row")
+            records, consumed = self._read("records"), self._read("consumed")
+            assert records is not None and consumed is not None  # (written with the items)
+            stated = Stated(result.discrepancies, result.matches, items, records, consumed)
+        return record_run(self.store, before, result, stated, started, self.settings, write)
 
 
 def reconcile_buckets_with_state(

@@ -158,8 +158,8 @@ class Carrier(Protocol):
         """The buckets' results (a Runner)."""
         ...
 
-    def merged(self, merged: Merged) -> float | None:
-        """Take the merged result (the day's item ids); the bank's lag the buckets learnt."""
+    def merged(self, merged: Merged) -> None:
+        """Take the merged result (the day's item ids)."""
         ...
 
 
@@ -275,19 +275,14 @@ def day_of_parts(
     `also`: the keys of more records of each side (those a state carries)."""
 
     def keys(parts: SideParts) -> SideKeys:
-        files = sorted(f for root in parts.roots for f in root.rglob("*.parquet"))
-
-        def rows(*of: Path) -> pl.LazyFrame:
-            lf = pl.scan_parquet(list(of), hive_partitioning=False)
-            return lf.filter(pl.col(REASON) == "")
-
+        files = _files(parts)
         if not files:
             return SideKeys()
-        seen = side_keys(rows(*files), frozenset(OPTIONAL_KEYS))
+        seen = side_keys(_rows(files), frozenset(OPTIONAL_KEYS))
         for f in files:
             if seen.carried == frozenset(OPTIONAL_KEYS):
                 break
-            found = side_keys(rows(f), seen.carried)
+            found = side_keys(_rows([f]), seen.carried)
             seen = SideKeys(seen.rows, seen.no_merchant, seen.carried | found.carried)
         return seen
 
@@ -300,12 +295,19 @@ def day_of_parts(
     return day_of(*found)
 
 
-def side_files(parts: SideParts) -> pl.LazyFrame | None:
-    """Every canonical row of a side (rejected rows left out), None when it has none."""
-    files = sorted(f for root in parts.roots for f in root.rglob("*.parquet"))
-    if not files:
-        return None
+def _files(parts: SideParts) -> list[Path]:
+    return sorted(f for root in parts.roots for f in root.rglob("*.parquet"))
+
+
+def _rows(files: list[Path]) -> pl.LazyFrame:
+    """The canonical rows of shard files (rejected rows left out)."""
     return pl.scan_parquet(files, hive_partitioning=False).filter(pl.col(REASON) == "")
+
+
+def side_rows(parts: SideParts) -> pl.LazyFrame | None:
+    """Every canonical row of a side (rejected rows left out), None when it has none."""
+    files = _files(parts)
+    return _rows(files) if files else None
 
 
 def load_bucket(
@@ -317,7 +319,7 @@ def load_bucket(
     if not files:
         empty = pl.DataFrame(schema=CANONICAL)
         return empty if columns is None else empty.select(columns)
-    lf = conform(pl.scan_parquet(files, hive_partitioning=False).filter(pl.col(REASON) == ""))
+    lf = conform(_rows(files))
     # in one chunk per column, as match wants it (the scan hands back one per row group)
     return (lf if columns is None else lf.select(columns)).collect().rechunk()
 
@@ -366,6 +368,8 @@ class Merged:
     shown: pl.DataFrame | None = None
     # (_part, _row, item_id): the day's id of each bucket's item (by its row in the bucket)
     item_ids: pl.DataFrame | None = None
+    # the bank's usual lag the buckets showed, as one run over the day would give it
+    lag_bound_minutes: float | None = None
 
 
 # The columns recon.classify.order_items sorts on, and the bucket's own item id.
@@ -401,7 +405,7 @@ def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
     Each bucket's items and matches go to disk as the bucket finishes, so the memory held
     from bucket to bucket does not grow with the day. The day's order is then worked out from
     the sort columns alone, and the items are rewritten in that order slice by slice."""
-    deposits, findings = [], []
+    deposits, findings, lags = [], [], []
     out = results_dir(work)
     empty: pl.DataFrame | None = None
     for k, core in parts:
@@ -417,6 +421,7 @@ def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
             path = out / f"matches-{k:05d}.parquet"
             core.matches.write_parquet(path)
         findings += [dict(f, _part=k) for f in core.findings]
+        lags.append(core.lag_bound_minutes)
         del core
     # (a runner may also have written matches files there itself: Spark does)
     files = sorted(out.glob("matches-*.parquet"))
@@ -427,13 +432,23 @@ def merge(parts: Iterator[tuple[int, Core]], work: Path) -> Merged:
     if not item_parts:
         for f in findings:
             f.pop("_part", None)
-        return Merged(empty if empty is not None else pl.DataFrame(), files, deps, findings)
+        empty = empty if empty is not None else pl.DataFrame()
+        return Merged(empty, files, deps, findings, lag_bound_minutes=combined_lag(lags))
     ordered, counted, shown, ids = _order_items(item_parts, findings, work / "items")
     for f in findings:
         f.pop("_part", None)
     for f in item_parts.values():
         f.unlink()
-    return Merged(counted, files, deps, findings, ordered, shown, ids)
+    return Merged(counted, files, deps, findings, ordered, shown, ids, combined_lag(lags))
+
+
+def combined_lag(found: list[float | None]) -> float | None:
+    """The buckets' lags as one (recon.match._minutes over the whole day): 0 where a bucket's
+    bank is slower than the window, else the widest, None where no bucket learnt one."""
+    known = [x for x in found if x is not None]
+    if not known:
+        return None
+    return 0.0 if 0.0 in known else max(known)
 
 
 def _order_items(
@@ -466,13 +481,14 @@ def _order_items(
         "_part", "_row", "item_id", _shown=(at < first) | (at.over("type") < per_type)
     )
     del day
-    if resorted:
-        schema_parts = [pl.scan_parquet(f).drop(SORT_SEVERITY) for f in parts.values()]
-    else:
-        schema_parts = [pl.scan_parquet(f) for f in parts.values()]
     # One schema for every slice (a column all null in one bucket may have another type).
     schema = pl.concat(
-        [pl.DataFrame(schema=lf.collect_schema()) for lf in schema_parts],
+        [
+            pl.DataFrame(
+                schema=pl.scan_parquet(f).drop(SORT_SEVERITY, strict=False).collect_schema()
+            )
+            for f in parts.values()
+        ],
         how="vertical_relaxed",
     ).schema
     counted_columns = [*COUNTED, *(c for c in COUNTED_IF_THERE if c in schema)]
@@ -602,10 +618,11 @@ def _reconcile_in(
     runner = run_buckets or _run_here
     merged = merge(runner(pos, bank, plan, settings, day), work)
     if carrier is not None:
-        lag = carrier.merged(merged)
-        if lag is not None:
-            # The lag the day showed is the run's (a later run without pairs enough takes it).
-            settings = replace(settings, match=replace(settings.match, lag_bound_minutes=lag))
+        carrier.merged(merged)
+    if merged.lag_bound_minutes is not None:
+        # The lag the day showed is the run's, as in a local run (recon.pipeline).
+        lag = merged.lag_bound_minutes
+        settings = replace(settings, match=replace(settings.match, lag_bound_minutes=lag))
     timings["match_classify_s"] = time.perf_counter() - t
     timings["match_classify_peak_mib"] = peak_mib()
     timings["total_s"] = time.perf_counter() - t0
@@ -637,7 +654,7 @@ def _reconcile_in(
     rejected = pl.concat([pos.rejected, bank.rejected]).cast(REJECTED).sort("side", "line")
     items = merged.discrepancies
     if items.width == 0:
-        items = _empty_items(settings)
+        items = empty_core(settings).discrepancies
     summary = build_summary(
         items,
         slim,
@@ -662,7 +679,7 @@ def _reconcile_in(
         all_items=pl.scan_parquet(merged.items_files) if merged.items_files else None,
     )
     # (a day without matches has the columns of a local run's matches, no rows)
-    lazy_matches = matches_all if matches_all is not None else _empty_core(settings).matches.lazy()
+    lazy_matches = matches_all if matches_all is not None else empty_core(settings).matches.lazy()
     return result, lazy_matches, work
 
 
@@ -682,14 +699,10 @@ def _run_here(
         del core
 
 
-def _empty_core(settings: Settings) -> Core:
+def empty_core(settings: Settings) -> Core:
     """The result of a day with nothing in it (the core's columns, no rows)."""
     empty = pl.DataFrame(schema=CANONICAL)
     return reconcile_frames(empty, empty, settings)
-
-
-def _empty_items(settings: Settings) -> pl.DataFrame:
-    return _empty_core(settings).discrepancies
 
 
 def cleanup(work: Path) -> None:

@@ -95,6 +95,7 @@ def reconcile_bucket(settings: Settings, day: Day) -> Callable[[Any, Any, Any], 
             "items": _ipc(core.discrepancies),
             "deposits": _ipc(core.deposits),
             "findings": json.dumps(core.findings, ensure_ascii=False, default=str).encode(),
+            "lag": json.dumps(core.lag_bound_minutes).encode(),
         }
         extra = pl.DataFrame(
             {KIND: list(meta), DATA: list(meta.values())},
@@ -223,6 +224,7 @@ def spark_runner(
                     matches=pl.DataFrame(schema=MATCH_SCHEMA),
                     deposits=pl.read_ipc(io.BytesIO(parts["deposits"])),
                     findings=json.loads(parts["findings"].decode()),
+                    lag_bound_minutes=json.loads(parts["lag"].decode()),
                 ),
             )
 

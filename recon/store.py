@@ -358,16 +358,21 @@ class Store:
         # The hash set is built on today's keys and the history only probes it, a few runs at
         # a time: a month of a ten-million-row shop's keys (2.5 GB a side) is never held.
         wanted = keys.implode()
-        found, parts, held = [], [], 0
-        for (blob,) in itertools.chain(blobs, [(None,)]):
-            if blob is not None:
-                parts.append(pl.Series("rec_key", _unpack(blob)))
-                held += parts[-1].len()
-            if parts and (blob is None or held >= _PROBE_KEYS):
-                seen = pl.concat(parts, rechunk=False)
-                found.append(seen.filter(seen.is_in(wanted)))
-                parts, held = [], 0
-        return pl.concat(found) if found else pl.Series("rec_key", [], pl.Int64)
+        found = [pl.Series("rec_key", [], pl.Int64)]
+        parts: list[pl.Series] = []
+
+        def probe() -> None:
+            seen = pl.concat(parts, rechunk=False)
+            found.append(seen.filter(seen.is_in(wanted)))
+            parts.clear()
+
+        for (blob,) in blobs:
+            parts.append(pl.Series("rec_key", _unpack(blob)))
+            if sum(p.len() for p in parts) >= _PROBE_KEYS:
+                probe()
+        if parts:
+            probe()
+        return pl.concat(found)
 
     def open_items(self, base: Base, texts: bool = True) -> pl.DataFrame:
         """The base run's open items (ITEM_COLUMNS), oldest first; without their texts
