@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import recon_command
 
 from recon.generate import DAY_KINDS, generate_day
+from recon.store import Store
 
 START = date(2026, 11, 1)
 # Day numbers (0-based) of the month's events.
@@ -156,14 +156,10 @@ def same_outputs(a: Path, b: Path) -> bool:
 
 def open_records(state: Path) -> dict[str, pl.DataFrame]:
     """The records each day's live run left open in the state file (side, id), by day."""
-    with sqlite3.connect(state) as db:
-        rows = db.execute(
-            "SELECT r.day, c.side, c.id FROM records c JOIN runs r ON r.run_id = c.run_id "
-            "WHERE r.superseded_by IS NULL"
-        ).fetchall()
-    frame = pl.DataFrame(rows, schema=["day", "side", "id"], orient="row")
+    kept = Store(state).kept_records().filter(~pl.col("superseded"))
     return {
-        day: part.drop("day") for (day,), part in frame.partition_by("day", as_dict=True).items()
+        day: part.select("side", "id")
+        for (day,), part in kept.partition_by("day", as_dict=True).items()
     }
 
 

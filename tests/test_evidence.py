@@ -70,15 +70,13 @@ def test_a_version_1_state_file_is_migrated_and_keeps_working(tmp_path):
     Store(path)  # migrates
     db = sqlite3.connect(path)
     version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-    columns = [r[1] for r in db.execute("PRAGMA table_info(records)")]
     db.close()
-    assert int(version) == SCHEMA_VERSION == 4
-    assert columns[-4:] == ["batch", "trace", "references", "memo"]
+    assert int(version) == SCHEMA_VERSION == 5
+    assert Store(path).kept_records().columns[-4:] == ["batch", "trace", "references", "memo"]
 
     _run(tmp_path, POS, BANK, "--state", str(path))
-    db = sqlite3.connect(path)
-    stored = db.execute("SELECT id, batch, trace FROM records WHERE side = 'pos'").fetchall()
-    db.close()
+    kept = Store(path).kept_records().filter(side="pos")
+    stored = kept.select("id", "batch", "trace").rows()
     assert ("P3", "000012", "000103") in stored
 
 

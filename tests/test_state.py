@@ -418,7 +418,8 @@ def _as_version_3(new: Path, old: Path, texts: dict[int, str]) -> None:
     db.executemany(
         f"INSERT INTO runs VALUES ({', '.join('?' * 13)})", src.execute("SELECT * FROM runs")
     )
-    for run_id, side, key, *rest in src.execute("SELECT * FROM records").fetchall():
+    kept = Store(new).kept_records().drop("day", "superseded")
+    for run_id, side, key, *rest in kept.rows():
         marks = ", ".join("?" * (3 + len(rest)))
         db.execute(f"INSERT INTO records VALUES ({marks})", (run_id, side, texts[key], *rest))
     for run_id, side, blob in src.execute("SELECT * FROM consumed").fetchall():
@@ -467,7 +468,7 @@ def test_a_version_3_state_file_is_upgraded_in_place_and_keeps_its_items(env):
 
     assert _open(old) == _open(state)
     version = sqlite3.connect(old).execute("SELECT value FROM meta WHERE key = 'schema_version'")
-    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 4
+    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 5
     assert set(_open(old)) == {("orphan_pos", "P2"), ("orphan_pos", "P3")}
 
     runs = {}
