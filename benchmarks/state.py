@@ -116,7 +116,7 @@ def profile(days: list[Path], work: Path) -> dict[str, list[float]]:
     timer(store.Store, "write_run", "  Store.write_run (all)")
     timer(store, "_insert_records", "    insert records")
     timer(store, "_insert_consumed", "    insert consumed")
-    timer(store, "_insert", "    insert items (and records)")
+    timer(store, "_insert_items", "    insert items (runs and texts)")
     state = work / "profile.db"
     for leftover in work.glob("profile.db*"):
         leftover.unlink()

@@ -351,35 +351,29 @@ class Store:
         return Base(*row) if row else Base(None, None)
 
     def open_records(self, base: Base, side: str) -> pl.DataFrame:
-        """Records still open after the base run, in the order they came in (the table's order
-        is their hashed keys': matching, and the order of its outputs, follow the input's)."""
+        """Records still open after the base run, in the order they came in (as stored, see
+        _V5_RECORDS: matching, and the order of its outputs, follow the input's)."""
         row = self.db.execute(
             "SELECT rows FROM records WHERE run_id = ? AND side = ?", (base.run_id, side)
         ).fetchone()
-        if row is None:
-            return pl.DataFrame(schema=_record_schema())
-        frame = pl.read_parquet(io.BytesIO(row[0])).with_columns(side=pl.lit(side))
-        return frame.select(RECORD_COLUMNS).cast(_record_schema())
+        return _records(row[0], side) if row else pl.DataFrame(schema=_record_schema())
 
     def kept_records(self) -> pl.DataFrame:
         """Every run's open records (run_id, its day, whether a re-run superseded it, and
         RECORD_COLUMNS), for looking into a state file."""
         rows = self.db.execute(
-            "SELECT c.run_id, r.day, r.superseded_by IS NOT NULL, c.side FROM records c "
+            "SELECT c.run_id, r.day, r.superseded_by IS NOT NULL, c.side, c.rows FROM records c "
             "JOIN runs r ON r.run_id = c.run_id ORDER BY c.run_id, c.side"
-        ).fetchall()
+        )
+        run = {"run_id": pl.Int64(), "day": pl.String(), "superseded": pl.Boolean()}
         parts = [
-            self.open_records(Base(run_id, day), side).with_columns(
+            _records(blob, side).with_columns(
                 run_id=pl.lit(run_id, pl.Int64), day=pl.lit(day), superseded=pl.lit(bool(gone))
             )
-            for run_id, day, gone, side in rows
+            for run_id, day, gone, side, blob in rows
         ]
-        empty = pl.DataFrame(schema=_record_schema()).with_columns(
-            run_id=pl.lit(None, pl.Int64),
-            day=pl.lit(None, pl.String),
-            superseded=pl.lit(None, pl.Boolean),
-        )
-        return pl.concat([empty, *parts]).select("run_id", "day", "superseded", *RECORD_COLUMNS)
+        empty = pl.DataFrame(schema={**run, **_record_schema()})
+        return pl.concat([empty, *parts], how="diagonal")
 
     def consumed_among(self, base: Base, side: str, keys: pl.Series) -> pl.Series:
         """Those of one side's record `keys` that a live run of the last IDEMPOTENCY_DAYS days
@@ -588,13 +582,6 @@ def texts_hash() -> pl.Expr:
     return hashed(pl.concat_str(parts, separator="\x1f")).alias("texts_hash")
 
 
-# Rows are inserted in key order: each lands at the end of the table's B-tree, instead of
-# splitting pages all over it (twice as fast for a day's items).
-def _insert_record_rows(db: sqlite3.Connection, run_id: int, records: pl.DataFrame) -> None:
-    """Records as rows: version 4's table (_to_v4 writes it)."""
-    _insert(db, "records", run_id, records.select(RECORD_COLUMNS).sort("side", "rec_key"))
-
-
 def _insert_records(db: sqlite3.Connection, run_id: int, records: pl.DataFrame) -> None:
     """A run's open records: one Parquet file a side (see _V5_RECORDS)."""
     frame = records.select(RECORD_COLUMNS).cast(_record_schema())
@@ -603,6 +590,19 @@ def _insert_records(db: sqlite3.Connection, run_id: int, records: pl.DataFrame) 
         buffer = io.BytesIO()
         ordered.write_parquet(buffer, compression="zstd", statistics=False)
         db.execute("INSERT INTO records VALUES (?, ?, ?)", (run_id, side, buffer.getvalue()))
+
+
+def _records(blob: bytes, side: str) -> pl.DataFrame:
+    """One side's records of a run, read back from their Parquet file (_insert_records)."""
+    frame = pl.read_parquet(io.BytesIO(blob))
+    return frame.with_columns(side=pl.lit(side)).select(RECORD_COLUMNS)
+
+
+# Rows are inserted in key order: each lands at the end of the table's B-tree, instead of
+# splitting pages all over it (twice as fast for a day's items).
+def _insert_record_rows(db: sqlite3.Connection, run_id: int, records: pl.DataFrame) -> None:
+    """Records as rows: version 4's table (_to_v4 writes it, _to_v5 reads it back)."""
+    _insert(db, "records", run_id, records.select(RECORD_COLUMNS).sort("side", "rec_key"))
 
 
 def _insert_items(
