@@ -25,7 +25,7 @@ from recon.pipeline import Stage, reconcile
 from recon.result import RunResult, SideInfo, build_summary
 from recon.store import (
     ITEM_COLUMNS,
-    ITEM_RUN_COLUMNS,
+    ITEM_STATE_COLUMNS,
     RECORD_COLUMNS,
     REF_SEP,
     Base,
@@ -447,21 +447,23 @@ def record_run(
     still_open = still_open.with_columns(
         severity=_escalate(pl.col("severity"), pl.col("age_days"), settings)
     )
-    # Earlier items' rows of this run: their texts are stored already (prev has none).
-    run_columns = list(ITEM_RUN_COLUMNS)
-    carried_forward = still_open.select(run_columns).with_columns(item_id=pl.lit(None))
-    closed_now = closed.with_columns(status=pl.lit("closed")).select(run_columns)
-    all_items = pl.concat(
-        [items_now.select(run_columns), carried_forward, closed_now], how="vertical_relaxed"
-    ).unique("item_key", keep="first", maintain_order=True)
-
     # Texts are stored once per item: only new items' and changed ones (a duplicate sale's
-    # payment came, an id got its first day) are written. Earlier items keep theirs.
-    texts = (
-        items_now.with_columns(texts_hash())
-        .join(prev.select("item_key", "texts_hash"), on=["item_key", "texts_hash"], how="anti")
-        .unique("item_key", keep="first", maintain_order=True)
+    # payment came, an id got its first day) are written. Earlier items keep theirs: the run
+    # that wrote them (texts_run; null: this run's).
+    hashed_now = items_now.with_columns(texts_hash()).join(
+        prev.select("item_key", "texts_hash", "texts_run"),
+        on=["item_key", "texts_hash"],
+        how="left",
+        maintain_order="left",
     )
+    texts = hashed_now.filter(pl.col("texts_run").is_null())
+    # Earlier items' rows of this run: their texts are stored already.
+    columns = list(ITEM_STATE_COLUMNS)
+    carried_forward = still_open.select(columns).with_columns(item_id=pl.lit(None))
+    closed_now = closed.with_columns(status=pl.lit("closed")).select(columns)
+    all_items = pl.concat(
+        [hashed_now.select(columns), carried_forward, closed_now], how="vertical_relaxed"
+    ).unique("item_key", keep="first", maintain_order=True)
     status = items_now["status"]
     state = {
         "store": str(store.path),

@@ -579,26 +579,35 @@ def _history(state: Path, ids: list[str]) -> list[dict[str, Any]]:
     from recon.store import Store
 
     store = Store(state)
-    rows = store.db.execute(
-        "SELECT r.day, r.run_id, i.type, i.severity, i.status, i.pos_ids, i.bank_ids, "
-        "s.resolved_at, s.resolved_by, s.note FROM items i JOIN runs r ON r.run_id = i.run_id "
-        "LEFT JOIN resolutions s ON s.item_key = i.item_key "
-        "WHERE r.superseded_by IS NULL ORDER BY r.day, r.run_id"
-    ).fetchall()
-    wanted = set(ids)
+    items = store.kept_items().filter(~pl.col("superseded"))
+    done = store.db.execute("SELECT item_key, resolved_at, resolved_by, note FROM resolutions")
+    names = {"at": pl.String(), "by": pl.String(), "note": pl.String()}
+    schema = {"item_key": pl.String(), **names}
+    resolved = pl.DataFrame(done.fetchall(), schema=schema, orient="row")
+    wanted = pl.Series(ids, dtype=pl.String).implode()
+
+    def mentions(column: str) -> pl.Expr:
+        return pl.col(column).str.split(";").list.eval(pl.element().is_in(wanted)).list.any()
+
+    rows = (
+        items.filter(mentions("pos_ids").fill_null(False) | mentions("bank_ids").fill_null(False))
+        .join(resolved, on="item_key", how="left", maintain_order="left")
+        .sort("day", "run_id", maintain_order=True)
+        .select("day", "run_id", "type", "severity", "status", "pos_ids", "bank_ids", *names)
+        .rows()
+    )
     out = []
     for day, run_id, typ, sev, status, pids, bids, at, by, note in rows:
-        if wanted & set(f"{pids or ''};{bids or ''}".split(";")):
-            out.append(
-                {
-                    "day": day,
-                    "run_id": run_id,
-                    "type": typ,
-                    "severity": sev,
-                    "status": status,
-                    "pos_ids": pids,
-                    "bank_ids": bids,
-                    "resolved": {"at": at, "by": by, "note": note} if at else None,
-                }
-            )
+        out.append(
+            {
+                "day": day,
+                "run_id": run_id,
+                "type": typ,
+                "severity": sev,
+                "status": status,
+                "pos_ids": pids,
+                "bank_ids": bids,
+                "resolved": {"at": at, "by": by, "note": note} if at else None,
+            }
+        )
     return out

@@ -434,8 +434,7 @@ def _as_version_3(new: Path, old: Path, texts: dict[int, str]) -> None:
         joined = "\n".join(sorted(texts[int(k)] for k in keys.split("\n") if k))
         return f"{kind}\n{joined}", joined
 
-    columns = ", ".join(ITEM_COLUMNS)
-    for run_id, *row in src.execute(f"SELECT run_id, {columns} FROM items").fetchall():
+    for run_id, *row in Store(new).kept_items().drop("day", "superseded").rows():
         item = dict(zip(ITEM_COLUMNS, row, strict=True))
         item["item_key"], item["rec_keys"] = text_key(item["type"], item["rec_keys"])
         db.execute(
@@ -468,8 +467,10 @@ def test_a_version_3_state_file_is_upgraded_in_place_and_keeps_its_items(env):
 
     assert _open(old) == _open(state)
     version = sqlite3.connect(old).execute("SELECT value FROM meta WHERE key = 'schema_version'")
-    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 5
+    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 6
     assert set(_open(old)) == {("orphan_pos", "P2"), ("orphan_pos", "P3")}
+    # Every run's items, texts included, as the store written with hashed keys has them.
+    assert Store(old).kept_items().equals(Store(state).kept_items())
 
     runs = {}
     for path in (state, old):
@@ -485,7 +486,8 @@ def test_a_version_3_state_file_is_upgraded_in_place_and_keeps_its_items(env):
 
 def test_an_items_texts_are_stored_once_and_replaced_when_they_change(env):
     """A carried item adds a narrow row per run, not its texts again; when its texts change (a
-    new record reuses its sale's id, which then gets its first day) the latest are shown."""
+    new record reuses its sale's id, which then gets its first day) that run writes the new
+    ones, and each run's items are shown with the texts they had then."""
     tmp, state, cfg = env
     _run(tmp, state, cfg, 1)
     card = "622202******1234"
@@ -495,8 +497,14 @@ def test_an_items_texts_are_stored_once_and_replaced_when_they_change(env):
     items = _open(state)
     assert items[("orphan_pos", "P3@2026-11-20")]["status"] == "carried"
     assert ("orphan_pos", "P3") in items  # today's sale of the same id
-    db = sqlite3.connect(state)
-    keys = db.execute("SELECT count(DISTINCT item_key) FROM item_runs").fetchone()[0]
-    assert db.execute("SELECT count(*) FROM item_texts").fetchone()[0] == keys
-    runs = db.execute("SELECT count(*) FROM item_runs GROUP BY run_id ORDER BY run_id")
-    assert [n for (n,) in runs] == [3, 4]  # P2, P3, B9; then P2, P3 carried, B9, today's P3
+    store = Store(state)
+    kept = store.kept_items()
+    # P2, P3, B9; then P2, P3 carried, B9, today's P3
+    assert kept.group_by("run_id").len().sort("run_id")["len"].to_list() == [3, 4]
+    runs = kept["run_id"].unique().sort()
+    written = [store_module._items_texts(store.db, r)["pos_ids"].sort().to_list() for r in runs]
+    # Run 2 wrote the texts of today's P3 and of the carried P3, whose id got its first day,
+    # not those of P2 and B9, carried unchanged.
+    assert written == [["", "P2", "P3"], ["P3", "P3@2026-11-20"]]  # ("": B9's)
+    shown = kept.filter(pl.col("type") == "orphan_pos").select("run_id", "pos_ids").rows()
+    assert sorted(shown) == [(1, "P2"), (1, "P3"), (2, "P2"), (2, "P3"), (2, "P3@2026-11-20")]

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from recon.cli import cli
-from recon.store import Store
+from recon.store import ITEM_COLUMNS, Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import nightly
@@ -24,10 +24,9 @@ import nightly
 NIGHTS = 10  # day 6 the shop is shut; items age past medium (3 days) and high (7 days)
 ENGINES = {"local": [], "streaming": ["--engine", "streaming", "--partitions", "3"]}
 RECORDS = ("day", "side", "rec_key", "first_day", "id")
+# (every item column, texts included, but run_id)
+ITEMS = ("day", *ITEM_COLUMNS)
 STORE_ROWS = (
-    "SELECT r.day, i.item_key, i.item_id, i.severity, i.status, i.first_day, i.age_days "
-    "FROM item_runs i JOIN runs r ON r.run_id = i.run_id ORDER BY 1, 2",
-    "SELECT * FROM item_texts ORDER BY item_key",
     "SELECT r.day, c.side, c.rec_keys FROM consumed c JOIN runs r ON r.run_id = c.run_id "
     "ORDER BY 1, 2",
 )
@@ -65,8 +64,10 @@ def _store(state: Path) -> list[list[tuple]]:
     with sqlite3.connect(state) as db:
         rows = [db.execute(q).fetchall() for q in STORE_ROWS]
     rows[-1] = [(*r[:-1], sorted(np.frombuffer(r[-1], dtype="<i8").tolist())) for r in rows[-1]]
-    records = Store(state).kept_records().select(RECORDS).sort(RECORDS[:3])
-    return [records.rows(), *rows]
+    store = Store(state)
+    records = store.kept_records().select(RECORDS).sort(RECORDS[:3])
+    items = store.kept_items().select(ITEMS).sort("day", "item_key")
+    return [records.rows(), items.rows(), *rows]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_streaming_state_runs_give_the_local_outputs_night_after_night(nights):
 
 def test_streaming_state_runs_leave_the_local_state(nights):
     local, streamed = (_store(nights / f"{name}.db") for name in ENGINES)
-    for query, a, b in zip(("records", *STORE_ROWS), local, streamed, strict=True):
+    for query, a, b in zip(("records", "items", *STORE_ROWS), local, streamed, strict=True):
         assert a, query
         assert a == b, query
 
