@@ -579,19 +579,20 @@ def _history(state: Path, ids: list[str]) -> list[dict[str, Any]]:
     from recon.store import Store
 
     store = Store(state)
-    items = store.kept_items().filter(~pl.col("superseded"))
+    wanted = pl.Series(ids, dtype=pl.String).implode()
+
+    def mentions(column: str) -> pl.Expr:
+        found = pl.col(column).str.split(";").list.eval(pl.element().is_in(wanted)).list.any()
+        return found.fill_null(False)
+
+    items = store.kept_items(mentions("pos_ids") | mentions("bank_ids"))
+    items = items.filter(~pl.col("superseded"))
     done = store.db.execute("SELECT item_key, resolved_at, resolved_by, note FROM resolutions")
     names = {"at": pl.String(), "by": pl.String(), "note": pl.String()}
     schema = {"item_key": pl.String(), **names}
     resolved = pl.DataFrame(done.fetchall(), schema=schema, orient="row")
-    wanted = pl.Series(ids, dtype=pl.String).implode()
-
-    def mentions(column: str) -> pl.Expr:
-        return pl.col(column).str.split(";").list.eval(pl.element().is_in(wanted)).list.any()
-
     rows = (
-        items.filter(mentions("pos_ids").fill_null(False) | mentions("bank_ids").fill_null(False))
-        .join(resolved, on="item_key", how="left", maintain_order="left")
+        items.join(resolved, on="item_key", how="left", maintain_order="left")
         .sort("day", "run_id", maintain_order=True)
         .select("day", "run_id", "type", "severity", "status", "pos_ids", "bank_ids", *names)
         .rows()

@@ -431,9 +431,10 @@ class Store:
         frame = self._with_texts(frame).select(ITEM_COLUMNS)
         return frame.sort("first_day", "type", "pos_ids", "bank_ids", "item_key")
 
-    def kept_items(self) -> pl.DataFrame:
+    def kept_items(self, where: pl.Expr | None = None) -> pl.DataFrame:
         """Every run's items with the texts they had then (run_id, its day, whether a re-run
-        superseded it, and ITEM_COLUMNS), for looking into a state file."""
+        superseded it, and ITEM_COLUMNS), for looking into a state file; only those whose
+        texts meet `where` (an expression on ITEM_TEXT_COLUMNS) when given."""
         runs = self.db.execute(
             "SELECT i.run_id, r.day, r.superseded_by IS NOT NULL FROM item_runs i "
             "JOIN runs r ON r.run_id = i.run_id ORDER BY i.run_id"
@@ -446,7 +447,7 @@ class Store:
             for run_id, day, gone in runs
         ]
         frame = pl.concat([pl.DataFrame(schema=_item_state_schema()), *parts], how="diagonal")
-        return self._with_texts(frame).select(*run, *ITEM_COLUMNS)
+        return self._with_texts(frame, where).select(*run, *ITEM_COLUMNS)
 
     def _run_items(self, run_id: int | None) -> pl.DataFrame:
         row = self.db.execute("SELECT rows FROM item_runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -454,16 +455,19 @@ class Store:
             return pl.DataFrame(schema=_item_state_schema())
         return pl.read_parquet(io.BytesIO(row[0]))
 
-    def _with_texts(self, items: pl.DataFrame) -> pl.DataFrame:
+    def _with_texts(self, items: pl.DataFrame, where: pl.Expr | None = None) -> pl.DataFrame:
         """`items` (ITEM_STATE_COLUMNS) with their texts, from the texts file of each one's
-        texts_run (read once each)."""
+        texts_run (read once each); only those whose texts meet `where` when given (each file
+        is filtered as it is read: a month's texts are never held at once)."""
         runs = items["texts_run"].unique().drop_nulls().sort().to_list()
         texts = [pl.DataFrame(schema={**_text_schema(), "texts_run": pl.Int64()})]
         for run_id in runs:
             found = _items_texts(self.db, run_id)
+            found = found if where is None else found.filter(where)
             texts.append(found.with_columns(texts_run=pl.lit(run_id, pl.Int64)))
         found = pl.concat(texts).drop("type", "bank_ids", "texts_hash")
-        return items.join(found, on=["item_key", "texts_run"], how="left", maintain_order="left")
+        how = "left" if where is None else "inner"
+        return items.join(found, on=["item_key", "texts_run"], how=how, maintain_order="left")
 
     def _resolutions(self) -> pl.DataFrame:
         rows = self.db.execute("SELECT item_key FROM resolutions").fetchall()

@@ -508,3 +508,6 @@ def test_an_items_texts_are_stored_once_and_replaced_when_they_change(env):
     assert written == [["", "P2", "P3"], ["P3", "P3@2026-11-20"]]  # ("": B9's)
     shown = kept.filter(pl.col("type") == "orphan_pos").select("run_id", "pos_ids").rows()
     assert sorted(shown) == [(1, "P2"), (1, "P3"), (2, "P2"), (2, "P3"), (2, "P3@2026-11-20")]
+    # Looking for "P3" finds run 1's item and today's, not the carried one: its id had changed.
+    p3 = store.kept_items(pl.col("pos_ids") == "P3").select("run_id", "status", "first_day")
+    assert sorted(p3.rows()) == [(1, "new", "2026-11-20"), (2, "new", "2026-11-21")]
