@@ -380,6 +380,13 @@ def history(state: str | None, limit: int, as_json: bool, quiet: bool, debug: bo
 @click.option("--type", "types", multiple=True, help="Only this discrepancy type (repeatable).")
 @click.option("--merchant", help="Only this merchant.")
 @click.option("--min-age", type=int, default=0, help="Only items at least this many days old.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="List at most this many items in the table, oldest first (0: all; --json lists all).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @output_options
 @_boundary
@@ -388,24 +395,32 @@ def open_items(
     types: tuple[str, ...],
     merchant: str | None,
     min_age: int,
+    limit: int,
     as_json: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
     """List the items still open after the latest run (not resolved by hand)."""
+    import polars as pl
+
+    from recon.carry import item_ref
     from recon.store import Store
 
     store = Store(_state_path(state))
-    rows = store.open_items(store.latest()).drop("rec_keys").to_dicts()
-    rows = [
-        r
-        for r in rows
-        if (not types or r["type"] in types)
-        and (merchant is None or r["merchant"] == merchant)
-        and r["age_days"] >= min_age
-    ]
-    for r in rows:
-        r["item_ref"] = _item_ref(r.pop("item_key"))
+    frame = store.open_items(store.latest()).drop("rec_keys")
+    wanted = pl.col("age_days") >= min_age
+    if types:
+        wanted &= pl.col("type").is_in(list(types))
+    if merchant is not None:
+        wanted &= pl.col("merchant") == merchant
+    frame = frame.filter(wanted)
+    if not as_json and limit:
+        # (a table of a backlog of 100,000 items takes minutes to draw and nobody reads it)
+        total, frame = frame.height, frame.head(limit)
+    else:
+        total = frame.height
+    ref = pl.col("item_key").map_elements(item_ref, return_dtype=pl.String)
+    rows = frame.with_columns(item_ref=ref).drop("item_key").to_dicts()
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -425,7 +440,13 @@ def open_items(
             r["bank_ids"] or "",
             f"{r['difference'] or ''} {r['currency'] or ''}".strip(),
         )
-    Console(highlight=False).print(table if rows else "No open items.")
+    console = Console(highlight=False)
+    console.print(table if rows else "No open items.")
+    if total > len(rows):
+        console.print(
+            f"The {len(rows):,} oldest of {total:,} open items: --limit 0 lists them all, "
+            "--json with every field."
+        )
 
 
 @cli.command()
@@ -459,7 +480,8 @@ def _item_ref(key: str) -> str:
 
 
 def _key_for_ref(store, ref: str) -> str:
-    items = store.open_items(store.latest())
+    # (the items' state is enough: their texts are not read)
+    items = store.open_items(store.latest(), texts=False)
     for key in items["item_key"].to_list():
         if _item_ref(key) == ref or key == ref:
             return key

@@ -93,6 +93,30 @@ def _open(state: Path) -> dict[str, dict]:
     return {(r["type"], r["pos_ids"] or r["bank_ids"]): r for r in json.loads(res.output)}
 
 
+def test_open_items_lists_a_backlog_in_a_table_up_to_its_limit(env):
+    """The table lists the oldest items up to --limit and says how many it left out; --limit 0
+    lists them all; filters narrow the list first; --json lists every item whatever the
+    limit."""
+    tmp, state, cfg = env
+    _run(tmp, state, cfg, 1)  # three open items: P2, P3, B9
+
+    def table(*extra: str) -> str:
+        res = CliRunner().invoke(cli, ["open-items", "--state", str(state), *extra])
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    two = table("--limit", "2")
+    assert "The 2 oldest of 3 open items: --limit 0 lists them all" in two
+    assert sum(line.count("orphan_") for line in two.splitlines()) == 2
+    every = table("--limit", "0")
+    assert "oldest of" not in every
+    assert sum(line.count("orphan_") for line in every.splitlines()) == 3
+    assert "B9" in table("--type", "orphan_bank", "--limit", "1")
+    assert "oldest of" not in table("--type", "orphan_bank", "--limit", "1")
+    res = CliRunner().invoke(cli, ["open-items", "--state", str(state), "--json", "--limit", "1"])
+    assert len(json.loads(res.output)) == 3
+
+
 def test_three_days_items_open_carry_close_late_and_age(env):
     tmp, state, cfg = env
     code, s1 = _run(tmp, state, cfg, 1)
