@@ -757,8 +757,10 @@ def _to_v6(db: sqlite3.Connection) -> None:
     _script(
         db,
         """
-        CREATE TEMP TABLE last_run AS
-            SELECT item_key, max(run_id) AS run_id FROM item_runs_v5 GROUP BY item_key;
+        CREATE TEMP TABLE last_run (
+            item_key TEXT PRIMARY KEY, run_id INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO last_run SELECT item_key, max(run_id) FROM item_runs_v5 GROUP BY item_key;
         CREATE INDEX temp.last_run_run ON last_run (run_id)
         """,
     )
