@@ -57,6 +57,12 @@ _SEED = 20261120
 # rows per side, --memory-limit 4G (11 buckets) peaked at 4.68 GiB and 6G (7 buckets) at
 # 6.63 GiB, i.e. about 1.25 GiB + 810 bytes per row of the larger side in a bucket.
 BYTES_PER_ROW = 860
+# A --state run's bucket also holds its records' key texts and the items' state: at 10M rows a
+# side (a first day, --memory-limit 4G, 3 buckets) it peaked at 4.30 GiB where the same run
+# without state peaked at 3.62 GiB, i.e. about 1.25 GiB + 980 bytes per row of the larger side
+# in a bucket.
+STATE_BASE_BYTES = 1_342_177_280  # 1.25 GiB
+STATE_BYTES_PER_ROW = 980
 
 
 def shard_expr(shards: int) -> pl.Expr:
@@ -99,10 +105,15 @@ def parse_size(text: str) -> int:
     return int(value * units[unit])
 
 
-def buckets_for(rows: int, memory_limit: int | None) -> int:
-    """How many buckets keep one bucket's reconciliation under `memory_limit`."""
+def buckets_for(rows: int, memory_limit: int | None, state: bool = False) -> int:
+    """How many buckets keep one bucket's reconciliation (with the state's work when `state`)
+    under `memory_limit`."""
     if not memory_limit:
         return 16
+    if state:
+        # (a limit under the base still gets buckets: a quarter of it for the rows)
+        room = max(memory_limit - STATE_BASE_BYTES, memory_limit // 4)
+        return max(1, math.ceil(rows * STATE_BYTES_PER_ROW / room))
     return max(1, math.ceil(rows * BYTES_PER_ROW / memory_limit))
 
 
@@ -572,7 +583,7 @@ def reconcile_partitioned(
     t0 = time.perf_counter()
     if buckets is None:
         rows = max(_parquet_rows(settings.pos), _parquet_rows(settings.bank))
-        buckets = buckets_for(rows, memory_limit)
+        buckets = buckets_for(rows, memory_limit, state=carrier is not None)
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="recon-", dir=work_dir))

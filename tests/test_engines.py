@@ -113,6 +113,13 @@ def test_memory_limit_sets_the_bucket_count_and_bad_values_are_one_line(day, tmp
     assert parse_size("8G") == 8 << 30 and parse_size("512m") == 512 << 20
     assert buckets_for(50_000_000, 8 << 30) == 6
     assert buckets_for(1_000, 8 << 30) == 1
+    # A --state run's bucket holds more (keys, the items' state): 10M rows at 4G peaked at
+    # 4.30 GiB in 3 buckets, 3.73 GiB in the 4 it gets now; a limit under its base still plans.
+    assert (buckets_for(10_000_000, 4 << 30), buckets_for(10_000_000, 4 << 30, state=True)) == (
+        3,
+        4,
+    )
+    assert buckets_for(1_000_000, 512 << 20, state=True) == 8
     pos, bank = str(day / "pos.parquet"), str(day / "bank.parquet")
     res = CliRunner().invoke(
         cli,
@@ -125,6 +132,33 @@ def test_memory_limit_sets_the_bucket_count_and_bad_values_are_one_line(day, tmp
     assert res.exit_code == 2 and "--engine local or streaming" in res.output
     with pytest.raises(Exception, match="no input files"):
         expand(str(tmp_path / "nothing-*.csv"))
+
+
+def test_a_state_run_plans_its_buckets_for_the_states_work(day, tmp_path):
+    """With --state the streaming engine plans more buckets under the same --memory-limit, and
+    the outputs are the same as with the plain run's bucket count."""
+    pos, bank = str(day / "pos.parquet"), str(day / "bank.parquet")
+    limit = ["--engine", "streaming", "--memory-limit", "4M"]
+    counts = {}
+    for name, extra in (("plain", []), ("state", ["--state", str(tmp_path / "s.db")])):
+        out = tmp_path / name
+        args = ["run", "--pos", pos, "--bank", bank, "--out", str(out), "--quiet", *limit, *extra]
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code in (0, 1), res.output
+        counts[name] = json.loads((out / "summary.json").read_text())["timings"]["buckets"]
+    rows = max(pl.scan_parquet(p).select(pl.len()).collect().item() for p in (pos, bank))
+    assert counts == {
+        "plain": buckets_for(rows, 4 << 20),
+        "state": buckets_for(rows, 4 << 20, True),
+    }
+    assert counts["state"] > counts["plain"]
+    same = [
+        pl.read_csv(tmp_path / n / "discrepancies.csv", infer_schema=False).select(
+            "item_id", "type", "pos_ids", "bank_ids", "difference"
+        )
+        for n in counts
+    ]
+    assert same[0].equals(same[1])
 
 
 @pytest.fixture(scope="module")
