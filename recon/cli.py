@@ -403,7 +403,6 @@ def open_items(
     """List the items still open after the latest run (not resolved by hand)."""
     import polars as pl
 
-    from recon.carry import item_ref
     from recon.store import Store
 
     store = Store(_state_path(state))
@@ -419,7 +418,7 @@ def open_items(
         total, frame = frame.height, frame.head(limit)
     else:
         total = frame.height
-    ref = pl.col("item_key").map_elements(item_ref, return_dtype=pl.String)
+    ref = pl.col("item_key").map_elements(_item_ref, return_dtype=pl.String)
     rows = frame.with_columns(item_ref=ref).drop("item_key").to_dicts()
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
