@@ -456,7 +456,9 @@ def record_run(
         how="left",
         maintain_order="left",
     )
-    texts = hashed_now.filter(pl.col("texts_run").is_null())
+    texts = hashed_now.filter(pl.col("texts_run").is_null()).unique(
+        "item_key", keep="first", maintain_order=True
+    )
     # Earlier items' rows of this run: their texts are stored already.
     columns = list(ITEM_STATE_COLUMNS)
     carried_forward = still_open.select(columns).with_columns(item_id=pl.lit(None))

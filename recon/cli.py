@@ -479,12 +479,13 @@ def _item_ref(key: str) -> str:
 
 
 def _key_for_ref(store, ref: str) -> str:
+    import polars as pl
+
     # (the items' state is enough: their texts are not read)
-    items = store.open_items(store.latest(), texts=False)
-    for key in items["item_key"].to_list():
-        if _item_ref(key) == ref or key == ref:
-            return key
-    return ref
+    keys = store.open_items(store.latest(), texts=False)["item_key"]
+    refs = keys.map_elements(_item_ref, return_dtype=pl.String)
+    found = keys.filter((refs == ref) | (keys == ref))
+    return found[0] if found.len() else ref
 
 
 @cli.command()

@@ -382,15 +382,8 @@ class Store:
             "SELECT c.run_id, r.day, r.superseded_by IS NOT NULL, c.side, c.rows FROM records c "
             "JOIN runs r ON r.run_id = c.run_id ORDER BY c.run_id, c.side"
         )
-        run = {"run_id": pl.Int64(), "day": pl.String(), "superseded": pl.Boolean()}
-        parts = [
-            _records(blob, side).with_columns(
-                run_id=pl.lit(run_id, pl.Int64), day=pl.lit(day), superseded=pl.lit(bool(gone))
-            )
-            for run_id, day, gone, side, blob in rows
-        ]
-        empty = pl.DataFrame(schema={**run, **_record_schema()})
-        return pl.concat([empty, *parts], how="diagonal")
+        parts = [_of_run(_records(blob, side), *run) for *run, side, blob in rows]
+        return pl.concat([pl.DataFrame(schema={**_RUN, **_record_schema()}), *parts])
 
     def consumed_among(self, base: Base, side: str, keys: pl.Series) -> pl.Series:
         """Those of one side's record `keys` that a live run of the last IDEMPOTENCY_DAYS days
@@ -439,21 +432,13 @@ class Store:
             "SELECT i.run_id, r.day, r.superseded_by IS NOT NULL FROM item_runs i "
             "JOIN runs r ON r.run_id = i.run_id ORDER BY i.run_id"
         ).fetchall()
-        run = {"run_id": pl.Int64(), "day": pl.String(), "superseded": pl.Boolean()}
-        parts = [
-            self._run_items(run_id).with_columns(
-                run_id=pl.lit(run_id, pl.Int64), day=pl.lit(day), superseded=pl.lit(bool(gone))
-            )
-            for run_id, day, gone in runs
-        ]
-        frame = pl.concat([pl.DataFrame(schema=_item_state_schema()), *parts], how="diagonal")
-        return self._with_texts(frame, where).select(*run, *ITEM_COLUMNS)
+        parts = [_of_run(self._run_items(run[0]), *run) for run in runs]
+        frame = pl.concat([pl.DataFrame(schema={**_RUN, **_item_state_schema()}), *parts])
+        return self._with_texts(frame, where).select(*_RUN, *ITEM_COLUMNS)
 
     def _run_items(self, run_id: int | None) -> pl.DataFrame:
         row = self.db.execute("SELECT rows FROM item_runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
-            return pl.DataFrame(schema=_item_state_schema())
-        return pl.read_parquet(io.BytesIO(row[0]))
+        return _frame(row[0]) if row else pl.DataFrame(schema=_item_state_schema())
 
     def _with_texts(self, items: pl.DataFrame, where: pl.Expr | None = None) -> pl.DataFrame:
         """`items` (ITEM_STATE_COLUMNS) with their texts, from the texts file of each one's
@@ -558,13 +543,14 @@ class Store:
         records: pl.DataFrame,
         consumed: pl.DataFrame,
         items: pl.DataFrame,
-        texts: pl.DataFrame | None = None,
+        texts: pl.DataFrame,
         before_commit: Callable[[], Any] | None = None,
     ) -> int:
         """Record a run and its state in one transaction; supersede an earlier run of its day.
 
-        `texts`: the items whose texts are new or changed since the base run (all of `items`
-        when None); the others' stored texts are kept. `before_commit` is called once the rows
+        `items`: ITEM_STATE_COLUMNS, texts_run null where `texts` holds the item's texts (its
+        new or changed ones since the base run, with texts_hash); the others' stored texts are
+        kept. `before_commit` is called once the rows
         are in, before they are committed (the run's outputs being written meanwhile)."""
         with self.transaction() as db:
             cur = db.execute(
@@ -637,10 +623,24 @@ def _parquet(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _frame(blob: bytes) -> pl.DataFrame:
+    """A frame stored by _parquet (it keeps the types it was written with)."""
+    return pl.read_parquet(io.BytesIO(blob))
+
+
+# What Store.kept_records and kept_items say of each row's run.
+_RUN = {"run_id": pl.Int64(), "day": pl.String(), "superseded": pl.Boolean()}
+
+
+def _of_run(frame: pl.DataFrame, run_id: int, day: str, superseded: int) -> pl.DataFrame:
+    """`frame` with its run's columns (_RUN) first."""
+    run = [pl.lit(run_id, pl.Int64), pl.lit(day), pl.lit(bool(superseded))]
+    return frame.select(*(v.alias(k) for k, v in zip(_RUN, run, strict=True)), pl.all())
+
+
 def _records(blob: bytes, side: str) -> pl.DataFrame:
     """One side's records of a run, read back from their Parquet file (_insert_records)."""
-    frame = pl.read_parquet(io.BytesIO(blob))
-    return frame.with_columns(side=pl.lit(side)).select(RECORD_COLUMNS)
+    return _frame(blob).with_columns(side=pl.lit(side)).select(RECORD_COLUMNS)
 
 
 # Rows are inserted in key order: each lands at the end of the table's B-tree, instead of
@@ -651,34 +651,21 @@ def _insert_record_rows(db: sqlite3.Connection, run_id: int, records: pl.DataFra
 
 
 def _insert_items(
-    db: sqlite3.Connection, run_id: int, items: pl.DataFrame, texts: pl.DataFrame | None = None
-) -> None:
-    """A run's items (ITEM_STATE_COLUMNS, texts_run null for those whose texts `texts` holds)
-    and the texts it writes (new and changed ones; all of `items`' when None: then `items`
-    has ITEM_COLUMNS)."""
-    if texts is None:
-        texts = items.with_columns(texts_hash())
-        items = texts.with_columns(texts_run=pl.lit(None, pl.Int64))
-    elif "texts_hash" not in texts.columns:  # (carry has hashed the texts it compared)
-        texts = texts.with_columns(texts_hash())
-    items = items.with_columns(texts_run=pl.col("texts_run").fill_null(run_id))
-    _write_items(db, run_id, items, texts.unique("item_key", keep="first"))
-
-
-def _write_items(
     db: sqlite3.Connection, run_id: int, items: pl.DataFrame, texts: pl.DataFrame
 ) -> None:
-    """A run's two item files (see _V6_ITEMS), in key order."""
-    rows = items.select(ITEM_STATE_COLUMNS).cast(_item_state_schema()).sort("item_key")
+    """A run's two item files (see _V6_ITEMS), in key order: its items (texts_run null: this
+    run's) and the texts it wrote."""
+    rows = items.with_columns(texts_run=pl.col("texts_run").fill_null(run_id))
+    rows = rows.select(ITEM_STATE_COLUMNS).cast(_item_state_schema()).sort("item_key")
     db.execute("INSERT INTO item_runs VALUES (?, ?)", (run_id, _parquet(rows)))
     written = texts.select(*ITEM_TEXT_COLUMNS, "texts_hash").cast(_text_schema()).sort("item_key")
     db.execute("INSERT INTO item_texts VALUES (?, ?)", (run_id, _parquet(written)))
 
 
 def _items_texts(db: sqlite3.Connection, run_id: int) -> pl.DataFrame:
-    """The texts a run wrote (_write_items)."""
+    """The texts a run wrote (_insert_items)."""
     (blob,) = db.execute("SELECT rows FROM item_texts WHERE run_id = ?", (run_id,)).fetchone()
-    return pl.read_parquet(io.BytesIO(blob))
+    return _frame(blob)
 
 
 def _insert_item_rows(db: sqlite3.Connection, run_id: int, items: pl.DataFrame) -> None:
@@ -778,7 +765,7 @@ def _to_v6(db: sqlite3.Connection) -> None:
             "WHERE l.run_id = ?",
             (run_id,),
         ).fetchall()
-        _write_items(
+        _insert_items(
             db,
             run_id,
             pl.DataFrame(items, schema=_item_state_schema(), orient="row"),
