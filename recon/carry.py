@@ -103,10 +103,10 @@ def _time_texts(frame: pl.DataFrame) -> pl.Series:
     the key's cost) and joined back."""
     distinct = frame.select(pl.col("time").unique())
     texts = distinct.with_columns(text=pl.col("time").cast(pl.String))
-    times = frame.select("time")
-    return times.join(texts, on="time", how="left", maintain_order="left", nulls_equal=True)[
-        "text"
-    ]
+    joined = frame.select("time").join(
+        texts, on="time", how="left", maintain_order="left", nulls_equal=True
+    )
+    return joined["text"]
 
 
 def record_keys(frame: pl.DataFrame, side: str) -> pl.Series:
