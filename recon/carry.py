@@ -73,10 +73,11 @@ def _waiting(
     items_pos = carried.filter(~is_bank).select(id=pl.col("pos_ids").str.split(";"))
     items_bank = carried.filter(is_bank).select(id=pl.col("bank_ids").str.split(";"))
     since = date.fromisoformat(day) - timedelta(days=math.ceil(settings.match.window_days))
-    # (lazy: of the day's records only the ids are read, not every column)
-    recent = pos.lazy().filter(pl.col("first_day") >= since.isoformat()).select("id")
-    recent_ids = recent.collect()["id"].implode()
-    voided = matches.filter(pl.col("rule") == "voided").filter(pl.col("pos_id").is_in(recent_ids))
+    # The few voided sales are looked up among the records, not the records among them.
+    voided = matches.filter(pl.col("rule") == "voided").select("pos_id")
+    recent = pos.lazy().filter(pl.col("id").is_in(voided["pos_id"].implode()))
+    recent = recent.filter(pl.col("first_day") >= since.isoformat()).select("id").collect()
+    voided = voided.filter(pl.col("pos_id").is_in(recent["id"].implode()))
     ids = {
         "pos": pl.concat([items_pos.explode("id"), voided.select(id="pos_id")]),
         "bank": items_bank.explode("id"),
@@ -206,6 +207,7 @@ class Before:
 
 def before_run(store: Store, day: str) -> Before:
     base = store.base_for(day)
+    prev = store.open_items(base, texts=False)
     # Records of items closed by hand are not carried any further.
     resolved = list(store.resolved_record_keys(base))
     carried, known, dropped = {}, {}, []
@@ -223,7 +225,6 @@ def before_run(store: Store, day: str) -> Before:
                 references=pl.col("references").str.split(REF_SEP),
             )
         )
-    prev = store.open_items(base, texts=False)
     return Before(day, base, prev, carried, known, pl.concat(dropped), store.lag_bound(base))
 
 

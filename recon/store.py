@@ -460,7 +460,10 @@ class Store:
 
     def resolved_record_keys(self, base: Base) -> set[int]:
         """Record keys of the base run's items that were resolved by hand."""
-        items = self._run_items(base.run_id).join(self._resolutions(), on="item_key")
+        resolutions = self._resolutions()
+        if resolutions.height == 0:  # (most runs: no need to read the base run's items)
+            return set()
+        items = self._run_items(base.run_id).join(resolutions, on="item_key")
         keys = self._with_texts(items)["rec_keys"].fill_null("")
         return {int(k) for v in keys for k in v.split("\n") if k}
 
