@@ -256,7 +256,9 @@ def take_side(
         .then(pl.format("{}@{}", pl.col("id"), pl.col("first_day")))
         .otherwise(pl.col("id"))
     )
-    return pl.concat([old.select(fresh.columns), fresh], how="vertical_relaxed")
+    # In one chunk, as the matcher wants them: the copy it would make otherwise would be held
+    # beside these (kept for the state's steps after matching) through the whole match.
+    return pl.concat([old.select(fresh.columns), fresh], how="vertical_relaxed", rechunk=True)
 
 
 def reconcile_with_state(
