@@ -488,8 +488,17 @@ class Store:
         """The bank's lag bound (minutes) the base run used, shown by its day or carried from
         the days before; None when the base run recorded none (recon.config.MatchSettings)."""
         row = self.db.execute("SELECT counts FROM runs WHERE run_id = ?", (base.run_id,)).fetchone()
-        lag = json.loads(row[0]).get("state", {}).get("lag_bound_minutes") if row else None
-        return None if lag is None else float(lag)
+        return _lag_of(row[0]) if row else None
+
+    def lag_bounds(self, base: Base, since: str) -> pl.DataFrame:
+        """(day, minutes): the lag bound of each live run from `since` up to the base run (as
+        lag_bound), for the records carried from those days."""
+        rows = self.db.execute(
+            "SELECT day, counts FROM runs WHERE superseded_by IS NULL AND day >= ? AND day <= ?",
+            (since, base.day or ""),
+        ).fetchall()
+        schema = {"day": pl.String(), "minutes": pl.Float64()}
+        return pl.DataFrame([(day, _lag_of(counts)) for day, counts in rows], schema, orient="row")
 
     def history(self, limit: int = 50) -> list[dict[str, Any]]:
         cur = self.db.execute(
@@ -618,6 +627,12 @@ def _insert_records(db: sqlite3.Connection, run_id: int, records: pl.DataFrame) 
     for (side,), part in frame.partition_by("side", as_dict=True).items():
         ordered = part.drop("side").sort("first_day", "source", "line", "rec_key")
         db.execute("INSERT INTO records VALUES (?, ?, ?)", (run_id, side, _parquet(ordered)))
+
+
+def _lag_of(counts: str) -> float | None:
+    """The lag bound (minutes) a run recorded in its counts."""
+    lag = json.loads(counts).get("state", {}).get("lag_bound_minutes")
+    return None if lag is None else float(lag)
 
 
 def _parquet(frame: pl.DataFrame) -> bytes:

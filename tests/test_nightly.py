@@ -155,6 +155,36 @@ def test_a_closed_day_pairs_no_slower_than_the_bank_showed_on_the_days_before(tm
     assert _items(day2) == {("orphan_pos", "carried", "PX", ""), ("orphan_bank", "new", "", "BX")}
 
 
+def test_a_slow_day_does_not_pair_records_of_a_fast_one_hours_apart(tmp_path):
+    """Day 1: forty sales paid by reference seconds later (the bank's lag shows), forty sales
+    the bank has not paid yet, a sale nobody pays and, eleven hours after it, a credit of
+    another card, same amount and terminal: too slow for that bank to be its payment, both stay
+    open. Day 2: the bank pays the forty waiting sales a day and a half late, so this day's lag
+    is no tighter than the window. Day 1's two records are still judged by day 1's lag: the
+    credit is not that sale keyed with the wrong card, and both stay open."""
+    state = tmp_path / "state.db"
+    pos, bank, late = [], [], []
+    for i in range(40):
+        t = f"2026-11-20T{9 + i // 6:02d}:{i % 6 * 10:02d}"
+        pos.append(f"P{i},{t}:00,{10 + i}.00,CNY,{CARD},R{i},sale,T1,M1")
+        bank.append(f"B{i},{t}:02,{10 + i}.00,CNY,{CARD},R{i},credit,T1,M1")
+        pos.append(f"Q{i},{t}:30,{60 + i}.00,CNY,{CARD},S{i},sale,T1,M1")
+        late.append(f"C{i},2026-11-21T21:{i:02d}:00,{60 + i}.00,CNY,{CARD},S{i},credit,T1,M1")
+    other = "622202******9876"
+    pos.append(f"PX,2026-11-20T08:30:00,99.00,CNY,{CARD},,sale,T1,M1")
+    bank.append(f"BX,2026-11-20T19:30:00,99.00,CNY,{other},,credit,T1,M1")
+    day1 = _night(tmp_path, state, "2026-11-20", pos, bank)
+    assert {("orphan_pos", "new", "PX", ""), ("orphan_bank", "new", "", "BX")} <= _items(day1)
+    day2 = _night(tmp_path, state, "2026-11-21", [], late)
+    summary = json.loads((tmp_path / "2026-11-21" / "summary.json").read_text())
+    assert summary["state"]["lag_bound_minutes"] == 0.0  # (no tighter than the window)
+    waiting = {("late_settlement", "new", f"Q{i}", f"C{i}") for i in range(40)}
+    assert _items(day2) - waiting == {
+        ("orphan_pos", "carried", "PX", ""),
+        ("orphan_bank", "carried", "", "BX"),
+    }
+
+
 def test_a_month_of_nightly_runs_matches_nothing_twice_and_refeeds_change_nothing(tmp_path):
     """benchmarks/nightly.py end to end on a small shop: 26 nights of the installed `recon`
     with closed days, a two-day closure, a three-day outage caught up with a rolling bank

@@ -36,6 +36,7 @@ from recon.config import MatchSettings
 from recon.keying import amount_pattern
 from recon.match.passes import candidates, nearest_pairs, reference_pass, sweep
 from recon.match.prepare import (
+    ARRIVAL_BOUND,
     COPY_GROUP,
     DAY_US,
     EVIDENCE,
@@ -191,7 +192,7 @@ def match(
     # Both sides in one collect_all: a one-chunk column's text work runs on one core, so the
     # two sides side by side use both.
     # (a deposit's stated fee goes on to the batch settlement pass)
-    bank_cols = _filled(bank_df, (*EVIDENCE, *STATEMENT, "fee"))
+    bank_cols = _filled(bank_df, (*EVIDENCE, *STATEMENT, "fee", ARRIVAL_BOUND))
     pos, bank = pl.collect_all(
         [
             derive(pos_df.lazy(), "prow", _filled(pos_df, EVIDENCE)),
@@ -313,6 +314,10 @@ def match(
         # A scope without certain pairs: its first sweep's pairs, nearly all right, show the lag.
         bounds = learn_bounds(bounds, of, lags, window_us)
         bound = limits(of)
+        if ARRIVAL_BOUND in bank.columns:
+            # A bank record carried from an earlier day: the lag of its own day.
+            own = bank[ARRIVAL_BOUND].gather(pairs["brow"])
+            bound = pl.select(pl.coalesce(own, pl.lit(bound, pl.Int64))).to_series()
         if bound is None:
             return pairs
         slow = (lags > bound).fill_null(False)

@@ -34,6 +34,11 @@ REF_SHARED = "ref_shared"
 # Beside it: the hash of the row's reference and direction (key_hash), the reference pass's
 # join key.
 REF_HASH = "ref_hash"
+# Set by the state store on the bank records it carries from earlier days (recon.carry): the
+# bank's usual lag on the day the record came (microseconds, no wider than the window). A pair
+# of such a record is judged by that day's lag, not by today's: one slow day (a batch after a
+# closure) does not let a credit of a day paid within minutes pair with a sale hours away.
+ARRIVAL_BOUND = "arrival_bound"
 # Columns the matcher holds as Categorical (derive).
 CODED = ("currency", "kind", "terminal", "merchant")
 

@@ -21,7 +21,7 @@ import polars as pl
 
 from recon.config import MatchSettings
 from recon.keying import amount_pattern, digits_pattern
-from recon.match.prepare import DAY_US, agrees, lag_us
+from recon.match.prepare import ARRIVAL_BOUND, DAY_US, agrees, lag_us
 
 # Whole tokens of a statement's free text that can be a reference: letters and digits, possibly
 # joined by - _ . / (ORD-2026-0042), at least this long (short tokens are words and numbers).
@@ -152,7 +152,9 @@ def _judged(
     cols = ["dir", "time", "has_clock", "amount", "currency", "reference", "terminal"]
     cols += ["merchant", "last4", "first6"]
     p = pos.lazy().select("prow", *cols, comparable=comparable, bound=bound)
-    b = bank.lazy().select("brow", *cols).rename({c: f"{c}_b" for c in cols})
+    # (a bank record carried from an earlier day: that day's lag, see ARRIVAL_BOUND)
+    own = pl.col(ARRIVAL_BOUND) if ARRIVAL_BOUND in bank.columns else pl.lit(None, pl.Int64)
+    b = bank.lazy().select("brow", *cols, own_bound=own).rename({c: f"{c}_b" for c in cols})
     j = p.join(b, left_on=join_keys, right_on=[f"{k}_b" for k in join_keys])
     # the join keys are equal: keep both names for the checks below
     j = j.with_columns(pl.col(k).alias(f"{k}_b") for k in join_keys)
@@ -170,7 +172,8 @@ def _judged(
         same_currency=pl.col("currency") == pl.col("currency_b"),
         same_amount=pl.col("amount") == pl.col("amount_b"),
         # (inside the bank's usual lag where the day taught one, see recon.match.timing)
-        in_window=(pl.col("lag") >= 0) & (pl.col("lag") <= pl.coalesce("bound", window)),
+        in_window=(pl.col("lag") >= 0)
+        & (pl.col("lag") <= pl.coalesce("own_bound", "bound", window)),
         in_late=(pl.col("lag") > window) & (pl.col("lag") <= late),
         refs_differ=pl.col("reference").is_not_null()
         & pl.col("reference_b").is_not_null()
