@@ -733,3 +733,62 @@ def test_a_day_of_merchants_is_matched_as_each_merchant_alone(tmp_path, monkeypa
         mine = pl.col("merchant") == shop
         alone |= _pairs_by_id(match(pos.filter(mine), bank.filter(mine), s, day))
     assert _pairs_by_id(whole) == alone
+
+
+def _paid_day(lag_minutes: int) -> tuple[list[dict], list[dict]]:
+    """Forty sales of one card, each paid `lag_minutes` later: the day shows the bank's lag
+    (bound three times it, see recon.match.timing)."""
+    pos, bank = [], []
+    start = datetime(2026, 11, 20, 8)
+    for i in range(40):
+        t = start + timedelta(minutes=10 * i)
+        row = {"amount": f"{100 + i}.00", "account": "621700******1111", "terminal": "T1"}
+        pos.append({"id": f"P{i}", "time": t.isoformat(), **row})
+        bank.append(
+            {"id": f"B{i}", "time": (t + timedelta(minutes=lag_minutes)).isoformat(), **row}
+        )
+    return pos, bank
+
+
+@pytest.mark.parametrize(
+    ("account", "lag_minutes", "paired"),
+    [
+        ("452978******7777", 60, True),  # another card, as fast as the day's payments
+        ("452978******7777", 150, False),  # another card, inside the bound but slower than usual
+        ("621700******9931", 150, True),  # the sale's card keyed wrong: the bound is enough
+    ],
+)
+def test_another_cards_credit_pairs_only_as_fast_as_the_day_pays(account, lag_minutes, paired):
+    """A day paid an hour after each sale (bound three hours): a leftover credit of the same
+    amount and terminal is that sale's payment with the wrong card when it came as fast as the
+    day's payments; another card altogether two and a half hours later is a stray credit that
+    met the sale by chance (look-alike shops), and both stay open. A card keyed wrong says more
+    for the pair and keeps the bound."""
+    pos, bank = _paid_day(60)
+    sale = datetime(2026, 11, 20, 16)
+    pos.append(
+        {
+            "id": "PX",
+            "time": sale.isoformat(),
+            "amount": "9.90",
+            "terminal": "T1",
+            "account": "621700******9913",
+        }
+    )
+    credit = sale + timedelta(minutes=lag_minutes)
+    bank.append(
+        {
+            "id": "BX",
+            "time": credit.isoformat(),
+            "amount": "9.90",
+            "terminal": "T1",
+            "account": account,
+        }
+    )
+    disc, _ = run(pos, bank)
+    expected = (
+        {("account_mismatch", "PX", "BX")}
+        if paired
+        else {("orphan_pos", "PX", ""), ("orphan_bank", "", "BX")}
+    )
+    assert items(disc) == expected

@@ -22,6 +22,7 @@ import polars as pl
 from recon.config import MatchSettings
 from recon.keying import amount_pattern, digits_pattern
 from recon.match.prepare import ARRIVAL_BOUND, DAY_US, agrees, lag_us
+from recon.match.timing import MIN_BOUND_US
 
 # Whole tokens of a statement's free text that can be a reference: letters and digits, possibly
 # joined by - _ . / (ORD-2026-0042), at least this long (short tokens are words and numbers).
@@ -165,6 +166,11 @@ def _judged(
 
     window = int(s.window_days * DAY_US)
     late = int(max(s.late_window_days, s.window_days) * DAY_US)
+    bound = pl.coalesce("own_bound", "bound")
+    # Half the bound (one and a half times the certain pairs' 95th percentile, see
+    # recon.match.timing): a lag the day's settlements showed, not only a plausible one.
+    # (null where no bound is known: the window, as for in_window)
+    typical = pl.when(bound.is_not_null()).then(pl.max_horizontal(bound // 2, MIN_BOUND_US))
     return j.with_columns(lag=lag).with_columns(
         keys_agree=agrees("terminal") & agrees("merchant"),
         card_agree=agrees("last4") & agrees("first6"),
@@ -172,8 +178,8 @@ def _judged(
         same_currency=pl.col("currency") == pl.col("currency_b"),
         same_amount=pl.col("amount") == pl.col("amount_b"),
         # (inside the bank's usual lag where the day taught one, see recon.match.timing)
-        in_window=(pl.col("lag") >= 0)
-        & (pl.col("lag") <= pl.coalesce("own_bound", "bound", window)),
+        in_window=(pl.col("lag") >= 0) & (pl.col("lag") <= pl.coalesce(bound, window)),
+        in_typical=(pl.col("lag") >= 0) & (pl.col("lag") <= pl.coalesce(typical, window)),
         in_late=(pl.col("lag") > window) & (pl.col("lag") <= late),
         refs_differ=pl.col("reference").is_not_null()
         & pl.col("reference_b").is_not_null()
@@ -219,8 +225,12 @@ def residual_candidates(
     variants: list[tuple[str, list[str], pl.Expr]] = []
     c = pl.col
     if card:
-        # A wrong card on the right amount, terminal and time.
-        cond = c("same_currency") & c("in_window") & c("card_differs")
+        # A wrong card on the right amount, terminal and time. Another card altogether (not
+        # the same card keyed wrong) leaves the amount, terminal and time as the only signs
+        # for the pair: among look-alike sales (a price list, regular cards) a stray credit
+        # meets them by chance within a generous bound, so the lag must be a usual one.
+        usual = pl.when(c("score") >= 4).then(c("in_typical")).otherwise(c("in_window"))
+        cond = c("same_currency") & usual & c("card_differs")
         variants.append(("residual_card", ["dir", "amount", "currency", *fixed], cond))
     # The right sale settled in another currency (the terminal's currency setting).
     cond = ~c("same_currency") & c("in_window") & c("card_agree")
