@@ -196,11 +196,11 @@ def test_a_month_of_nightly_runs_matches_nothing_twice_and_refeeds_change_nothin
     result = json.loads(proc.stdout)
     assert result["matched_twice"] == 0
     assert result["refeed_unchanged"] is True
-    # Regression floors under what this month measures (0.989, 0.992, 0.933 on 2026-11-28):
+    # Regression floors under what this month measures (0.989, 0.993, 0.956 on 2026-11-28):
     # the look-alike shop's injected orphans are exact copies of other records' looks.
     assert result["same_day_right"] >= 0.98
     assert result["closed_right_day"] >= 0.98
-    assert result["carried_right"] >= 0.92
+    assert result["carried_right"] >= 0.95
     # Every night ran, the closed ones included, each as its own day.
     history = sqlite3.connect(tmp_path / "state.db").execute(
         "SELECT count(*), count(DISTINCT day) FROM runs WHERE superseded_by IS NULL"
