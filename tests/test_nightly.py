@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 from recon.cli import cli
@@ -18,8 +19,11 @@ HEADER = "id,time,amount,currency,account,reference,kind,terminal,merchant\n"
 CARD = "622202******1234"
 
 
-def _night(tmp: Path, state: Path, name: str, pos: list[str], bank: list[str]) -> pl.DataFrame:
-    """Run one night's two files with the state; return its discrepancies."""
+def _night(
+    tmp: Path, state: Path, name: str, pos: list[str], bank: list[str], *extra: str
+) -> pl.DataFrame:
+    """Run one night's two files with the state (and `extra` options); return its
+    discrepancies."""
     files = []
     for side, rows in (("pos", pos), ("bank", bank)):
         path = tmp / f"{side}-{name}.csv"
@@ -30,7 +34,7 @@ def _night(tmp: Path, state: Path, name: str, pos: list[str], bank: list[str]) -
         cli,
         [
             *("run", "--pos", files[0], "--bank", files[1], "--out", str(out)),
-            *("--state", str(state), "--json"),
+            *("--state", str(state), "--json", *extra),
         ],
     )
     assert res.exit_code in (0, 1), res.output
@@ -155,7 +159,8 @@ def test_a_closed_day_pairs_no_slower_than_the_bank_showed_on_the_days_before(tm
     assert _items(day2) == {("orphan_pos", "carried", "PX", ""), ("orphan_bank", "new", "", "BX")}
 
 
-def test_a_slow_day_does_not_pair_records_of_a_fast_one_hours_apart(tmp_path):
+@pytest.mark.parametrize("engine", [[], ["--engine", "streaming", "--partitions", "2"]])
+def test_a_slow_day_does_not_pair_records_of_a_fast_one_hours_apart(tmp_path, engine):
     """Day 1: forty sales paid by reference seconds later (the bank's lag shows), forty sales
     the bank has not paid yet, a sale nobody pays and, eleven hours after it, a credit of
     another card, same amount and terminal: too slow for that bank to be its payment, both stay
@@ -173,9 +178,9 @@ def test_a_slow_day_does_not_pair_records_of_a_fast_one_hours_apart(tmp_path):
     other = "622202******9876"
     pos.append(f"PX,2026-11-20T08:30:00,99.00,CNY,{CARD},,sale,T1,M1")
     bank.append(f"BX,2026-11-20T19:30:00,99.00,CNY,{other},,credit,T1,M1")
-    day1 = _night(tmp_path, state, "2026-11-20", pos, bank)
+    day1 = _night(tmp_path, state, "2026-11-20", pos, bank, *engine)
     assert {("orphan_pos", "new", "PX", ""), ("orphan_bank", "new", "", "BX")} <= _items(day1)
-    day2 = _night(tmp_path, state, "2026-11-21", [], late)
+    day2 = _night(tmp_path, state, "2026-11-21", [], late, *engine)
     summary = json.loads((tmp_path / "2026-11-21" / "summary.json").read_text())
     assert summary["state"]["lag_bound_minutes"] == 0.0  # (no tighter than the window)
     waiting = {("late_settlement", "new", f"Q{i}", f"C{i}") for i in range(40)}
