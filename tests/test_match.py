@@ -792,3 +792,24 @@ def test_another_cards_credit_pairs_only_as_fast_as_the_day_pays(account, lag_mi
         else {("orphan_pos", "PX", ""), ("orphan_bank", "", "BX")}
     )
     assert items(disc) == expected
+
+
+def test_a_settlements_copy_is_a_duplicate_not_another_sales_keyed_payment():
+    """A regular's card buys 12.90 (paid that night, and the payment sent again a minute
+    later) and 21.90 (never paid). The copy is the same card, amount and terminal a minute
+    after the payment: a duplicate settlement, not the 21.90 sale's payment with its digits
+    transposed."""
+    card = {"account": "621700******4321", "terminal": "T1"}
+    disc, matches = run(
+        [
+            {"id": "P1", "time": "2026-11-20T10:00:00", "amount": "12.90", **card},
+            {"id": "P2", "time": "2026-11-20T11:00:00", "amount": "21.90", **card},
+        ],
+        [
+            {"id": "B1", "time": "2026-11-21T02:10:00", "amount": "12.90", **card},
+            {"id": "B2", "time": "2026-11-21T02:11:00", "amount": "12.90", **card},
+        ],
+    )
+    assert pairs(matches) == {("P1", "B1", "amount_time")}
+    assert {t for t, _, _ in items(disc)} == {"duplicate_bank", "orphan_pos"}
+    assert ("orphan_pos", "P2", "") in items(disc)

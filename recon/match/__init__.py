@@ -350,6 +350,9 @@ def match(
             # pairs where one side misses a key are new here.
             partial = pl.any_horizontal(pl.col(k).is_null() for k in shared)
             subsets = [(partial, pl.lit(True)), (~partial, partial)]
+        if rule == "card_time":
+            # (a settlement's copy is not another sale's payment keyed wrong, see below)
+            subsets = [(pl.lit(True), pl.col("dup_primary").fill_null(True))]
         for (pos_cond, bank_cond), (pos_sub, bank_sub) in product(populations, subsets):
             lp, lb = leftovers()
             lp = lp.filter(pos_cond & pos_sub)
@@ -394,6 +397,11 @@ def match(
             valid = plausible(_validate(cand, cp.lazy(), cb.lazy(), s, amounts="equal").collect())
             found.append(unique_pairs(valid).with_columns(rule=pl.lit("amount_time_refs_differ")))
     if s.amount_tolerant_pass and "last4" in shared:
+        # A leftover credit of the same card, amount and terminal seconds or minutes after
+        # another (a duplicate group's second row, or a copy of a settled one) is that
+        # settlement sent twice before it is any other sale's payment with a keyed amount (a
+        # regular customer's card meets many of the shop's prices).
+        bank = _mark_bank_copies(bank, pl.concat(found), s.bank_duplicate_seconds)
         card_keys = ["dir", "currency", "last4", *[k for k in shared if k != "last4"]]
         run_stage("card_time", card_keys, card_keys, "keying")
 
