@@ -380,10 +380,12 @@ def _ids_to_keys(items: pl.DataFrame, records: dict[str, pl.DataFrame]) -> pl.Da
             .join(lookup, on="id", how="inner")
             .select("item_id", "rec_key")
         )
-    return (
-        pl.concat(parts)
-        .group_by("item_id")
-        .agg(rec_keys=pl.col("rec_key").sort().cast(pl.String).str.join("\n"))
+    # (sorted once, keys as text once, rather than a sort and a cast per item)
+    keys = (
+        pl.concat(parts).sort("item_id", "rec_key").with_columns(pl.col("rec_key").cast(pl.String))
+    )
+    return keys.group_by("item_id", maintain_order=True).agg(
+        rec_keys=pl.col("rec_key").str.join("\n")
     )
 
 
