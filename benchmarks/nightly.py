@@ -24,6 +24,7 @@ Every run is `recon run --pos --bank --out --state --quiet` with no --day. Score
 * carried right: on every run between a record's day and its partner's (to the end of the
   month for orphans), the record is reported open (an orphan item), not paired elsewhere;
 * matched twice: a record paired on two days;
+* wrong pairs, by rule: pairs that no true pair looks like (see looks);
 * re-fed: the run of files fed again gives the same items and matches.
 """
 
@@ -139,8 +140,8 @@ def run_day(
 
 
 def outputs(out: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A run's pairs (pos_id, bank_id) and its items (type, pos_ids, bank_ids)."""
-    pairs = pl.read_parquet(out / "matches.parquet", columns=["pos_id", "bank_id"]).filter(
+    """A run's pairs (pos_id, bank_id, rule) and its items (type, pos_ids, bank_ids)."""
+    pairs = pl.read_parquet(out / "matches.parquet", columns=["pos_id", "bank_id", "rule"]).filter(
         pl.col("pos_id").is_not_null() & pl.col("bank_id").is_not_null()
     )
     items = pl.read_csv(out / "discrepancies.csv", infer_schema=False)
@@ -232,7 +233,7 @@ def score(m: Month, outs: list[Path], state: Path) -> dict:
     kept = open_records(state)
     closed = {"same_day": [0, 0], "carried": [0, 0]}
     carried = [0, 0]
-    seen = []
+    seen, made = [], []
     for d, out in enumerate(outs):
         pairs = outputs(out)[0]
         seen.append(pairs)
@@ -242,6 +243,7 @@ def score(m: Month, outs: list[Path], state: Path) -> dict:
         found = found.join(
             bank_look.rename({"id": "bank_id", "look": "bl", "day": "bd"}), on="bank_id"
         )
+        made.append(found.select("rule", "pl", "pd", "bl", "bd"))
         due = truth.filter(bd=d)
         for which, cross in (("same_day", False), ("carried", True)):
             exp = due.filter((pl.col("pd") < pl.col("bd")) == cross)
@@ -254,6 +256,11 @@ def score(m: Month, outs: list[Path], state: Path) -> dict:
         carried[1] += still.height
     every = pl.concat(seen)
     twice = sum(every[c].is_duplicated().sum() for c in ("pos_id", "bank_id"))
+    # Pairs that no true pair looks like (the POS record's look and day, the bank record's), by
+    # rule: where the matcher paired what it should have left open.
+    true_looks = truth.select("pl", "pd", "bl", "bd").unique()
+    wrong = pl.concat(made).join(true_looks, on=["pl", "pd", "bl", "bd"], how="anti")
+    wrong = wrong.group_by("rule").len().sort("len", "rule", descending=[True, False])
     return {
         "closed_right_day": closed["carried"][0] / max(closed["carried"][1], 1),
         "carried_pairs": closed["carried"][1],
@@ -262,6 +269,7 @@ def score(m: Month, outs: list[Path], state: Path) -> dict:
         "carried_right": carried[0] / max(carried[1], 1),
         "carried_checks": carried[1],
         "matched_twice": int(twice),
+        "wrong_pairs": dict(wrong.iter_rows()),
     }
 
 
