@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from recon.config import SEVERITIES, MatchSettings, Settings
-from recon.match.prepare import ARRIVAL_BOUND, DAY_US
+from recon.match.prepare import ARRIVAL_BOUND
 from recon.pipeline import Stage, reconcile
 from recon.result import RunResult, SideInfo, build_summary
 from recon.store import (
@@ -206,29 +206,16 @@ class Before:
         return match if self.lag is None else replace(match, lag_bound_minutes=self.lag)
 
 
-def _with_arrival_bounds(
-    bank: pl.DataFrame, store: Store, base: Base, window_days: float
-) -> pl.DataFrame:
-    """The carried bank records with the bank's usual lag on the day each came
-    (ARRIVAL_BOUND, microseconds: no wider than the window; null where that day's run kept
-    none), so their pairs are judged by their own day's lag (recon.match.prepare)."""
-    if bank.height == 0:
-        return bank.with_columns(pl.lit(None, pl.Int64).alias(ARRIVAL_BOUND))
-    window = int(window_days * DAY_US)
-    bounds = store.lag_bounds(base, bank["first_day"].min()).select(
-        first_day="day",
-        # (0: that day's bank was slower than the window)
-        **{
-            ARRIVAL_BOUND: pl.when(pl.col("minutes") > 0)
-            .then(pl.min_horizontal((pl.col("minutes") * 60_000_000).cast(pl.Int64), window))
-            .when(pl.col("minutes") == 0)
-            .then(pl.lit(window, pl.Int64))
-        },
-    )
+def _with_arrival_bounds(bank: pl.DataFrame, store: Store, base: Base) -> pl.DataFrame:
+    """The carried bank records with the lag bound (minutes) the run of the day each came kept
+    (ARRIVAL_BOUND: null where it kept none), so their pairs are judged by their own day's lag
+    (recon.match.prepare)."""
+    since = bank["first_day"].min() or base.day or ""
+    bounds = store.lag_bounds(base, since).select(first_day="day", **{ARRIVAL_BOUND: "minutes"})
     return bank.join(bounds, on="first_day", how="left", maintain_order="left")
 
 
-def before_run(store: Store, day: str, window_days: float) -> Before:
+def before_run(store: Store, day: str) -> Before:
     base = store.base_for(day)
     prev = store.open_items(base, texts=False)
     # Records of items closed by hand are not carried any further.
@@ -248,7 +235,7 @@ def before_run(store: Store, day: str, window_days: float) -> Before:
                 references=pl.col("references").str.split(REF_SEP),
             )
         )
-    carried["bank"] = _with_arrival_bounds(carried["bank"], store, base, window_days)
+    carried["bank"] = _with_arrival_bounds(carried["bank"], store, base)
     return Before(day, base, prev, carried, known, pl.concat(dropped), store.lag_bound(base))
 
 
@@ -267,7 +254,7 @@ def take_side(
     old = before.carried[side] if old is None else old
     fresh = today.with_columns(rec_key=keys, first_day=pl.lit(before.day))
     if ARRIVAL_BOUND in old.columns:  # (today's records: today's lag)
-        fresh = fresh.with_columns(pl.lit(None, pl.Int64).alias(ARRIVAL_BOUND))
+        fresh = fresh.with_columns(pl.lit(None, pl.Float64).alias(ARRIVAL_BOUND))
     # Records consumed before, or still (or no longer, when resolved by hand) open, are not
     # taken again.
     if seen is None:
@@ -304,7 +291,7 @@ def reconcile_with_state(
         with ThreadPoolExecutor(max_workers=2) as pool:
             pos_job = pool.submit(record_keys, pos, "pos")
             bank_job = pool.submit(record_keys, bank, "bank")
-            before = before_run(store, this_day, settings.match.window_days)
+            before = before_run(store, this_day)
             pos_keys, bank_keys = pos_job.result(), bank_job.result()
         ctx["before"] = before
         ctx["records"] = {

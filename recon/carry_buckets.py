@@ -84,7 +84,7 @@ class BucketState:
     def begin(self, pos: SideParts, bank: SideParts, shards: int, settings: Settings) -> Settings:
         inputs = (pos.info, bank.info)
         this_day = self.day or day_for(_latest(pos), _latest(bank), self.store, inputs)
-        before = before_run(self.store, this_day, settings.match.window_days)
+        before = before_run(self.store, this_day)
         self.before = before
         shard = shard_expr(shards).alias(SHARD)
         self.carried = {side: before.carried[side].with_columns(shard) for side in _SIDES}

@@ -60,7 +60,14 @@ from recon.match.residual import (
     resolve,
     unique_pairs,
 )
-from recon.match.timing import crowded, in_order, learn_bounds, pair_lags
+from recon.match.timing import (
+    MINUTE_US,
+    bound_of_minutes,
+    crowded,
+    in_order,
+    learn_bounds,
+    pair_lags,
+)
 from recon.schema import CANCEL_KINDS
 
 PAIR_SCHEMA = {"prow": pl.UInt32, "brow": pl.UInt32, "rule": pl.String}
@@ -201,6 +208,10 @@ def match(
         engine="in-memory",
     )
     pos, bank = pos.rechunk(), bank.rechunk()
+    window_us = int(s.window_days * DAY_US)
+    if ARRIVAL_BOUND in bank.columns:
+        arrival = bound_of_minutes(pl.col(ARRIVAL_BOUND), window_us).alias(ARRIVAL_BOUND)
+        bank = bank.with_columns(arrival)
     day = _day(pos, bank) if day is None else day
     # Records of two merchants never meet when every record names its merchant: references,
     # voids and duplicate groups are then a merchant's, and so is what the day teaches.
@@ -278,7 +289,6 @@ def match(
 
     # The bank's usual lag, learnt per scope from the pairs that are certain; among look-alike
     # rows a slower pairing is not made (recon.match.timing).
-    window_us = int(s.window_days * DAY_US)
 
     def scopes(pairs: pl.DataFrame) -> pl.Series:
         """The scope of each pair: its merchant's code, or 0 (the whole day)."""
@@ -343,20 +353,25 @@ def match(
         populations = [(pl.lit(True), pl.lit(True))]
     everything = [(pl.lit(True), pl.lit(True))]
 
-    def run_stage(rule: str, keys: list[str], required: list[str], amounts: str) -> None:
+    def run_stage(
+        rule: str,
+        keys: list[str],
+        required: list[str],
+        amounts: str,
+        bank_rows: pl.Expr | None = None,
+    ) -> None:
+        """One pass over the leftovers (of the bank's, only `bank_rows` when given)."""
+        chosen = pl.lit(True) if bank_rows is None else bank_rows
         subsets = everything
         if rule == "amount_time_loose" and shared:
             # Rows with every key on both sides were judged by the exact pass already: only
             # pairs where one side misses a key are new here.
             partial = pl.any_horizontal(pl.col(k).is_null() for k in shared)
             subsets = [(partial, pl.lit(True)), (~partial, partial)]
-        if rule == "card_time":
-            # (a settlement's copy is not another sale's payment keyed wrong, see below)
-            subsets = [(pl.lit(True), pl.col("dup_primary").fill_null(True))]
         for (pos_cond, bank_cond), (pos_sub, bank_sub) in product(populations, subsets):
             lp, lb = leftovers()
             lp = lp.filter(pos_cond & pos_sub)
-            lb = lb.filter(bank_cond & bank_sub)
+            lb = lb.filter(bank_cond & bank_sub & chosen)
             if required:
                 lp, lb = lp.drop_nulls(required), lb.drop_nulls(required)
             if lp.height == 0 or lb.height == 0:
@@ -403,7 +418,8 @@ def match(
         # regular customer's card meets many of the shop's prices).
         bank = _mark_bank_copies(bank, pl.concat(found), s.bank_duplicate_seconds)
         card_keys = ["dir", "currency", "last4", *[k for k in shared if k != "last4"]]
-        run_stage("card_time", card_keys, card_keys, "keying")
+        first = pl.col("dup_primary").fill_null(True)
+        run_stage("card_time", card_keys, card_keys, "keying", bank_rows=first)
 
     strict = pl.concat(found)
     pos = _mark_pos_copies(pos, strict)
@@ -418,7 +434,7 @@ def match(
         if s.lag_bound_minutes and lp.height:
             # A scope whose pairs were too few to tell: the lag earlier days showed.
             unknown = scopes(lp).unique()
-            prior = int(s.lag_bound_minutes * 60_000_000)
+            prior = int(s.lag_bound_minutes * MINUTE_US)
             extra = pl.DataFrame({"scope": unknown, "bound": prior}, schema=bounds.schema)
             bounds = pl.concat([bounds, extra.join(bounds, on="scope", how="anti")])
         if lp.height and lb.height:
@@ -455,7 +471,7 @@ def _minutes(bounds: pl.DataFrame) -> float | None:
         return None
     if bounds["bound"].null_count():
         return 0.0
-    return int(bounds["bound"].max()) / 60_000_000
+    return int(bounds["bound"].max()) / MINUTE_US
 
 
 def _windows(bounds: pl.DataFrame, scope: list[str], s: MatchSettings) -> pl.Expr | None:

@@ -35,9 +35,10 @@ REF_SHARED = "ref_shared"
 # join key.
 REF_HASH = "ref_hash"
 # Set by the state store on the bank records it carries from earlier days (recon.carry): the
-# bank's usual lag on the day the record came (microseconds, no wider than the window). A pair
-# of such a record is judged by that day's lag, not by today's: one slow day (a batch after a
-# closure) does not let a credit of a day paid within minutes pair with a sale hours away.
+# lag bound the run of the day the record came kept (minutes, as MatchSettings.lag_bound_minutes;
+# the matcher makes it a bound, recon.match.timing.bound_of_minutes). A pair of such a record is
+# judged by that day's lag, not by today's: one slow day (a batch after a closure) does not let
+# a credit of a day paid within minutes pair with a sale hours away.
 ARRIVAL_BOUND = "arrival_bound"
 # Columns the matcher holds as Categorical (derive).
 CODED = ("currency", "kind", "terminal", "merchant")

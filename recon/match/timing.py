@@ -25,6 +25,8 @@ LAG_FACTOR = 3
 MIN_BOUND_US = 10 * 60 * 1_000_000
 # Fewer certain pairs than this say nothing about the bank: no bound.
 MIN_PAIRS = 30
+# A bound is kept in minutes between runs (MatchSettings.lag_bound_minutes, a run's state).
+MINUTE_US = 60_000_000
 
 
 def pair_lags(pairs: pl.DataFrame, pos: pl.DataFrame, bank: pl.DataFrame) -> pl.Series:
@@ -41,6 +43,18 @@ def bound_expr(window_us: int, lag: str = "lag") -> pl.Expr:
     q95 = lags.quantile(0.95, interpolation="higher").cast(pl.Int64)
     bound = pl.max_horizontal(q95 * LAG_FACTOR, pl.lit(MIN_BOUND_US, pl.Int64))
     return pl.when((lags.len() >= MIN_PAIRS) & (bound < window_us)).then(bound)
+
+
+def bound_of_minutes(minutes: pl.Expr, window_us: int) -> pl.Expr:
+    """A bound kept in minutes as the matcher compares it (microseconds, no wider than the
+    window); 0, a bank slower than the window, is the window; null stays null (none known)."""
+    us = (minutes * MINUTE_US).cast(pl.Int64)
+    return (
+        pl.when(minutes > 0)
+        .then(pl.min_horizontal(us, window_us))
+        .when(minutes == 0)
+        .then(window_us)
+    )
 
 
 def learn_bounds(
