@@ -1,13 +1,15 @@
 """The state store at volume: `recon run --state` against the same run without state, two days.
 
-    python benchmarks/state.py [--rows 1000000] [--repeat 3] [--data state-data]
+    python benchmarks/state.py [--rows 1000000] [--repeat 3] [--days 2] [--data state-data]
                                [--engine local|streaming] [--no-profile]
 
-Day 1 (2026-11-20) and day 2 (2026-11-21, its ids prefixed `D2-` so that they are other
-records) are generated once under --data (reused when present). Each repetition runs day 1 then
-day 2 into a fresh state file, each in its own process, and both days without state; the table
-gives the median seconds and the store's size after each day. Then one run of each day in this
-process, with timers around the state's steps, says where the state's time goes.
+Day 1 (2026-11-20), day 2 (2026-11-21, its ids prefixed `D2-` so that they are other records)
+and so on to --days are generated once under --data (reused when present). Each repetition runs
+the days one after the other into a fresh state file, each in its own process, and each day
+without state; the table gives the median seconds and the store's size after each day. The
+generated days' faults are never resolved, so every day's orphans stay open: more days show
+how a run's time and the store's growth follow the backlog. Then one run of the first two days
+in this process, with timers around the state's steps, says where the state's time goes.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
-DAYS = {1: (date(2026, 11, 20), 7, ""), 2: (date(2026, 11, 21), 8, "D2-")}
+FIRST_DAY = date(2026, 11, 20)
+
+
+def day_spec(n: int) -> tuple[date, int, str]:
+    """Day n (from 1): its date, its seed and the prefix that makes its ids its own."""
+    return FIRST_DAY + timedelta(days=n - 1), 6 + n, "" if n == 1 else f"D{n}-"
 
 
 def make_day(rows: int, n: int, folder: Path) -> Path:
@@ -30,7 +37,7 @@ def make_day(rows: int, n: int, folder: Path) -> Path:
 
     from recon.generate import generate_day, write_day
 
-    day, seed, prefix = DAYS[n]
+    day, seed, prefix = day_spec(n)
     out = folder / f"day{n}"
     if (out / "bank.parquet").exists():
         return out
@@ -66,6 +73,8 @@ def repetition(days: list[Path], work: Path) -> dict[str, float]:
     for n, day in enumerate(days, 1):
         got[f"day{n} state s"] = timed_run(args_for(day, work / f"out-s{n}", state))
         got[f"day{n} store MB"] = state.stat().st_size / 1e6
+        if n > 1:
+            got[f"day{n} growth MB"] = got[f"day{n} store MB"] - got[f"day{n - 1} store MB"]
         got[f"day{n} plain s"] = timed_run(args_for(day, work / f"out-p{n}", None))
     return got
 
@@ -136,7 +145,7 @@ def report(reps: list[dict[str, float]]) -> None:
         values = [r[key] for r in reps]
         each = ", ".join(f"{v:.2f}" for v in values)
         print(f"{key:16} {statistics.median(values):8.2f}   ({each})")
-    for n in DAYS:
+    for n in range(1, 1 + sum(k.endswith("plain s") for k in reps[0])):
         ratio = statistics.median(r[f"day{n} state s"] / r[f"day{n} plain s"] for r in reps)
         print(f"day{n} state/plain {ratio:.2f}x")
 
@@ -145,6 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--days", type=int, default=2, help="days run one after the other")
     parser.add_argument("--data", type=Path, default=Path("state-data"))
     parser.add_argument("--no-profile", action="store_true", help="only the timed runs")
     parser.add_argument(
@@ -154,7 +164,9 @@ def main() -> None:
     if opts.engine != "local":
         ENGINE[:] = ["--engine", opts.engine]
     folder = opts.data / str(opts.rows)
-    days = [make_day(opts.rows, n, folder) for n in DAYS]
+    if opts.days < 2:
+        parser.error("--days must be 2 or more")
+    days = [make_day(opts.rows, n, folder) for n in range(1, opts.days + 1)]
     print(f"{opts.rows} POS rows a day")
     work = folder / "work"
     work.mkdir(exist_ok=True)
@@ -163,7 +175,7 @@ def main() -> None:
         report(reps)
     if not opts.no_profile:
         print("\nstep                                   day 1    day 2")
-        for label, seconds in profile(days, work).items():
+        for label, seconds in profile(days[:2], work).items():
             print(f"{label:38} {seconds[0]:6.2f}   {seconds[1]:6.2f}")
     sys.stdout.flush()
 

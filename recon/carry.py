@@ -131,6 +131,11 @@ def item_ref(key: str) -> str:
     return "K" + hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
+def item_refs(key: pl.Expr) -> pl.Expr:
+    """item_ref of a column of item keys (the same SHA-1, not a Python call per item)."""
+    return pl.lit("K") + key.nchash.sha1().str.slice(0, 12)
+
+
 def config_hash(settings: Settings) -> str:
     payload = {k: v for k, v in settings.as_dict().items() if k not in ("pos", "bank", "out")}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -417,7 +422,7 @@ def with_state(
         .otherwise(pl.lit("carried")),
     ).with_columns(
         alert=pl.col("status").is_in(["new", "escalated"]),
-        item_ref=pl.col("item_key").map_elements(item_ref, return_dtype=pl.String),
+        item_ref=item_refs(pl.col("item_key")),
     )
 
 

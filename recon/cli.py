@@ -418,8 +418,9 @@ def open_items(
         total, frame = frame.height, frame.head(limit)
     else:
         total = frame.height
-    ref = pl.col("item_key").map_elements(_item_ref, return_dtype=pl.String)
-    rows = frame.with_columns(item_ref=ref).drop("item_key").to_dicts()
+    from recon.carry import item_refs
+
+    rows = frame.with_columns(item_ref=item_refs(pl.col("item_key"))).drop("item_key").to_dicts()
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -481,9 +482,11 @@ def _item_ref(key: str) -> str:
 def _key_for_ref(store, ref: str) -> str:
     import polars as pl
 
+    from recon.carry import item_refs
+
     # (the items' state is enough: their texts are not read)
     keys = store.open_items(store.latest(), texts=False)["item_key"]
-    refs = keys.map_elements(_item_ref, return_dtype=pl.String)
+    refs = keys.to_frame().select(item_refs(pl.col("item_key"))).to_series()
     found = keys.filter((refs == ref) | (keys == ref))
     return found[0] if found.len() else ref
 
