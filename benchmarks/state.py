@@ -123,9 +123,10 @@ def profile(days: list[Path], work: Path) -> dict[str, list[float]]:
     timer(carry, "record_run", "record_run (all)")
     timer(files, "write_outputs", "  write_outputs (as without state)")
     timer(store.Store, "write_run", "  Store.write_run (all)")
-    timer(store, "_insert_records", "    insert records")
+    timer(store.Store, "_whole", "  Store._whole (a run's items or records)")
+    timer(store.Store, "_write_chained", "    keep items or records (change or whole)")
     timer(store, "_insert_consumed", "    insert consumed")
-    timer(store, "_insert_items", "    insert items (runs and texts)")
+    timer(store, "_insert_texts", "    insert item texts")
     state = work / "profile.db"
     for leftover in work.glob("profile.db*"):
         leftover.unlink()

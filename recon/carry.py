@@ -553,6 +553,7 @@ def record_run(
             all_items,
             texts,
             before_commit=None if written is None else written.result,
+            base=before.base,
         )
     state["run_id"] = run_id
     return final

@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ from recon.schema import CANONICAL
 if TYPE_CHECKING:
     from recon.result import SideInfo
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 EXIT_BUSY = 3
 # How far back a run looks for records it has already seen (overlapping rolling exports).
 IDEMPOTENCY_DAYS = 31
@@ -137,6 +137,12 @@ _MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     lambda db: _to_v5(db),
     # v6: a run's items and their new texts kept as Parquet files (see _to_v6).
     lambda db: _to_v6(db),
+    # v7: a run's items and open records kept as their change since its base run (_V7_CHAINS).
+    """
+    ALTER TABLE item_runs ADD COLUMN base INTEGER REFERENCES runs(run_id);
+    ALTER TABLE item_runs ADD COLUMN labels BLOB;
+    ALTER TABLE records ADD COLUMN base INTEGER REFERENCES runs(run_id)
+    """,
 ]
 # v4's keyed tables. A record's key is the hash of its text. Records and items are read by their
 # key's prefix (the run) and written in key order, so they live in their key's B-tree (WITHOUT
@@ -212,6 +218,26 @@ _V6_ITEMS = """
         run_id INTEGER PRIMARY KEY REFERENCES runs(run_id), rows BLOB NOT NULL
     )
 """
+# v7 (_V7_CHAINS): a run's items and each side's open records are kept as what changed since
+# the run it built on (`base`): the rows new or changed, and the keys of those gone (GONE).
+# Kept whole, every run wrote every item and record still open again: a backlog nobody resolves
+# grew a night's growth by ~4.3 MB for every day of it at 1M rows a day (90,000 items and
+# 40,000 records a day), and the file passed 100 MB a night after about 16 days. An item
+# carried unchanged is not written again (its age grows by the days between the two runs): a
+# run keeps only its items' labels whole (LABELS, in `labels`: an id and a status each). A
+# whole copy is kept every CHAIN_RUNS runs of a chain (a run is rebuilt from at most that many
+# files) and wherever the change is most of the rows (CHANGE_SHARE). base NULL: the file holds
+# the rows whole.
+CHAIN_RUNS = 7
+# What a run says of each of its items that changes from run to run (its id in the run's
+# outputs; new, carried, open ...): an item's change keeps the rest, a run's labels file these
+# two of all its items, in their stored order (a few bytes an item, most ids null).
+LABELS = ("item_id", "status")
+CHANGE_SHARE = 0.75  # a change of more of the rows than this is kept as the rows whole
+GONE = "_gone"
+# The stored order of a run's rows (whole or rebuilt): items by key, records as they came.
+ITEM_ORDER = ("item_key",)
+RECORD_ORDER = ("first_day", "source", "line", "rec_key")
 # How a record's list of references is kept in one TEXT cell.
 REF_SEP = "\x1f"
 # Rows bound to one INSERT statement (many VALUES): SQLite's and the sqlite3 module's work per
@@ -261,6 +287,9 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        # The last run rebuilt of each chain (table, side): a run reads its base run's items
+        # and records, then writes its own as their change from them.
+        self._rebuilt: dict[tuple[str, str | None], tuple[int, pl.DataFrame]] = {}
         self._create_private()
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
@@ -370,19 +399,21 @@ class Store:
     def open_records(self, base: Base, side: str) -> pl.DataFrame:
         """Records still open after the base run, in the order they came in (as stored, see
         _V5_RECORDS: matching, and the order of its outputs, follow the input's)."""
-        row = self.db.execute(
-            "SELECT rows FROM records WHERE run_id = ? AND side = ?", (base.run_id, side)
-        ).fetchone()
-        return _records(row[0], side) if row else pl.DataFrame(schema=_record_schema())
+        rows = self._whole("records", base.run_id, side)
+        return _side_records(rows, side) if rows is not None else _no_records()
 
     def kept_records(self) -> pl.DataFrame:
         """Every run's open records (run_id, its day, whether a re-run superseded it, and
         RECORD_COLUMNS), for looking into a state file."""
         rows = self.db.execute(
-            "SELECT c.run_id, r.day, r.superseded_by IS NOT NULL, c.side, c.rows FROM records c "
+            "SELECT c.run_id, r.day, r.superseded_by IS NOT NULL, c.side FROM records c "
             "JOIN runs r ON r.run_id = c.run_id ORDER BY c.run_id, c.side"
-        )
-        parts = [_of_run(_records(blob, side), *run) for *run, side, blob in rows]
+        ).fetchall()
+        memo: dict[tuple[str, str | None, int], pl.DataFrame] = {}
+        parts = [
+            _of_run(_side_records(self._whole("records", run[0], side, memo), side), *run)
+            for *run, side in rows
+        ]
         return pl.concat([pl.DataFrame(schema={**_RUN, **_record_schema()}), *parts])
 
     def consumed_among(self, base: Base, side: str, keys: pl.Series) -> pl.Series:
@@ -432,13 +463,131 @@ class Store:
             "SELECT i.run_id, r.day, r.superseded_by IS NOT NULL FROM item_runs i "
             "JOIN runs r ON r.run_id = i.run_id ORDER BY i.run_id"
         ).fetchall()
-        parts = [_of_run(self._run_items(run[0]), *run) for run in runs]
+        memo: dict[tuple[str, str | None, int], pl.DataFrame] = {}
+        parts = [_of_run(self._run_items(run[0], memo), *run) for run in runs]
         frame = pl.concat([pl.DataFrame(schema={**_RUN, **_item_state_schema()}), *parts])
         return self._with_texts(frame, where).select(*_RUN, *ITEM_COLUMNS)
 
-    def _run_items(self, run_id: int | None) -> pl.DataFrame:
-        row = self.db.execute("SELECT rows FROM item_runs WHERE run_id = ?", (run_id,)).fetchone()
-        return _frame(row[0]) if row else pl.DataFrame(schema=_item_state_schema())
+    def _run_items(self, run_id: int | None, memo: dict | None = None) -> pl.DataFrame:
+        rows = self._whole("item_runs", run_id, None, memo)
+        return rows if rows is not None else pl.DataFrame(schema=_item_state_schema())
+
+    def _stored(self, table: str, run_id: int, side: str | None) -> tuple | None:
+        """A run's file in `table` (one side's, for records), the run it changes (or None:
+        whole) and, for items, its labels file (_V7_CHAINS)."""
+        if side is None:
+            sql, args = f"SELECT rows, base, labels FROM {table} WHERE run_id = ?", (run_id,)
+        else:
+            sql = f"SELECT rows, base, NULL FROM {table} WHERE run_id = ? AND side = ?"
+            args = (run_id, side)
+        return self.db.execute(sql, args).fetchone()
+
+    def _whole(
+        self, table: str, run_id: int | None, side: str | None, memo: dict | None = None
+    ) -> pl.DataFrame | None:
+        """A run's rows in `table` as it kept them (in their stored order), rebuilt from the
+        whole file its chain starts from and the changes after it (see _V7_CHAINS); None when
+        the run kept none. `memo`: runs rebuilt already, for reading many."""
+        if run_id is None:
+            return None
+        last = self._rebuilt.get((table, side))
+        known = dict(memo or {})
+        if last is not None:
+            known.setdefault((table, side, last[0]), last[1])
+        chain: list[tuple] = []  # (run, rows, labels): from the run down to a whole or known one
+        at: int | None = run_id
+        start = None
+        while at is not None:
+            if (table, side, at) in known:
+                start = known[(table, side, at)]
+                break
+            found = self._stored(table, at, side)
+            if found is None:
+                if not chain:
+                    return None
+                raise StoreError(f"{self.path}: run {chain[-1][0]}'s {table} names a missing run")
+            chain.append((at, found[0], found[2]))
+            at = found[1]
+        days = self._days([c[0] for c in chain] + ([at] if at is not None else []))
+        if memo is None and chain:
+            # (one pass over every change of the chain: only the run asked for is made)
+            if start is None:
+                start, at, chain = _frame(chain[-1][1]), chain[-1][0], chain[:-1]
+            if chain:
+                steps = [
+                    (_frame(blob), _days_between(days[run], days[run_id]))
+                    for run, blob, _ in chain[::-1]
+                ]
+                rows = _rebuild(start, steps, table, _days_between(days[at], days[run_id]))
+                labels = chain[0][2]
+                if labels is not None:
+                    rows = rows.hstack(_frame(labels)).select(ITEM_STATE_COLUMNS)
+            else:
+                rows = start
+            self._rebuilt[(table, side)] = (run_id, rows)
+            return rows
+        rows = start
+        for index in range(len(chain) - 1, -1, -1):
+            run, blob, labels = chain[index]
+            stored = _frame(blob)
+            if rows is None:  # the chain's whole file
+                rows = stored
+            else:
+                base_run = chain[index + 1][0] if index + 1 < len(chain) else at
+                shift = _days_between(days[base_run], days[run]) if table == "item_runs" else 0
+                rows = _rebuild(rows, [(stored, 0)], table, shift)
+                if labels is not None:
+                    rows = rows.hstack(_frame(labels)).select(ITEM_STATE_COLUMNS)
+            memo[(table, side, run)] = rows
+        self._rebuilt[(table, side)] = (run_id, rows)
+        return rows
+
+    def _days(self, run_ids: list[int]) -> dict[int, str]:
+        marks = ", ".join("?" * len(run_ids))
+        found = self.db.execute(f"SELECT run_id, day FROM runs WHERE run_id IN ({marks})", run_ids)
+        return dict(found.fetchall())
+
+    def _depth(self, table: str, run_id: int, side: str | None) -> int:
+        """How many files rebuild a run's rows (1: it keeps them whole)."""
+        depth, at = 0, run_id
+        while at is not None:
+            found = self._stored(table, at, side)
+            if found is None:
+                return CHAIN_RUNS  # (none kept: the next run keeps its rows whole)
+            depth, at = depth + 1, found[1]
+        return depth
+
+    def _write_chained(
+        self,
+        table: str,
+        run_id: int,
+        day: str,
+        side: str | None,
+        rows: pl.DataFrame,
+        base: Base,
+    ) -> None:
+        """Keep a run's rows (in their stored order) as their change from the base run's, or
+        whole where that chain is long enough or the change is most of the rows."""
+        kept = None
+        if base.run_id is not None and self._depth(table, base.run_id, side) < CHAIN_RUNS:
+            before = self._whole(table, base.run_id, side)
+            if before is not None and before.height:
+                shift = _days_between(base.day, day) if table == "item_runs" else 0
+                change = _change(before, rows, table, shift)
+                if change is not None and change.height < CHANGE_SHARE * rows.height:
+                    labels = _parquet(rows.select(LABELS)) if table == "item_runs" else None
+                    kept = (_parquet(change), base.run_id, labels)
+        blob, on, labels = kept if kept is not None else (_parquet(rows), None, None)
+        if side is None:
+            self.db.execute(
+                f"INSERT INTO {table} (run_id, rows, base, labels) VALUES (?, ?, ?, ?)",
+                (run_id, blob, on, labels),
+            )
+        else:
+            self.db.execute(
+                f"INSERT INTO {table} (run_id, side, rows, base) VALUES (?, ?, ?, ?)",
+                (run_id, side, blob, on),
+            )
 
     def _with_texts(self, items: pl.DataFrame, where: pl.Expr | None = None) -> pl.DataFrame:
         """`items` (ITEM_STATE_COLUMNS) with their texts, from the texts file of each one's
@@ -557,8 +706,10 @@ class Store:
         items: pl.DataFrame,
         texts: pl.DataFrame,
         before_commit: Callable[[], Any] | None = None,
+        base: Base = Base(None, None),
     ) -> int:
         """Record a run and its state in one transaction; supersede an earlier run of its day.
+        `base`: the run it built on (its items and records are kept as their change from it).
 
         `items`: ITEM_STATE_COLUMNS, texts_run null where `texts` holds the item's texts (its
         new or changed ones since the base run, with texts_hash); the others' stored texts are
@@ -596,9 +747,12 @@ class Store:
                 "(SELECT run_id FROM runs WHERE day < date(?, ?))",
                 (run["day"], f"-{IDEMPOTENCY_DAYS} days"),
             )
-            _insert_records(db, run_id, records)
+            day = run["day"]
+            for side, rows in _record_files(records).items():
+                self._write_chained("records", run_id, day, side, rows, base)
             _insert_consumed(db, run_id, consumed)
-            _insert_items(db, run_id, items, texts)
+            self._write_chained("item_runs", run_id, day, None, _item_file(items, run_id), base)
+            _insert_texts(db, run_id, texts)
             if before_commit is not None:
                 # (a failure here rolls the run back: nothing is recorded)
                 before_commit()
@@ -621,12 +775,91 @@ def texts_hash() -> pl.Expr:
     return hashed(pl.concat_str(parts, separator="\x1f")).alias("texts_hash")
 
 
-def _insert_records(db: sqlite3.Connection, run_id: int, records: pl.DataFrame) -> None:
-    """A run's open records: one Parquet file a side (see _V5_RECORDS)."""
+def _record_files(records: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """A run's open records as each side's file keeps them (see _V5_RECORDS), sides with any."""
     frame = records.select(RECORD_COLUMNS).cast(_record_schema())
-    for (side,), part in frame.partition_by("side", as_dict=True).items():
-        ordered = part.drop("side").sort("first_day", "source", "line", "rec_key")
-        db.execute("INSERT INTO records VALUES (?, ?, ?)", (run_id, side, _parquet(ordered)))
+    parts = frame.partition_by("side", as_dict=True)
+    return {side: part.drop("side").sort(*RECORD_ORDER) for (side,), part in parts.items()}
+
+
+def _insert_records(db: sqlite3.Connection, run_id: int, records: pl.DataFrame) -> None:
+    """A run's open records whole: one Parquet file a side (the migrations write these)."""
+    for side, rows in _record_files(records).items():
+        db.execute(
+            "INSERT INTO records (run_id, side, rows) VALUES (?, ?, ?)",
+            (run_id, side, _parquet(rows)),
+        )
+
+
+def _change(
+    before: pl.DataFrame, rows: pl.DataFrame, table: str, shift: int
+) -> pl.DataFrame | None:
+    """What `rows` (a run's) change of `before` (its base run's), see _V7_CHAINS: the rows not
+    found identical in `before` (an item's age counted `shift` days on) and the keys of those
+    gone (GONE). None when a key repeats: then only the whole file says it."""
+    key = "item_key" if table == "item_runs" else "rec_key"
+    # (a run's items are one per key by construction: only the records' integer keys are checked)
+    if key == "rec_key" and (rows[key].is_duplicated().any() or before[key].is_duplicated().any()):
+        return None
+    if key == "item_key":  # (labels change every run: kept whole, in the labels file)
+        before, rows = before.drop(LABELS), rows.drop(LABELS)
+    expected = before.with_columns(pl.col("age_days") + shift) if shift else before
+    # Each row beside the base run's of its key (one join on the key, not on every column).
+    paired = rows.join(
+        expected.with_columns(pl.lit(True).alias(GONE)),
+        on=key,
+        how="left",
+        suffix="_before",
+        maintain_order="left",
+    )
+    others = [c for c in rows.columns if c != key]
+    differs = pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_before")) for c in others)
+    changed = paired.filter(pl.col(GONE).is_null() | differs).select(rows.columns)
+    gone = expected.select(key).join(rows.select(key), on=key, how="anti")
+    marked = [
+        changed.with_columns(pl.lit(False).alias(GONE)),
+        gone.with_columns(pl.lit(True).alias(GONE)),
+    ]
+    return pl.concat(marked, how="diagonal_relaxed")
+
+
+def _rebuild(
+    rows: pl.DataFrame, changes: list[tuple[pl.DataFrame, int]], table: str, shift: int
+) -> pl.DataFrame:
+    """A run's rows (in their stored order, without an item's labels) from an earlier run's
+    (`rows`, `shift` days before it) and the changes kept by the runs between (_change), each
+    with the days from its run to this one: a key's latest change wins."""
+    items = table == "item_runs"
+    key = "item_key" if items else "rec_key"
+    marked = [
+        change.with_columns(pl.lit(i, pl.Int32).alias("_step"), pl.lit(days).alias("_shift"))
+        for i, (change, days) in enumerate(changes)
+    ]
+    steps = pl.concat(marked, how="diagonal_relaxed")
+    latest = steps.sort(key, "_step").unique(key, keep="last", maintain_order=True)
+    kept = rows.drop(LABELS, strict=False) if items else rows
+    kept = kept.join(steps.select(key), on=key, how="anti", maintain_order="left")
+    latest = latest.filter(~pl.col(GONE))
+    if items:  # an item's age grows by the days from the run that kept it
+        kept = kept.with_columns(pl.col("age_days") + shift)
+        latest = latest.with_columns(pl.col("age_days") + pl.col("_shift"))
+    changed = latest.select(kept.columns).cast(kept.schema)
+    if items:  # both in key order (_change keeps it): merged, not sorted again
+        return kept.merge_sorted(changed, key)
+    return pl.concat([kept, changed]).sort(*RECORD_ORDER)
+
+
+def _days_between(first: str, then: str) -> int:
+    return (date.fromisoformat(then) - date.fromisoformat(first)).days
+
+
+def _side_records(rows: pl.DataFrame, side: str) -> pl.DataFrame:
+    """One side's records of a run as its file keeps them, with their side (RECORD_COLUMNS)."""
+    return rows.with_columns(side=pl.lit(side)).select(RECORD_COLUMNS)
+
+
+def _no_records() -> pl.DataFrame:
+    return pl.DataFrame(schema=_record_schema())
 
 
 def _lag_of(counts: str) -> float | None:
@@ -656,11 +889,6 @@ def _of_run(frame: pl.DataFrame, run_id: int, day: str, superseded: int) -> pl.D
     return frame.select(*(v.alias(k) for k, v in zip(_RUN, run, strict=True)), pl.all())
 
 
-def _records(blob: bytes, side: str) -> pl.DataFrame:
-    """One side's records of a run, read back from their Parquet file (_insert_records)."""
-    return _frame(blob).with_columns(side=pl.lit(side)).select(RECORD_COLUMNS)
-
-
 # Rows are inserted in key order: each lands at the end of the table's B-tree, instead of
 # splitting pages all over it (twice as fast for a day's items).
 def _insert_record_rows(db: sqlite3.Connection, run_id: int, records: pl.DataFrame) -> None:
@@ -673,9 +901,18 @@ def _insert_items(
 ) -> None:
     """A run's two item files (see _V6_ITEMS), in key order: its items (texts_run null: this
     run's) and the texts it wrote."""
+    rows = _item_file(items, run_id)
+    db.execute("INSERT INTO item_runs (run_id, rows) VALUES (?, ?)", (run_id, _parquet(rows)))
+    _insert_texts(db, run_id, texts)
+
+
+def _item_file(items: pl.DataFrame, run_id: int) -> pl.DataFrame:
+    """A run's items as its file keeps them (texts_run null: this run's)."""
     rows = items.with_columns(texts_run=pl.col("texts_run").fill_null(run_id))
-    rows = rows.select(ITEM_STATE_COLUMNS).cast(_item_state_schema()).sort("item_key")
-    db.execute("INSERT INTO item_runs VALUES (?, ?)", (run_id, _parquet(rows)))
+    return rows.select(ITEM_STATE_COLUMNS).cast(_item_state_schema()).sort(*ITEM_ORDER)
+
+
+def _insert_texts(db: sqlite3.Connection, run_id: int, texts: pl.DataFrame) -> None:
     written = texts.select(*ITEM_TEXT_COLUMNS, "texts_hash").cast(_text_schema()).sort("item_key")
     db.execute("INSERT INTO item_texts VALUES (?, ?)", (run_id, _parquet(written)))
 

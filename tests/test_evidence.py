@@ -71,7 +71,7 @@ def test_a_version_1_state_file_is_migrated_and_keeps_working(tmp_path):
     db = sqlite3.connect(path)
     version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
     db.close()
-    assert int(version) == SCHEMA_VERSION == 6
+    assert int(version) == SCHEMA_VERSION == 7
     assert Store(path).kept_records().columns[-4:] == ["batch", "trace", "references", "memo"]
 
     _run(tmp_path, POS, BANK, "--state", str(path))

@@ -491,7 +491,7 @@ def test_a_version_3_state_file_is_upgraded_in_place_and_keeps_its_items(env):
 
     assert _open(old) == _open(state)
     version = sqlite3.connect(old).execute("SELECT value FROM meta WHERE key = 'schema_version'")
-    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 6
+    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 7
     assert set(_open(old)) == {("orphan_pos", "P2"), ("orphan_pos", "P3")}
     # Every run's items, texts included, as the store written with hashed keys has them.
     assert Store(old).kept_items().equals(Store(state).kept_items())
