@@ -137,7 +137,7 @@ _MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     lambda db: _to_v5(db),
     # v6: a run's items and their new texts kept as Parquet files (see _to_v6).
     lambda db: _to_v6(db),
-    # v7: a run's items and open records kept as their change since its base run (_V7_CHAINS).
+    # v7: a run's items and open records kept as their change since its base run (CHAIN_RUNS).
     """
     ALTER TABLE item_runs ADD COLUMN base INTEGER REFERENCES runs(run_id);
     ALTER TABLE item_runs ADD COLUMN labels BLOB;
@@ -218,7 +218,7 @@ _V6_ITEMS = """
         run_id INTEGER PRIMARY KEY REFERENCES runs(run_id), rows BLOB NOT NULL
     )
 """
-# v7 (_V7_CHAINS): a run's items and each side's open records are kept as what changed since
+# v7: a run's items and each side's open records are kept as what changed since
 # the run it built on (`base`): the rows new or changed, and the keys of those gone (GONE).
 # Kept whole, every run wrote every item and record still open again: a backlog nobody resolves
 # grew a night's growth by ~4.3 MB for every day of it at 1M rows a day (90,000 items and
@@ -474,7 +474,7 @@ class Store:
 
     def _stored(self, table: str, run_id: int, side: str | None) -> tuple | None:
         """A run's file in `table` (one side's, for records), the run it changes (or None:
-        whole) and, for items, its labels file (_V7_CHAINS)."""
+        whole) and, for items, its labels file (LABELS)."""
         if side is None:
             sql, args = f"SELECT rows, base, labels FROM {table} WHERE run_id = ?", (run_id,)
         else:
@@ -486,7 +486,7 @@ class Store:
         self, table: str, run_id: int | None, side: str | None, memo: dict | None = None
     ) -> pl.DataFrame | None:
         """A run's rows in `table` as it kept them (in their stored order), rebuilt from the
-        whole file its chain starts from and the changes after it (see _V7_CHAINS); None when
+        whole file its chain starts from and the changes after it (see CHAIN_RUNS); None when
         the run kept none. `memo`: runs rebuilt already, for reading many."""
         if run_id is None:
             return None
@@ -794,7 +794,7 @@ def _insert_records(db: sqlite3.Connection, run_id: int, records: pl.DataFrame) 
 def _change(
     before: pl.DataFrame, rows: pl.DataFrame, table: str, shift: int
 ) -> pl.DataFrame | None:
-    """What `rows` (a run's) change of `before` (its base run's), see _V7_CHAINS: the rows not
+    """What `rows` (a run's) change of `before` (its base run's), see CHAIN_RUNS: the rows not
     found identical in `before` (an item's age counted `shift` days on) and the keys of those
     gone (GONE). None when a key repeats: then only the whole file says it."""
     key = "item_key" if table == "item_runs" else "rec_key"
