@@ -506,9 +506,10 @@ def record_run(
     columns = list(ITEM_STATE_COLUMNS)
     carried_forward = still_open.select(columns).with_columns(item_id=pl.lit(None))
     closed_now = closed.with_columns(status=pl.lit("closed")).select(columns)
-    all_items = pl.concat(
-        [hashed_now.select(columns), carried_forward, closed_now], how="vertical_relaxed"
-    ).unique("item_key", keep="first", maintain_order=True)
+    # (earlier items are one a key and none of this run's: only this run's are made unique,
+    # not the whole backlog with them)
+    now_rows = hashed_now.select(columns).unique("item_key", keep="first", maintain_order=True)
+    all_items = pl.concat([now_rows, carried_forward, closed_now], how="vertical_relaxed")
     status = items_now["status"]
     state = {
         "store": str(store.path),
