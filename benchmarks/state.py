@@ -140,13 +140,13 @@ def profile(days: list[Path], work: Path) -> dict[str, list[float]]:
     return spent
 
 
-def report(reps: list[dict[str, float]]) -> None:
+def report(reps: list[dict[str, float]], n_days: int) -> None:
     print(f"median of {len(reps)} (seconds of each run in brackets)")
     for key in reps[0]:
         values = [r[key] for r in reps]
         each = ", ".join(f"{v:.2f}" for v in values)
         print(f"{key:16} {statistics.median(values):8.2f}   ({each})")
-    for n in range(1, 1 + sum(k.endswith("plain s") for k in reps[0])):
+    for n in range(1, n_days + 1):
         ratio = statistics.median(r[f"day{n} state s"] / r[f"day{n} plain s"] for r in reps)
         print(f"day{n} state/plain {ratio:.2f}x")
 
@@ -173,7 +173,7 @@ def main() -> None:
     work.mkdir(exist_ok=True)
     reps = [repetition(days, work) for _ in range(opts.repeat)]
     if reps:
-        report(reps)
+        report(reps, opts.days)
     if not opts.no_profile:
         print("\nstep                                   day 1    day 2")
         for label, seconds in profile(days[:2], work).items():

@@ -126,14 +126,15 @@ def record_keys(frame: pl.DataFrame, side: str) -> pl.Series:
     return keys.scatter(again.arg_true(), numbered.to_series())
 
 
-def item_ref(key: str) -> str:
-    """A short, stable handle of an item for people and scripts."""
-    return "K" + hashlib.sha1(key.encode()).hexdigest()[:12]
-
-
 def item_refs(key: pl.Expr) -> pl.Expr:
-    """item_ref of a column of item keys (the same SHA-1, not a Python call per item)."""
+    """Short, stable handles of items for people and scripts: K and the first 12 hex digits of
+    the SHA-1 of the item key."""
     return pl.lit("K") + key.nchash.sha1().str.slice(0, 12)
+
+
+def item_ref(key: str) -> str:
+    """item_refs of one key."""
+    return pl.select(item_refs(pl.lit(key, pl.String))).item()
 
 
 def config_hash(settings: Settings) -> str:

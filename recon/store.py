@@ -486,21 +486,22 @@ class Store:
         self, table: str, run_id: int | None, side: str | None, memo: dict | None = None
     ) -> pl.DataFrame | None:
         """A run's rows in `table` as it kept them (in their stored order), rebuilt from the
-        whole file its chain starts from and the changes after it (see CHAIN_RUNS); None when
-        the run kept none. `memo`: runs rebuilt already, for reading many."""
+        whole file its chain starts from, or a run rebuilt already, and the changes after it
+        (see CHAIN_RUNS); None when the run kept none. `memo`: runs rebuilt already, for
+        reading many in run order (each then takes one change)."""
         if run_id is None:
             return None
-        last = self._rebuilt.get((table, side))
-        known = dict(memo or {})
-        if last is not None:
-            known.setdefault((table, side, last[0]), last[1])
-        chain: list[tuple] = []  # (run, rows, labels): from the run down to a whole or known one
+
+        def rebuilt(run: int) -> pl.DataFrame | None:
+            if memo is not None and (table, side, run) in memo:
+                return memo[(table, side, run)]
+            last = self._rebuilt.get((table, side))
+            return last[1] if last is not None and last[0] == run else None
+
+        chain: list[tuple] = []  # (run, rows, labels): the run's file, its base's ... down
         at: int | None = run_id
-        start = None
-        while at is not None:
-            if (table, side, at) in known:
-                start = known[(table, side, at)]
-                break
+        start = rebuilt(run_id)
+        while start is None and at is not None:
             found = self._stored(table, at, side)
             if found is None:
                 if not chain:
@@ -508,38 +509,23 @@ class Store:
                 raise StoreError(f"{self.path}: run {chain[-1][0]}'s {table} names a missing run")
             chain.append((at, found[0], found[2]))
             at = found[1]
-        days = self._days([c[0] for c in chain] + ([at] if at is not None else []))
-        if memo is None and chain:
-            # (one pass over every change of the chain: only the run asked for is made)
-            if start is None:
-                start, at, chain = _frame(chain[-1][1]), chain[-1][0], chain[:-1]
-            if chain:
-                steps = [
-                    (_frame(blob), _days_between(days[run], days[run_id]))
-                    for run, blob, _ in chain[::-1]
-                ]
-                rows = _rebuild(start, steps, table, _days_between(days[at], days[run_id]))
-                labels = chain[0][2]
-                if labels is not None:
-                    rows = rows.hstack(_frame(labels)).select(ITEM_STATE_COLUMNS)
-            else:
-                rows = start
-            self._rebuilt[(table, side)] = (run_id, rows)
-            return rows
+            start = rebuilt(at) if at is not None else None
+        if start is None:  # the chain starts from a whole file
+            start, at, chain = _frame(chain[-1][1]), chain[-1][0], chain[:-1]
         rows = start
-        for index in range(len(chain) - 1, -1, -1):
-            run, blob, labels = chain[index]
-            stored = _frame(blob)
-            if rows is None:  # the chain's whole file
-                rows = stored
-            else:
-                base_run = chain[index + 1][0] if index + 1 < len(chain) else at
-                shift = _days_between(days[base_run], days[run]) if table == "item_runs" else 0
-                rows = _rebuild(rows, [(stored, 0)], table, shift)
-                if labels is not None:
-                    rows = rows.hstack(_frame(labels)).select(ITEM_STATE_COLUMNS)
-            memo[(table, side, run)] = rows
+        if chain:
+            days = self._days([run_id, at, *(run for run, _, _ in chain)])
+            steps = [
+                (_frame(blob), _days_between(days[run], days[run_id]))
+                for run, blob, _ in reversed(chain)
+            ]
+            rows = _rebuild(start, steps, table, _days_between(days[at], days[run_id]))
+            labels = chain[0][2]  # (the run's own: an item's id and status, kept whole)
+            if labels is not None:
+                rows = rows.hstack(_frame(labels)).select(ITEM_STATE_COLUMNS)
         self._rebuilt[(table, side)] = (run_id, rows)
+        if memo is not None:
+            memo[(table, side, run_id)] = rows
         return rows
 
     def _days(self, run_ids: list[int]) -> dict[int, str]:
