@@ -1,7 +1,8 @@
 """A month of nightly `recon run --state` runs of one look-alike shop, scored against the truth.
 
     python benchmarks/nightly.py [--rows 2000] [--seed 7] [--days 30] [--settle batch|instant]
-                                 [--engine local|streaming] [--keep DIR] [--json]
+                                 [--regulars 1.0] [--engine local|streaming] [--keep DIR]
+                                 [--json]
 
 The shop (one `shop` seed for the whole month: the same short price list, few regular cards and
 terminals every day) sells 08:00-22:00 and is paid by the acquirer in the next night's batch
@@ -69,10 +70,11 @@ class Month:
     faults: pl.DataFrame  # fault, pos_ids, bank_ids
 
 
-def month(rows: int, seed: int, n_days: int, settle: str = "batch") -> Month:
+def month(rows: int, seed: int, n_days: int, settle: str = "batch", regulars: float = 1.0) -> Month:
     """The month's files: each day generated with its own seed and the shop's, ids prefixed
-    with the day, then every row put in the file of the day it happened on."""
-    shop = replace(DAY_KINDS["lookalike"], name="nightly")
+    with the day, then every row put in the file of the day it happened on. `regulars`: the
+    share of sales the regular cards make (the rest: a card seen once)."""
+    shop = replace(DAY_KINDS["lookalike"], name="nightly", regulars=regulars)
     pos, bank, truth, faults = [], [], [], []
     for d in range(n_days):
         if d in SINGLE_CLOSED or d in CLOSURE:
@@ -286,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         default="local",
         help="the engine of every run (streaming: in two buckets)",
     )
+    ap.add_argument(
+        "--regulars",
+        type=float,
+        default=1.0,
+        help="the share of sales by the shop's 20-40 regular cards (default all; the rest "
+        "are cards seen once)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.days <= OUTAGE[-1] + 1:
@@ -295,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         files, state = work / "files", work / "state.db"
         files.mkdir(parents=True, exist_ok=True)
         state.unlink(missing_ok=True)
-        m = month(args.rows, args.seed, args.days, args.settle)
+        m = month(args.rows, args.seed, args.days, args.settle, args.regulars)
         outs, log, refed = [], [], []
         engine = [] if args.engine == "local" else ["--engine", args.engine, "--partitions", "2"]
         for d in range(args.days):
@@ -311,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "days": args.days,
             "settle": args.settle,
+            "regulars": args.regulars,
             "engine": args.engine,
             **score(m, outs, state),
             "refeed_unchanged": all(refed),

@@ -66,6 +66,7 @@ class DayKind:
     settle: str = "batch"  # batch | closed | instant | platform (bank time = time of payment)
     layout: str = "canonical"  # canonical | zh | wechat | alipay | unionpay_zm
     lookalike: bool = False  # short price list, few regular cards and terminals
+    regulars: float = 1.0  # (lookalike) the share of sales made by the regular cards
     order_refs: bool = False  # POS references are the cashier's order numbers, not RRNs
     cards: bool = True  # both sides show the card
     fee_per_mille: int = 5
@@ -236,9 +237,14 @@ def generate_day(
         pool = _cards(traits, int(traits.integers(20, 41)) * max(1, rows // 20_000))
         price_i = rng.integers(0, len(prices), n)
         card_i = rng.integers(0, len(pool), n)
+        n_regular = len(pool)
+        if spec.regulars < 1.0:  # the other sales: a card seen once
+            walk_in = np.nonzero(rng.random(n) >= spec.regulars)[0]
+            card_i[walk_in] = len(pool) + np.arange(len(walk_in))
+            pool = np.concatenate([pool, _cards(rng, len(walk_in))])
         terminal = rng.integers(1, n_terminals + 1, n)
         t1 = t0 + rng.integers(15 * 60, 60 * 60 + 1, n)  # when a repeat purchase happens again
-        sizes = (len(prices), len(pool), n_terminals)
+        sizes = (len(prices), n_regular, n_terminals)
         _space_out(rng, t0, t1, repeat, is_("refund"), price_i, card_i, terminal, sizes)
         amount, card = prices[price_i], pool[card_i]
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections import Counter
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -672,3 +673,21 @@ def test_sample_with_too_few_rows_is_a_usage_error(tmp_path):
     res = CliRunner().invoke(cli, ["sample", "--rows", "50", "--out", str(tmp_path)])
     assert res.exit_code == 2
     assert "--rows" in res.output and "internal error" not in res.output
+
+
+def test_lookalike_regulars_make_their_share_of_the_sales():
+    """`regulars` < 1: the shop's regular cards make about that share of the sales, every other
+    sale is by a card seen once; the price list and the truth are as on any look-alike day."""
+    kind = replace(DAY_KINDS["lookalike"], regulars=0.3)
+    d = generate_day(4000, 5, kind=kind, shop=11)
+    whole = generate_day(4000, 5, kind="lookalike", shop=11)
+    sales = d.pos.filter(pl.col("kind") == "sale")
+    per_card = sales.group_by("account").len()
+    # a regular card buys many times a day; a walk-in's once (twice for a repeat purchase)
+    regular = per_card.filter(pl.col("len") > 2)["account"]
+    assert 20 <= regular.len() <= 40
+    assert set(regular) <= set(whole.pos["account"])
+    share = sales["account"].is_in(regular.implode()).mean()
+    assert 0.25 < share < 0.35
+    assert 12 <= sales["amount"].n_unique() <= 20
+    assert d.truth.height == whole.truth.height
