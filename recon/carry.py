@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from recon.config import SEVERITIES, MatchSettings, Settings
-from recon.match.prepare import ARRIVAL_BOUND
+from recon.match.prepare import ARRIVAL_BOUND, CARRIED
 from recon.pipeline import Stage, reconcile
 from recon.result import RunResult, SideInfo, build_summary
 from recon.store import (
@@ -280,6 +280,13 @@ def take_side(
     return pl.concat([old.select(fresh.columns), fresh], how="vertical_relaxed", rechunk=True)
 
 
+def match_frame(records: pl.DataFrame, day: str, *drop: str) -> pl.DataFrame:
+    """One side's records (take_side) as the matcher takes them: without their key, and with
+    whether each was carried from an earlier run (CARRIED) for its first day."""
+    carried = (pl.col("first_day") < day).alias(CARRIED)
+    return records.with_columns(carried).drop("rec_key", "first_day", *drop)
+
+
 def reconcile_with_state(
     settings: Settings,
     store: Store,
@@ -304,7 +311,7 @@ def reconcile_with_state(
             "pos": take_side(pos, "pos", pos_keys, before, store),
             "bank": take_side(bank, "bank", bank_keys, before, store),
         }
-        frames = [ctx["records"][side].drop("rec_key", "first_day") for side in ("pos", "bank")]
+        frames = [match_frame(ctx["records"][side], before.day) for side in ("pos", "bank")]
         return frames[0], frames[1], before.settings(settings.match)
 
     result = reconcile(settings, on_stage, before_match=before_match)

@@ -31,6 +31,7 @@ from recon.carry import (
     apply_state,
     before_run,
     day_for,
+    match_frame,
     record_keys,
     record_run,
     take_side,
@@ -143,7 +144,7 @@ class BucketState:
             unions[side] = take_side(today, side, keys[side], before, self.store, old, seen[side])
         # Without source and line the core keeps this order: the open records, then today's
         # in file order (as a local state run matches them).
-        frames = [unions[side].drop("rec_key", "first_day", "source", "line") for side in _SIDES]
+        frames = [match_frame(unions[side], before.day, "source", "line") for side in _SIDES]
         core = reconcile_frames(frames[0], frames[1], settings, day=day)
         del frames
         stated = apply_state(core.discrepancies, core.matches, unions, before, self.settings)

@@ -37,6 +37,7 @@ from recon.keying import amount_pattern
 from recon.match.passes import candidates, nearest_pairs, reference_pass, sweep
 from recon.match.prepare import (
     ARRIVAL_BOUND,
+    CARRIED,
     COPY_GROUP,
     DAY_US,
     EVIDENCE,
@@ -199,10 +200,10 @@ def match(
     # Both sides in one collect_all: a one-chunk column's text work runs on one core, so the
     # two sides side by side use both.
     # (a deposit's stated fee goes on to the batch settlement pass)
-    bank_cols = _filled(bank_df, (*EVIDENCE, *STATEMENT, "fee", ARRIVAL_BOUND))
+    bank_cols = _filled(bank_df, (*EVIDENCE, *STATEMENT, "fee", ARRIVAL_BOUND, CARRIED))
     pos, bank = pl.collect_all(
         [
-            derive(pos_df.lazy(), "prow", _filled(pos_df, EVIDENCE)),
+            derive(pos_df.lazy(), "prow", _filled(pos_df, (*EVIDENCE, CARRIED))),
             derive(bank_df.lazy(), "brow", bank_cols),
         ],
         engine="in-memory",
@@ -447,7 +448,8 @@ def match(
                 fits=lambda a, b, keys: split(a, b, keys)[0],
                 bound=_windows(bounds, scope, s),
             )
-            chosen = resolve(cand).select("prow", "brow", "rule")
+            # (refused candidates are not chosen, but leave their rows open as ambiguous)
+            chosen = resolve(cand.filter(~pl.col("refused"))).select("prow", "brow", "rule")
             found.append(chosen)
             # A copy of a row only the residual pass settled (a late settlement sent twice).
             if chosen.height:

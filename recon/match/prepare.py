@@ -40,6 +40,10 @@ REF_HASH = "ref_hash"
 # judged by that day's lag, not by today's: one slow day (a batch after a closure) does not let
 # a credit of a day paid within minutes pair with a sale hours away.
 ARRIVAL_BOUND = "arrival_bound"
+# Set by the state on both sides: the record was open after an earlier run (carried), not one of
+# today's files. Two carried records were seen together before and left open: the weakest
+# residual pairing is not made between them later (recon.match.residual).
+CARRIED = "carried"
 # Columns the matcher holds as Categorical (derive).
 CODED = ("currency", "kind", "terminal", "merchant")
 

@@ -21,7 +21,7 @@ import polars as pl
 
 from recon.config import MatchSettings
 from recon.keying import amount_pattern, digits_pattern
-from recon.match.prepare import ARRIVAL_BOUND, DAY_US, agrees, lag_us
+from recon.match.prepare import ARRIVAL_BOUND, CARRIED, DAY_US, agrees, lag_us
 from recon.match.timing import MIN_BOUND_US
 
 # Whole tokens of a statement's free text that can be a reference: letters and digits, possibly
@@ -140,6 +140,11 @@ def unique_rounds(cand: pl.DataFrame, max_rounds: int = 8) -> pl.DataFrame:
     return pl.concat(chosen).sort("prow") if chosen else cand.clear()
 
 
+def _carried(frame: pl.DataFrame) -> pl.Expr:
+    """Whether each row was carried from an earlier run (CARRIED; no row is without a state)."""
+    return pl.col(CARRIED).fill_null(False) if CARRIED in frame.columns else pl.lit(False)
+
+
 def _judged(
     pos: pl.DataFrame,
     bank: pl.DataFrame,
@@ -152,10 +157,11 @@ def _judged(
     `bound` are read of the POS row (see residual_candidates)."""
     cols = ["dir", "time", "has_clock", "amount", "currency", "reference", "terminal"]
     cols += ["merchant", "last4", "first6"]
-    p = pos.lazy().select("prow", *cols, comparable=comparable, bound=bound)
+    p = pos.lazy().select("prow", *cols, comparable=comparable, bound=bound, carried=_carried(pos))
     # (a bank record carried from an earlier day: that day's lag, see ARRIVAL_BOUND)
     own = pl.col(ARRIVAL_BOUND) if ARRIVAL_BOUND in bank.columns else pl.lit(None, pl.Int64)
-    b = bank.lazy().select("brow", *cols, own_bound=own).rename({c: f"{c}_b" for c in cols})
+    b = bank.lazy().select("brow", *cols, own_bound=own, carried_b=_carried(bank))
+    b = b.rename({c: f"{c}_b" for c in cols})
     j = p.join(b, left_on=join_keys, right_on=[f"{k}_b" for k in join_keys])
     # the join keys are equal: keep both names for the checks below
     j = j.with_columns(pl.col(k).alias(f"{k}_b") for k in join_keys)
@@ -217,7 +223,8 @@ def residual_candidates(
     signals against one pairing. `bound` (of the POS row, microseconds; null for none) is the
     bank's usual lag (recon.match.timing), the window of a pair that differs. `fits` splits
     the rows of a variant into parts whose candidates fit in memory (rows it leaves out have
-    too many: that variant is not tried for them).
+    too many: that variant is not tried for them). `refused`: a candidate that is not to be
+    chosen, only to leave its rows open as ambiguous (see residual_card).
     """
     fixed = [k for k in ("terminal", "merchant") if k in shared]
     bound = pl.lit(None, pl.Int64) if bound is None else bound
@@ -232,6 +239,11 @@ def residual_candidates(
         usual = pl.when(c("score") >= 4).then(c("in_typical")).otherwise(c("in_window"))
         cond = c("same_currency") & usual & c("card_differs")
         variants.append(("residual_card", ["dir", "amount", "currency", *fixed], cond))
+        # Two records carried from earlier runs met in the run before this one and were left
+        # open (ambiguous, or the lag was not a usual one): what has changed since is only that
+        # other records were taken, which makes such a pair look rarer than it was. Another card
+        # altogether is then not paired (only shown as a candidate); a card keyed wrong still is.
+        refused = c("carried") & c("carried_b") & (c("score") >= 4)
     # The right sale settled in another currency (the terminal's currency setting).
     cond = ~c("same_currency") & c("in_window") & c("card_agree")
     variants.append(("residual_currency", ["dir", "amount", *fixed, *card], cond))
@@ -252,6 +264,9 @@ def residual_candidates(
         for part_p, part_b in fits(lp, lb, keys):
             judged = _judged(part_p, part_b, keys, s, refs_comparable, bound)
             judged = judged.filter(cond & c("keys_agree") & ~c("refs_differ"))
+            judged = judged.with_columns(
+                refused=refused if rule == "residual_card" else pl.lit(False)
+            )
             if rule == "residual_late":
                 # Settled days late is less likely than a card keyed wrong inside the usual
                 # lag, more likely than another card.
@@ -264,6 +279,7 @@ def residual_candidates(
                     "score",
                     "time",
                     "time_b",
+                    "refused",
                     rule=pl.lit(rule),
                     pkey=pl.struct(row_keys).hash(seed=17),
                     bkey=pl.struct([f"{k}_b" for k in row_keys]).hash(seed=17),
@@ -278,6 +294,7 @@ def residual_candidates(
                 "score": pl.Int8,
                 "time": pl.Datetime("us"),
                 "time_b": pl.Datetime("us"),
+                "refused": pl.Boolean,
                 "rule": pl.String,
                 "pkey": pl.UInt64,
                 "bkey": pl.UInt64,
