@@ -1,4 +1,5 @@
-"""Another card altogether between two carried records: left open, not paired a night later.
+"""Another card altogether in a scheduled run (--state): paired only where chance would not
+leave such a credit over, and never between two records carried from earlier runs.
 
 Night 1 has two sales of 50.00 on one till (cards A and B) and one credit of 50.00 of a third
 card: either sale could be its payment (another card), so all three stay open. Night 2 brings
@@ -78,3 +79,77 @@ def test_the_same_records_in_one_run_are_an_account_mismatch(tmp_path):
     mismatch = found.filter(pl.col("type") == "account_mismatch")
     assert mismatch.select("pos_ids", "bank_ids").rows() == [("S1", "O1")]
     assert found.height == 1
+
+
+def _regulars_day() -> tuple[list[str], list[str]]:
+    """A till that rings 50.00 up all morning, each sale paid with its card two minutes later;
+    then a sale of 50.00 (card A) and one of 123.45 (card E) each paid three minutes later by a
+    credit of another card."""
+    pos, bank = [], []
+    for i in range(1, 6):
+        card = f"622202******10{i:02d}"
+        pos.append(f"K{i},2026-11-20T09:{i * 5:02d}:00,50.00,CNY,{card},,sale,T1,M1")
+        bank.append(f"Q{i},2026-11-20T09:{i * 5 + 2:02d}:00,50.00,CNY,{card},,credit,T1,M1")
+    pos += [
+        f"S1,2026-11-20T11:00:00,50.00,CNY,{A},,sale,T1,M1",
+        f"S3,2026-11-20T15:00:00,123.45,CNY,{A[:-4]}5555,,sale,T1,M1",
+    ]
+    bank += [
+        f"O1,2026-11-20T11:03:00,50.00,CNY,{C},,credit,T1,M1",
+        f"O3,2026-11-20T15:03:00,123.45,CNY,{D},,credit,T1,M1",
+    ]
+    return pos, bank
+
+
+def test_a_scheduled_run_pairs_another_card_only_where_chance_would_not(tmp_path):
+    """With --state, the credit of another card for the 50.00 sale is left open (the till
+    rings 50.00 up all day: a stray credit of it is no sign), the one for 123.45 (rung up
+    once) is an account mismatch. A run without state pairs both, as it always has."""
+    pos, bank = _regulars_day()
+    stated = _run(tmp_path, pos, bank, "state", "--state", str(tmp_path / "s.db"))
+    plain = _run(tmp_path, pos, bank, "plain")
+
+    def items(found: pl.DataFrame) -> set[tuple[str, str, str]]:
+        rows = found.select("type", "pos_ids", "bank_ids").fill_null("").iter_rows()
+        return set(rows)
+
+    assert items(plain) == {("account_mismatch", "S1", "O1"), ("account_mismatch", "S3", "O3")}
+    assert items(stated) == {
+        ("orphan_pos", "S1", ""),
+        ("orphan_bank", "", "O1"),
+        ("account_mismatch", "S3", "O3"),
+    }
+    lone = stated.filter(pl.col("type") == "orphan_pos").row(0, named=True)
+    assert "look-alike" in json.dumps(lone)
+
+
+def test_chance_partners_counts_the_credits_of_the_merchant_inside_the_lag():
+    """Leftover credits from the sale's time to its usual lag, times the share of the run's
+    sales at its amount on its till, within its merchant (and over all without merchants)."""
+    from datetime import datetime, timedelta
+
+    from recon.match.residual import _chance_partners
+
+    def at(hours: float) -> datetime:
+        return datetime(2026, 1, 1) + timedelta(hours=hours)
+
+    sales = pl.DataFrame(
+        {
+            "prow": [0, 1, 2, 3],
+            "time": [at(1), at(2), at(3), at(4)],
+            "amount": [5, 5, 5, 7],
+            "terminal": ["T1"] * 4,
+            "merchant": ["M1", "M1", "M1", "M2"],
+        }
+    )
+    left = sales.filter(pl.col("prow").is_in([0, 3]))
+    credits = pl.DataFrame(
+        {"time": [at(5), at(6), at(40), at(4.5)], "merchant": ["M1"] * 3 + ["M2"]}
+    )
+    day = pl.lit(24 * 3600 * 10**6)
+    found = _chance_partners(sales, left, credits, ["amount", "terminal", "merchant"], day)
+    assert found.sort("prow").rows() == [(0, 2.0), (3, 1.0)]
+    found = _chance_partners(
+        *(f.drop("merchant") for f in (sales, left, credits)), ["amount", "terminal"], day
+    )
+    assert found.sort("prow").rows() == [(0, 2.25), (3, 0.75)]

@@ -447,6 +447,7 @@ def match(
                 refs_comparable=comparable,
                 fits=lambda a, b, keys: split(a, b, keys)[0],
                 bound=_windows(bounds, scope, s),
+                everyone=pos,
             )
             # (refused candidates are not chosen, but leave their rows open as ambiguous)
             chosen = resolve(cand.filter(~pl.col("refused"))).select("prow", "brow", "rule")
