@@ -167,14 +167,9 @@ def _chance_partners(
     the row's merchant where `keys` has it (merchants never meet, and an engine that matches a
     day merchant by merchant counts the same)."""
     scope = [k for k in ("merchant",) if k in keys]
-    wanted = pos.lazy().select(keys).unique()
-    freq = (
-        everyone.lazy()
-        .select(keys)
-        .join(wanted, on=keys, how="semi", nulls_equal=True)
-        .group_by(keys)
-        .len()
-    )
+    # (only the sales of a leftover's amount are counted: a filter on one integer column)
+    amounts = pos["amount"].unique().implode()
+    freq = everyone.lazy().select(keys).filter(pl.col("amount").is_in(amounts)).group_by(keys).len()
     total = everyone.lazy().group_by(scope).len("_total") if scope else None
     rows = pos.lazy().select(
         "prow", "time", *keys, end=pl.col("time") + pl.duration(microseconds=span)
