@@ -141,15 +141,17 @@ def unique_rounds(cand: pl.DataFrame, max_rounds: int = 8) -> pl.DataFrame:
 
 
 def _carried(frame: pl.DataFrame) -> pl.Expr:
-    """Whether each row was carried from an earlier run (CARRIED; no row is without a state)."""
+    """Whether each row was carried from an earlier run (CARRIED; none is in a run without
+    state)."""
     return pl.col(CARRIED).fill_null(False) if CARRIED in frame.columns else pl.lit(False)
 
 
 # The most chance partners (_chance_partners) another card may have in a scheduled run and
-# still be paired. Measured on the nightly month of a look-alike shop (2,000 sales a day, a
-# price list of 12-20 prices on 2-4 tills, 30 % of sales by regular cards): 0.3 leaves carried
-# right at 0.998 against 0.972 without it, 0.1 at 0.979 (a limit that refuses more refuses
-# first-night pairs that are right and leaves their records open to pair wrong later).
+# still be paired. On the nightly month of a look-alike shop whose regular cards make 30 % of the
+# sales (benchmarks/nightly.py --regulars 0.3) it takes the records carried right from 0.972
+# (the rule for two carried records alone) to 0.998. Applied in runs without state too, it
+# would cost days with prices from a wide catalogue their account mismatches, where such pairs
+# are right (benchmarks/accuracy.py norefs F1 0.970 -> 0.956): it is not.
 CHANCE_LIMIT = 0.3
 
 
@@ -328,8 +330,8 @@ def residual_candidates(
             # (the usual lag another card's pair must keep, as in _judged)
             typical = pl.when(bound.is_not_null()).then(pl.max_horizontal(bound // 2, MIN_BOUND_US))
             span = typical.fill_null(int(s.window_days * DAY_US))
-            keys = ["dir", "amount", "currency", *fixed]
-            chance = _chance_partners(everyone, pos, bank, keys, span)
+            look = ["dir", "amount", "currency", *fixed]
+            chance = _chance_partners(everyone, pos, bank, look, span)
             refused = refused | ((c("score") >= 4) & (c("chance") > CHANCE_LIMIT))
     # The right sale settled in another currency (the terminal's currency setting).
     cond = ~c("same_currency") & c("in_window") & c("card_agree")
