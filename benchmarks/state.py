@@ -10,12 +10,15 @@ without state; the table gives the median seconds and the store's size after eac
 generated days' faults are never resolved, so every day's orphans stay open: more days show
 how a run's time and the store's growth follow the backlog. Then one run of the first two days
 in this process, with timers around the state's steps, says where the state's time goes.
+Each run's CPU seconds (user and system) are given beside its wall seconds: on a shared
+machine they vary less.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,12 +60,18 @@ def args_for(day: Path, out: Path, state: Path | None) -> list[str]:
     return args + (["--state", str(state)] if state else [])
 
 
-def timed_run(args: list[str]) -> float:
+def timed_run(args: list[str]) -> tuple[float, float]:
+    """The run's wall seconds and CPU seconds (user and system, all its threads): on a shared
+    machine the CPU seconds vary less than the wall, so they show a small change better."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(["recon", *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t
     if proc.returncode not in (0, 1):
         raise SystemExit(proc.stderr)
-    return time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def repetition(days: list[Path], work: Path) -> dict[str, float]:
@@ -71,11 +80,15 @@ def repetition(days: list[Path], work: Path) -> dict[str, float]:
         leftover.unlink()
     got = {}
     for n, day in enumerate(days, 1):
-        got[f"day{n} state s"] = timed_run(args_for(day, work / f"out-s{n}", state))
+        got[f"day{n} state s"], got[f"day{n} state cpu s"] = timed_run(
+            args_for(day, work / f"out-s{n}", state)
+        )
         got[f"day{n} store MB"] = state.stat().st_size / 1e6
         if n > 1:
             got[f"day{n} growth MB"] = got[f"day{n} store MB"] - got[f"day{n - 1} store MB"]
-        got[f"day{n} plain s"] = timed_run(args_for(day, work / f"out-p{n}", None))
+        got[f"day{n} plain s"], got[f"day{n} plain cpu s"] = timed_run(
+            args_for(day, work / f"out-p{n}", None)
+        )
     return got
 
 
@@ -148,7 +161,8 @@ def report(reps: list[dict[str, float]], n_days: int) -> None:
         print(f"{key:16} {statistics.median(values):8.2f}   ({each})")
     for n in range(1, n_days + 1):
         ratio = statistics.median(r[f"day{n} state s"] / r[f"day{n} plain s"] for r in reps)
-        print(f"day{n} state/plain {ratio:.2f}x")
+        cpu = statistics.median(r[f"day{n} state cpu s"] / r[f"day{n} plain cpu s"] for r in reps)
+        print(f"day{n} state/plain {ratio:.2f}x (CPU seconds {cpu:.2f}x)")
 
 
 def main() -> None:
