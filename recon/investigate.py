@@ -21,6 +21,7 @@ from recon.errors import UsageError
 from recon.i18n import sev_label, t, type_label
 from recon.load import is_statement, load_side
 from recon.match import match
+from recon.match.prepare import CARRIED
 from recon.money import digits_expr, format_minor, parse_amount
 
 _TIME_SLACK = timedelta(minutes=30)
@@ -259,7 +260,7 @@ def find_case(
         decided = ("case.decided.results", {"dir": str(results)})
     elif whole_day:
         # A small day is reconciled whole, as `recon run` does: the decisions are the day's.
-        outcome = match(full["pos"], full["bank"], settings.match)
+        outcome = match(*_as_run(full["pos"], full["bank"], state), settings.match)
         all_items, all_matches = classify(outcome, settings)
         matches, items = _decisions(all_matches.lazy(), all_items.lazy(), pos, bank)
         decided = ("case.decided.full", {"rows": str(rows_in_files)})
@@ -267,7 +268,8 @@ def find_case(
         # A large day: the related rows and everything that competes with them in any pass
         # (the same card or amount as any of them) are reconciled again.
         near = _competitors(full, frames, related, lo, hi)
-        outcome = match(near.get("pos", empty), near.get("bank", empty), settings.match)
+        near_pos, near_bank = _as_run(near.get("pos", empty), near.get("bank", empty), state)
+        outcome = match(near_pos, near_bank, settings.match)
         items, matches = classify(outcome, settings)
         decided = ("case.decided.recomputed", {})
 
@@ -573,6 +575,18 @@ def _why_not(
     if c["id"] in matched:
         reasons.append(("case.why.taken", {}))
     return reasons or [("case.why.none", {})]
+
+
+def _as_run(
+    pos: pl.DataFrame, bank: pl.DataFrame, state: Path | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Both sides as the run that made the day's decisions matched them: with a state file, a
+    scheduled run's, which holds the weakest pairing to a stricter standard (its records say
+    whether they were carried, CARRIED: here, as on the day they came, none)."""
+    if state is None:
+        return pos, bank
+    fresh = pl.lit(False).alias(CARRIED)
+    return pos.with_columns(fresh), bank.with_columns(fresh)
 
 
 def _history(state: Path, ids: list[str]) -> list[dict[str, Any]]:

@@ -153,3 +153,20 @@ def test_chance_partners_counts_the_credits_of_the_merchant_inside_the_lag():
         *(f.drop("merchant") for f in (sales, left, credits)), ["amount", "terminal"], day
     )
     assert found.sort("prow").rows() == [(0, 2.25), (3, 0.75)]
+
+
+def test_investigate_with_the_state_decides_as_the_scheduled_run(tmp_path):
+    """`recon investigate --state` reconciles the files as the scheduled run did (S1 open, its
+    credit a look-alike); without a state file, as a one-off run (an account mismatch)."""
+    pos, bank = _regulars_day()
+    _run(tmp_path, pos, bank, "night", "--state", str(tmp_path / "s.db"))
+    files = ["--pos", str(tmp_path / "night-pos.csv"), "--bank", str(tmp_path / "night-bank.csv")]
+
+    def types_of_s1(*extra: str) -> list[str]:
+        res = CliRunner().invoke(cli, ["investigate", *files, "--id", "S1", "--json", *extra])
+        assert res.exit_code == 0, res.output
+        (s1,) = (r for r in json.loads(res.output)["records"] if r["id"] == "S1")
+        return [item["type"] for item in s1["items"]]
+
+    assert types_of_s1("--state", str(tmp_path / "s.db")) == ["orphan_pos"]
+    assert types_of_s1() == ["account_mismatch"]
