@@ -119,8 +119,9 @@ def day_of(pos: SideKeys, bank: SideKeys) -> Day:
 def derive(lf: pl.LazyFrame, row: str, evidence: tuple[str, ...] = ()) -> pl.LazyFrame:
     """Add the row index and the keys the matcher compares on.
 
-    `evidence` names the columns of EVIDENCE the file fills: carried for the report only, and
-    left out when empty so a large day without them does not pay for null columns."""
+    `evidence` names the columns of EVIDENCE the file fills (carried for the report only), and
+    of what the state adds (ARRIVAL_BOUND, CARRIED: read by the residual pass), each left out
+    when empty so a large day without them does not pay for null columns."""
     # Only what matching and classifying read: fee, source and line stay with the loader.
     keep = ["id", "time", "has_clock", "amount", "currency", "account", "reference", "kind"]
     # Few-valued text as dictionary codes (4 bytes a row, not a 16-byte view and the text):

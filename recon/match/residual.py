@@ -181,11 +181,14 @@ def _chance_partners(
         rows = rows.join(total, on=scope, how="left", nulls_equal=True, maintain_order="left")
     else:
         rows = rows.with_columns(_total=pl.lit(everyone.height, pl.UInt32))
+    # (collected once: both as-of joins below read it)
+    rows = rows.select(
+        "prow", *scope, "time", "end", share=pl.col("len").fill_null(1) / pl.col("_total")
+    ).collect()
     # How many credits of its merchant came up to a time: the rank in time of the last one, by an
     # as-of join (the credits ranked within their merchant, then ordered by time for the join).
     ranked = (
-        bank.lazy()
-        .select(*scope, "time")
+        bank.select(*scope, "time")
         .drop_nulls("time")
         .sort(*scope, "time")
         .with_columns(_rank=_within(pl.int_range(1, pl.len() + 1, dtype=pl.Int64), scope))
@@ -193,24 +196,29 @@ def _chance_partners(
         .rename({"time": "_at"})
     )
 
-    def credits_to(at: pl.Expr) -> pl.LazyFrame:
+    def credits_to(at: pl.Expr) -> pl.Series:
+        """Each row's count of credits up to `at` (of the row), in the rows' order."""
         marks = rows.select("prow", *scope, _at=at).sort("_at")
         # (both sorted by time just above; with `by` polars cannot check it)
         found = marks.join_asof(
             ranked, on="_at", by=scope or None, strategy="backward", check_sortedness=False
         )
-        return found.select("prow", n=pl.col("_rank").fill_null(0))
+        found = rows.select("prow").join(found, on="prow", how="left", maintain_order="left")
+        return found["_rank"].fill_null(0)
 
     # (from the row's time on: the credits up to just before it are not counted)
-    first = credits_to(pl.col("time") - pl.duration(microseconds=1))
-    credits = credits_to(pl.col("end")).join(first, on="prow", suffix="_before")
-    credits = credits.select("prow", credits=pl.col("n") - pl.col("n_before"))
-    share = pl.col("len").fill_null(1) / pl.col("_total").cast(pl.Float64)
-    return (
-        rows.join(credits, on="prow", how="left")
-        .select("prow", chance=pl.col("credits") * share)
-        .collect()
-    )
+    before = credits_to(pl.col("time") - pl.duration(microseconds=1))
+    credits = (credits_to(pl.col("end")) - before).alias("_credits")
+    return rows.with_columns(credits).select("prow", chance=pl.col("_credits") * pl.col("share"))
+
+
+def _usual_lag(bound: pl.Expr, s: MatchSettings) -> pl.Expr:
+    """The lag (microseconds) a pair must keep when only the amount, till and time speak for
+    it: half the bank's bound (one and a half times the certain pairs' 95th percentile, see
+    recon.match.timing), a lag the day's settlements showed and not only a plausible one; the
+    window where no bound is known."""
+    typical = pl.when(bound.is_not_null()).then(pl.max_horizontal(bound // 2, MIN_BOUND_US))
+    return typical.otherwise(int(s.window_days * DAY_US))
 
 
 def _within(expr: pl.Expr, scope: list[str]) -> pl.Expr:
@@ -246,10 +254,7 @@ def _judged(
     window = int(s.window_days * DAY_US)
     late = int(max(s.late_window_days, s.window_days) * DAY_US)
     bound = pl.coalesce("own_bound", "bound")
-    # Half the bound (one and a half times the certain pairs' 95th percentile, see
-    # recon.match.timing): a lag the day's settlements showed, not only a plausible one.
-    # (null where no bound is known: the window, as for in_window)
-    typical = pl.when(bound.is_not_null()).then(pl.max_horizontal(bound // 2, MIN_BOUND_US))
+    typical = _usual_lag(bound, s)
     return j.with_columns(lag=lag).with_columns(
         keys_agree=agrees("terminal") & agrees("merchant"),
         card_agree=agrees("last4") & agrees("first6"),
@@ -258,7 +263,7 @@ def _judged(
         same_amount=pl.col("amount") == pl.col("amount_b"),
         # (inside the bank's usual lag where the day taught one, see recon.match.timing)
         in_window=(pl.col("lag") >= 0) & (pl.col("lag") <= pl.coalesce(bound, window)),
-        in_typical=(pl.col("lag") >= 0) & (pl.col("lag") <= pl.coalesce(typical, window)),
+        in_typical=(pl.col("lag") >= 0) & (pl.col("lag") <= typical),
         in_late=(pl.col("lag") > window) & (pl.col("lag") <= late),
         refs_differ=pl.col("reference").is_not_null()
         & pl.col("reference_b").is_not_null()
@@ -327,11 +332,8 @@ def residual_candidates(
             # Another card is paired there only where a credit of its amount on its till would
             # rarely be left over by chance (see _chance_partners). A run without state has
             # no tomorrow and pairs as before.
-            # (the usual lag another card's pair must keep, as in _judged)
-            typical = pl.when(bound.is_not_null()).then(pl.max_horizontal(bound // 2, MIN_BOUND_US))
-            span = typical.fill_null(int(s.window_days * DAY_US))
             look = ["dir", "amount", "currency", *fixed]
-            chance = _chance_partners(everyone, pos, bank, look, span)
+            chance = _chance_partners(everyone, pos, bank, look, _usual_lag(bound, s))
             refused = refused | ((c("score") >= 4) & (c("chance") > CHANCE_LIMIT))
     # The right sale settled in another currency (the terminal's currency setting).
     cond = ~c("same_currency") & c("in_window") & c("card_agree")
