@@ -86,43 +86,31 @@ def _waiting(
     return {side: frame["id"].drop_nulls() for side, frame in ids.items()}
 
 
-def record_key(side: str, time_text: str | None = None) -> pl.Expr:
+def record_key(side: str) -> pl.Expr:
     """A stable text key of a canonical row: its side, its source id (unless the id was made
-    from file and line, which changes between exports) and its content. `time_text`: a column
-    that holds the time already as text (see record_keys)."""
+    from file and line, which changes between exports) and its content."""
     derived = pl.col("id") == pl.format("{}:{}", pl.col("source"), pl.col("line"))
     own_id = pl.when(derived).then(pl.lit("")).otherwise(pl.col("id"))
     parts = [pl.lit(side), own_id.fill_null("")]
-    for c in KEY_FIELDS:
-        text = pl.col(time_text) if c == "time" and time_text else pl.col(c).cast(pl.String)
-        parts.append(text.fill_null(""))
+    parts += [pl.col(c).cast(pl.String).fill_null("") for c in KEY_FIELDS]
     return pl.concat_str(parts, separator="|")
-
-
-def _time_texts(frame: pl.DataFrame) -> pl.Series:
-    """Each row's time as record_key writes it. A day's rows share some tens of thousands of
-    distinct seconds: each is formatted once (formatting a million datetimes is a third of
-    the key's cost) and joined back."""
-    distinct = frame.select(pl.col("time").unique())
-    texts = distinct.with_columns(text=pl.col("time").cast(pl.String))
-    joined = frame.select("time").join(
-        texts, on="time", how="left", maintain_order="left", nulls_equal=True
-    )
-    return joined["text"]
 
 
 def record_keys(frame: pl.DataFrame, side: str) -> pl.Series:
     """The stored keys of a file's records: the hash of each key text and its number among the
     identical rows of the file ("#0", "#1" ... in file order), which are distinct records."""
-    times = _time_texts(frame).alias("_time_text")
-    text = frame.with_columns(times).select(key=record_key(side, "_time_text"))
-    keys = text.select(rec_key=hashed(pl.format("{}#0", "key")))["rec_key"]
+    # On the streaming engine each batch's texts are built, hashed and let go: a million
+    # rows' key texts (a few hundred MB, in fresh pages) are never held at once, which took
+    # more time faulting the pages in than building the texts.
+    first = hashed(pl.format("{}#0", record_key(side))).alias("rec_key")
+    keys = frame.lazy().select(first).collect(engine="streaming")["rec_key"]
     if keys.n_unique() == keys.len():
         return keys
     # Only the repeated rows are numbered in a window: over a million keys it costs seconds.
     again = keys.is_duplicated()
-    number = pl.int_range(pl.len()).over("key")
-    numbered = text.filter(again).select(hashed(pl.format("{}#{}", "key", number)))
+    # (rechunked: polars 2.1 panics formatting "source:line" on some filtered chunked frames)
+    text = frame.filter(again).rechunk().select(key=record_key(side))
+    numbered = text.select(hashed(pl.format("{}#{}", "key", pl.int_range(pl.len()).over("key"))))
     return keys.scatter(again.arg_true(), numbered.to_series())
 
 

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from recon import store as store_module
-from recon.carry import record_key
+from recon.carry import record_key, record_keys
 from recon.cli import cli
 from recon.load import load_side
 from recon.store import EXIT_BUSY, ITEM_COLUMNS, SCHEMA_VERSION, Store, hashed
@@ -420,6 +420,26 @@ def test_closed_days_and_a_catch_up_keep_the_history_in_order(env):
     assert set(_open(state)) == {("orphan_bank", "B9")}  # P3 settled three days late
     days = [r["day"] for r in Store(state).history() if r["superseded_by"] is None]
     assert sorted(days) == ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"]
+
+
+def test_record_keys_are_the_values_state_files_hold():
+    """Stored record keys are compared with every later file's: their values must never change
+    (with polars, or with how they are worked out). These are the keys of the bundled sample's
+    first rows as state files have held them since version 4; a row repeated in one file is
+    another record, numbered after its first ("#1", "#2" ...)."""
+    pos = load_side(Path(__file__).parents[1] / "samples" / "pos.csv", "pos").frame
+    keys = record_keys(pos, "pos")
+    assert keys.len() == pos.height == keys.n_unique()
+    assert keys.head(3).to_list() == [
+        7669536719170507762,
+        -5386714312226844263,
+        7375400433349964603,
+    ]
+    again = record_keys(pl.concat([pos, pos.head(1), pos.head(1)]), "pos")
+    assert again.head(pos.height).equals(keys)
+    texts = pos.head(1).select(text=record_key("pos"))["text"][0]
+    numbered = pl.select(pl.lit([f"{texts}#1", f"{texts}#2"]).explode().pipe(hashed))
+    assert again.tail(2).to_list() == numbered.to_series().to_list()
 
 
 def _key_texts(tmp: Path, n: int) -> dict[int, str]:
