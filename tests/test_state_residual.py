@@ -123,9 +123,23 @@ def test_a_scheduled_run_pairs_another_card_only_where_chance_would_not(tmp_path
     assert "look-alike" in json.dumps(lone)
 
 
+@pytest.mark.parametrize("engine", ["local", "streaming"])
+def test_a_small_shops_only_sale_meets_its_credit_of_another_card(tmp_path, engine):
+    """A day of one sale and one credit of another card, same amount and till, minutes apart:
+    no other sale could own the credit, so the scheduled run reports the account mismatch as a
+    one-off run does, not two orphans."""
+    pos = [f"S1,2026-11-20T11:00:00,50.00,CNY,{A},,sale,T1,M1"]
+    bank = [f"O1,2026-11-20T11:03:00,50.00,CNY,{C},,credit,T1,M1"]
+    state = ("--state", str(tmp_path / "s.db"), "--engine", engine)
+    for found in (_run(tmp_path, pos, bank, "plain"), _run(tmp_path, pos, bank, "state", *state)):
+        rows = found.select("type", "pos_ids", "bank_ids").rows()
+        assert rows == [("account_mismatch", "S1", "O1")]
+
+
 def test_chance_partners_counts_the_credits_of_the_merchant_inside_the_lag():
     """Leftover credits from the sale's time to its usual lag, times the share of the run's
-    sales at its amount on its till, within its merchant (and over all without merchants)."""
+    other sales at its amount on its till, within its merchant (and over all without
+    merchants). M2's only sale has no other sale its credit could be: no chance partner."""
     from datetime import datetime, timedelta
 
     from recon.match.residual import _chance_partners
@@ -148,11 +162,11 @@ def test_chance_partners_counts_the_credits_of_the_merchant_inside_the_lag():
     )
     day = pl.lit(24 * 3600 * 10**6)
     found = _chance_partners(sales, left, credits, ["amount", "terminal", "merchant"], day)
-    assert found.sort("prow").rows() == [(0, 2.0), (3, 1.0)]
+    assert found.sort("prow").rows() == [(0, 2.0), (3, 0.0)]
     found = _chance_partners(
         *(f.drop("merchant") for f in (sales, left, credits)), ["amount", "terminal"], day
     )
-    assert found.sort("prow").rows() == [(0, 2.25), (3, 0.75)]
+    assert found.sort("prow").rows() == [(0, 2.0), (3, 0.0)]
 
 
 def test_investigate_with_the_state_decides_as_the_scheduled_run(tmp_path):

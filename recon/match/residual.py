@@ -164,8 +164,9 @@ def _chance_partners(
 ) -> pl.DataFrame:
     """(prow, chance) of each leftover POS row (`pos`): how many of the leftover credits
     (`bank`) inside its usual lag (`span`, microseconds, of the POS row) would share its amount
-    and till (`keys`) by chance, were they credits of the run's sales at large: their count
-    times the share of the run's sales (`everyone`) at that amount on that till. Counted within
+    and till (`keys`) by chance, were they credits of the run's other sales at large: their
+    count times the share of the run's other sales (`everyone` but the row) at that amount on
+    that till. Counted within
     the row's merchant where `keys` has it (merchants never meet, and an engine that matches a
     day merchant by merchant counts the same)."""
     scope = [k for k in ("merchant",) if k in keys]
@@ -182,9 +183,10 @@ def _chance_partners(
     else:
         rows = rows.with_columns(_total=pl.lit(everyone.height, pl.UInt32))
     # (collected once: both as-of joins below read it)
-    rows = rows.select(
-        "prow", *scope, "time", "end", share=pl.col("len").fill_null(1) / pl.col("_total")
-    ).collect()
+    # The share of the other sales (the row's own left out): a credit of another sale needs
+    # another sale at that amount. (A one-sale day's only credit is its own, not a chance one.)
+    others = (pl.col("len").fill_null(1) - 1) / pl.max_horizontal(pl.col("_total") - 1, 1)
+    rows = rows.select("prow", *scope, "time", "end", share=others).collect()
     # How many credits of its merchant came up to a time: the rank in time of the last one, by an
     # as-of join (the credits ranked within their merchant, then ordered by time for the join).
     ranked = (
