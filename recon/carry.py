@@ -246,26 +246,35 @@ def take_side(
     today's (`keys`: their record_keys) not taken before, each with its rec_key and first_day.
     `seen`: those of today's keys consumed before, when read already."""
     old = before.carried[side] if old is None else old
-    fresh = today.with_columns(rec_key=keys, first_day=pl.lit(before.day))
-    if ARRIVAL_BOUND in old.columns:  # (today's records: today's lag)
-        fresh = fresh.with_columns(pl.lit(None, pl.Float64).alias(ARRIVAL_BOUND))
     # Records consumed before, or still (or no longer, when resolved by hand) open, are not
     # taken again.
     if seen is None:
-        seen = store.consumed_among(before.base, side, fresh["rec_key"])
-    known = pl.concat([seen, before.known[side]]).implode()
-    fresh = fresh.filter(~pl.col("rec_key").is_in(known))
+        seen = store.consumed_among(before.base, side, keys)
+    taken = keys.is_in(pl.concat([seen, before.known[side]]).implode())
+    if taken.any():  # (a nightly file nearly never: a filter copies every column)
+        today, keys = today.filter(~taken), keys.filter(~taken)
     # An old record whose id a new one reuses gets its first day appended. (The few old ids
     # are looked up among today's, not today's million hashed for the few.)
-    reused = fresh.filter(pl.col("id").is_in(old["id"].implode()))["id"].implode()
+    ids = today.get_column("id")
+    reused = ids.filter(ids.is_in(old["id"].implode())).implode()
     old = old.with_columns(
         id=pl.when(pl.col("id").is_in(reused))
         .then(pl.format("{}@{}", pl.col("id"), pl.col("first_day")))
         .otherwise(pl.col("id"))
     )
     # In one chunk, as the matcher wants them: the copy it would make otherwise would be held
-    # beside these (kept for the state's steps after matching) through the whole match.
-    return pl.concat([old.select(fresh.columns), fresh], how="vertical_relaxed", rechunk=True)
+    # beside these (kept for the state's steps after matching) through the whole match. One
+    # copy: the state's columns are added to the copy, since a column of another chunking
+    # added to the loaded rows makes polars realign (copy) them all at their next step.
+    rows = pl.concat([old.select(today.columns), today], how="vertical_relaxed", rechunk=True)
+    state = {
+        "rec_key": old["rec_key"].append(keys),
+        "first_day": old["first_day"].append(pl.repeat(before.day, today.height, eager=True)),
+    }
+    if ARRIVAL_BOUND in old.columns:  # (today's records: today's lag)
+        none = pl.repeat(None, today.height, dtype=pl.Float64, eager=True)
+        state[ARRIVAL_BOUND] = old[ARRIVAL_BOUND].cast(pl.Float64).append(none)
+    return rows.with_columns(pl.Series(name, values).rechunk() for name, values in state.items())
 
 
 def match_frame(records: pl.DataFrame, day: str, *drop: str) -> pl.DataFrame:

@@ -920,9 +920,11 @@ def _insert_item_rows(db: sqlite3.Connection, run_id: int, items: pl.DataFrame) 
 
 
 def _insert_consumed(db: sqlite3.Connection, run_id: int, consumed: pl.DataFrame) -> None:
-    # (a filter a side: grouping two million keys by their side's text costs several times it)
+    # (a filter a side: grouping two million keys by their side's text costs several times it;
+    # of the key column alone: a frame filter would first realign both columns' chunks)
+    sides, all_keys = consumed.get_column("side"), consumed.get_column("rec_key")
     for side in ("pos", "bank"):
-        keys = consumed.filter(pl.col("side") == side)["rec_key"]
+        keys = all_keys.filter(sides == side)
         if keys.len():
             db.execute("INSERT INTO consumed VALUES (?, ?, ?)", (run_id, side, _pack(keys)))
 
