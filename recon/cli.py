@@ -305,8 +305,7 @@ def _reconcile(settings, day, lock_timeout, out_dir, on_stage, engine: _Engine |
     from recon.carry import reconcile_with_state
     from recon.store import Store
 
-    store = Store(_state_path(settings.state))
-    with store.lock(lock_timeout):
+    with Store(_state_path(settings.state)) as store, store.lock(lock_timeout):
         if engine is None:
             return reconcile_with_state(
                 settings, store, day, on_stage, write=lambda r: write_outputs(r, out_dir)
@@ -350,7 +349,8 @@ def history(state: str | None, limit: int, as_json: bool, quiet: bool, debug: bo
     """List past scheduled runs recorded in the state file."""
     from recon.store import Store
 
-    runs = Store(_state_path(state)).history(limit)
+    with Store(_state_path(state)) as store:
+        runs = store.history(limit)
     if as_json:
         click.echo(json.dumps(runs, indent=2, ensure_ascii=False))
         return
@@ -405,8 +405,8 @@ def open_items(
 
     from recon.store import Store
 
-    store = Store(_state_path(state))
-    frame = store.open_items(store.latest()).drop("rec_keys")
+    with Store(_state_path(state)) as store:
+        frame = store.open_items(store.latest()).drop("rec_keys")
     wanted = pl.col("age_days") >= min_age
     if types:
         wanted &= pl.col("type").is_in(list(types))
@@ -462,10 +462,10 @@ def resolve(
     """Close an open item by hand (ITEM: its item ref, e.g. K1a2b3c4d5e6f)."""
     from recon.store import Store
 
-    store = Store(_state_path(state))
-    key = _key_for_ref(store, item)
-    with store.lock(0):
-        record = store.resolve(key, note)
+    with Store(_state_path(state)) as store:
+        key = _key_for_ref(store, item)
+        with store.lock(0):
+            record = store.resolve(key, note)
     record["item_ref"] = _item_ref(record.pop("item_key"))
     if as_json:
         click.echo(json.dumps(record, indent=2, ensure_ascii=False))

@@ -592,19 +592,20 @@ def _as_run(
 def _history(state: Path, ids: list[str]) -> list[dict[str, Any]]:
     from recon.store import Store
 
-    store = Store(state)
     wanted = pl.Series(ids, dtype=pl.String).implode()
 
     def mentions(column: str) -> pl.Expr:
         found = pl.col(column).str.split(";").list.eval(pl.element().is_in(wanted)).list.any()
         return found.fill_null(False)
 
-    items = store.kept_items(mentions("pos_ids") | mentions("bank_ids"))
+    with Store(state) as store:
+        items = store.kept_items(mentions("pos_ids") | mentions("bank_ids"))
+        sql = "SELECT item_key, resolved_at, resolved_by, note FROM resolutions"
+        done = store.db.execute(sql).fetchall()
     items = items.filter(~pl.col("superseded"))
-    done = store.db.execute("SELECT item_key, resolved_at, resolved_by, note FROM resolutions")
     names = {"at": pl.String(), "by": pl.String(), "note": pl.String()}
     schema = {"item_key": pl.String(), **names}
-    resolved = pl.DataFrame(done.fetchall(), schema=schema, orient="row")
+    resolved = pl.DataFrame(done, schema=schema, orient="row")
     rows = (
         items.join(resolved, on="item_key", how="left", maintain_order="left")
         .sort("day", "run_id", maintain_order=True)

@@ -300,6 +300,17 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable recon state file ({exc})") from None
 
+    def close(self) -> None:
+        """Let the file go (its lock, when held, is the lock's own: see lock)."""
+        self.db.close()
+        self._rebuilt.clear()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _create_private(self) -> None:
         """Create the file (and its folder) readable by its owner only: it holds card tails,
         amounts and references."""

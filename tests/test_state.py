@@ -422,6 +422,34 @@ def test_closed_days_and_a_catch_up_keep_the_history_in_order(env):
     assert sorted(days) == ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"]
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to list open files")
+def test_commands_let_the_state_file_go(env):
+    """`run`, `history`, `open-items` and `resolve` close the state file when done (a program
+    that calls them in-process, or a day's runs one after the other, holds no handle to it),
+    and a closed Store refuses further use."""
+    tmp, state, cfg = env
+
+    def held() -> bool:
+        fds = Path("/proc/self/fd").iterdir()
+        return any(os.path.realpath(fd) == os.path.realpath(state) for fd in fds)
+
+    _run(tmp, state, cfg, 1)
+    assert not held()
+    for args in (["history"], ["open-items"]):
+        res = CliRunner().invoke(cli, [*args, "--state", str(state), "--json"])
+        assert res.exit_code == 0, res.output
+        assert not held()
+    ref = _open(state)[("orphan_bank", "B9")]["item_ref"]
+    res = CliRunner().invoke(cli, ["resolve", ref, "--note", "refund", "--state", str(state)])
+    assert res.exit_code == 0, res.output
+    assert not held()
+    with Store(state) as store:
+        assert held()
+    assert not held()
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.latest()
+
+
 def test_record_keys_are_the_values_state_files_hold():
     """Stored record keys are compared with every later file's: their values must never change
     (with polars, or with how they are worked out). These are the keys of the bundled sample's
