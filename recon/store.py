@@ -475,9 +475,19 @@ class Store:
             "JOIN runs r ON r.run_id = i.run_id ORDER BY i.run_id"
         ).fetchall()
         memo: dict[tuple[str, str | None, int], pl.DataFrame] = {}
-        parts = [_of_run(self._run_items(run[0], memo), *run) for run in runs]
+        wanted = pl.lit(True)
+        if where is not None:
+            # The texts that meet `where` first (every run's texts file, once): then only their
+            # items are kept of each run's rows, not a month of a million items a run.
+            written = self.db.execute("SELECT run_id FROM item_texts ORDER BY run_id")
+            found = self._texts([run_id for (run_id,) in written.fetchall()], where)
+            wanted = pl.col("item_key").is_in(found["item_key"].unique().implode())
+        parts = [_of_run(self._run_items(run[0], memo).filter(wanted), *run) for run in runs]
         frame = pl.concat([pl.DataFrame(schema={**_RUN, **_item_state_schema()}), *parts])
-        return self._with_texts(frame, where).select(*_RUN, *ITEM_COLUMNS)
+        if where is None:
+            return self._with_texts(frame).select(*_RUN, *ITEM_COLUMNS)
+        frame = frame.join(found, on=["item_key", "texts_run"], how="inner", maintain_order="left")
+        return frame.select(*_RUN, *ITEM_COLUMNS)
 
     def _run_items(self, run_id: int | None, memo: dict | None = None) -> pl.DataFrame:
         rows = self._whole("item_runs", run_id, None, memo)
@@ -588,17 +598,22 @@ class Store:
 
     def _with_texts(self, items: pl.DataFrame, where: pl.Expr | None = None) -> pl.DataFrame:
         """`items` (ITEM_STATE_COLUMNS) with their texts, from the texts file of each one's
-        texts_run (read once each); only those whose texts meet `where` when given (each file
-        is filtered as it is read: a month's texts are never held at once)."""
+        texts_run (read once each); only those whose texts meet `where` when given."""
         runs = items["texts_run"].unique().drop_nulls().sort().to_list()
+        found = self._texts(runs, where)
+        how = "left" if where is None else "inner"
+        return items.join(found, on=["item_key", "texts_run"], how=how, maintain_order="left")
+
+    def _texts(self, runs: list[int], where: pl.Expr | None = None) -> pl.DataFrame:
+        """The texts the runs `runs` wrote (ITEM_TEXT_COLUMNS but type and bank_ids, and the
+        run as texts_run); only those that meet `where` when given (each file is filtered as it
+        is read: a month's texts are never held at once)."""
         texts = [pl.DataFrame(schema={**_text_schema(), "texts_run": pl.Int64()})]
         for run_id in runs:
             found = _items_texts(self.db, run_id)
             found = found if where is None else found.filter(where)
             texts.append(found.with_columns(texts_run=pl.lit(run_id, pl.Int64)))
-        found = pl.concat(texts).drop("type", "bank_ids", "texts_hash")
-        how = "left" if where is None else "inner"
-        return items.join(found, on=["item_key", "texts_run"], how=how, maintain_order="left")
+        return pl.concat(texts).drop("type", "bank_ids", "texts_hash")
 
     def _resolutions(self) -> pl.DataFrame:
         rows = self.db.execute("SELECT item_key FROM resolutions").fetchall()
