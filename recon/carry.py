@@ -268,13 +268,15 @@ def take_side(
     # added to the loaded rows makes polars realign (copy) them all at their next step.
     rows = pl.concat([old.select(today.columns), today], how="vertical_relaxed", rechunk=True)
     state = {
-        "rec_key": old["rec_key"].append(keys),
-        "first_day": old["first_day"].append(pl.repeat(before.day, today.height, eager=True)),
+        "rec_key": [old["rec_key"], keys],
+        "first_day": [old["first_day"], pl.repeat(before.day, today.height, eager=True)],
     }
     if ARRIVAL_BOUND in old.columns:  # (today's records: today's lag)
         none = pl.repeat(None, today.height, dtype=pl.Float64, eager=True)
-        state[ARRIVAL_BOUND] = old[ARRIVAL_BOUND].cast(pl.Float64).append(none)
-    return rows.with_columns(pl.Series(name, values).rechunk() for name, values in state.items())
+        state[ARRIVAL_BOUND] = [old[ARRIVAL_BOUND].cast(pl.Float64), none]
+    return rows.with_columns(
+        pl.concat(parts, rechunk=True).alias(name) for name, parts in state.items()
+    )
 
 
 def match_frame(records: pl.DataFrame, day: str, *drop: str) -> pl.DataFrame:

@@ -475,17 +475,21 @@ class Store:
             "JOIN runs r ON r.run_id = i.run_id ORDER BY i.run_id"
         ).fetchall()
         memo: dict[tuple[str, str | None, int], pl.DataFrame] = {}
-        wanted = pl.lit(True)
-        if where is not None:
-            # The texts that meet `where` first (every run's texts file, once): then only their
-            # items are kept of each run's rows, not a month of a million items a run.
-            written = self.db.execute("SELECT run_id FROM item_texts ORDER BY run_id")
-            found = self._texts([run_id for (run_id,) in written.fetchall()], where)
-            wanted = pl.col("item_key").is_in(found["item_key"].unique().implode())
-        parts = [_of_run(self._run_items(run[0], memo).filter(wanted), *run) for run in runs]
-        frame = pl.concat([pl.DataFrame(schema={**_RUN, **_item_state_schema()}), *parts])
+
+        def every_run(keep: pl.Expr | None = None) -> pl.DataFrame:
+            parts = []
+            for run in runs:
+                rows = self._run_items(run[0], memo)
+                parts.append(_of_run(rows if keep is None else rows.filter(keep), *run))
+            return pl.concat([pl.DataFrame(schema={**_RUN, **_item_state_schema()}), *parts])
+
         if where is None:
-            return self._with_texts(frame).select(*_RUN, *ITEM_COLUMNS)
+            return self._with_texts(every_run()).select(*_RUN, *ITEM_COLUMNS)
+        # The texts that meet `where` first (every run's texts file, once): then only their
+        # items are kept of each run's rows, not a month of a million items a run.
+        written = self.db.execute("SELECT run_id FROM item_texts ORDER BY run_id").fetchall()
+        found = self._texts([run_id for (run_id,) in written], where)
+        frame = every_run(pl.col("item_key").is_in(found["item_key"].unique().implode()))
         frame = frame.join(found, on=["item_key", "texts_run"], how="inner", maintain_order="left")
         return frame.select(*_RUN, *ITEM_COLUMNS)
 

@@ -166,9 +166,8 @@ def _chance_partners(
     (`bank`) inside its usual lag (`span`, microseconds, of the POS row) would share its amount
     and till (`keys`) by chance, were they credits of the run's other sales at large: their
     count times the share of the run's other sales (`everyone` but the row) at that amount on
-    that till. Counted within
-    the row's merchant where `keys` has it (merchants never meet, and an engine that matches a
-    day merchant by merchant counts the same)."""
+    that till. Counted within the row's merchant where `keys` has it (merchants never meet,
+    and an engine that matches a day merchant by merchant counts the same)."""
     scope = [k for k in ("merchant",) if k in keys]
     # (only the sales of a leftover's amount are counted: a filter on one integer column)
     amounts = pos["amount"].unique().implode()
