@@ -10,6 +10,7 @@ from collections.abc import Callable
 import polars as pl
 
 from recon.config import Settings
+from recon.exprs import formatted
 from recon.i18n import TEXT, t
 from recon.keying import amount_pattern, digits_pattern
 from recon.money import format_expr
@@ -411,7 +412,7 @@ TEXT_HOW = pl.when(pl.col("how").is_in(list(_BATCH_HOWS))).then(pl.col("how"))
 def _rate(fee: str) -> pl.Expr:
     """fee / gross as a percentage with three decimals ('0.652%'), in integers."""
     thousandths = pl.col(fee) * 100_000 // pl.col("gross")
-    return pl.format(
+    return formatted(
         "{}.{}%",
         (thousandths // 1000).cast(pl.String),
         (thousandths % 1000).cast(pl.String).str.zfill(3),

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from recon.config import SEVERITIES, MatchSettings, Settings
+from recon.exprs import formatted
 from recon.match.prepare import ARRIVAL_BOUND, CARRIED
 from recon.pipeline import Stage, reconcile
 from recon.result import RunResult, SideInfo, build_summary
@@ -89,7 +90,7 @@ def _waiting(
 def record_key(side: str) -> pl.Expr:
     """A stable text key of a canonical row: its side, its source id (unless the id was made
     from file and line, which changes between exports) and its content."""
-    derived = pl.col("id") == pl.format("{}:{}", pl.col("source"), pl.col("line"))
+    derived = pl.col("id") == formatted("{}:{}", pl.col("source"), pl.col("line"))
     own_id = pl.when(derived).then(pl.lit("")).otherwise(pl.col("id"))
     parts = [pl.lit(side), own_id.fill_null("")]
     parts += [pl.col(c).cast(pl.String).fill_null("") for c in KEY_FIELDS]
@@ -102,15 +103,14 @@ def record_keys(frame: pl.DataFrame, side: str) -> pl.Series:
     # On the streaming engine each batch's texts are built, hashed and let go: a million
     # rows' key texts (a few hundred MB, in fresh pages) are never held at once, which took
     # more time faulting the pages in than building the texts.
-    first = hashed(pl.format("{}#0", record_key(side))).alias("rec_key")
+    first = hashed(formatted("{}#0", record_key(side))).alias("rec_key")
     keys = frame.lazy().select(first).collect(engine="streaming")["rec_key"]
     if keys.n_unique() == keys.len():
         return keys
     # Only the repeated rows are numbered in a window: over a million keys it costs seconds.
     again = keys.is_duplicated()
-    # (rechunked: polars 2.1 panics formatting "source:line" on some filtered chunked frames)
-    text = frame.filter(again).rechunk().select(key=record_key(side))
-    numbered = text.select(hashed(pl.format("{}#{}", "key", pl.int_range(pl.len()).over("key"))))
+    text = frame.filter(again).select(key=record_key(side))
+    numbered = text.select(hashed(formatted("{}#{}", "key", pl.int_range(pl.len()).over("key"))))
     return keys.scatter(again.arg_true(), numbered.to_series())
 
 
@@ -259,7 +259,7 @@ def take_side(
     reused = ids.filter(ids.is_in(old["id"].implode())).implode()
     old = old.with_columns(
         id=pl.when(pl.col("id").is_in(reused))
-        .then(pl.format("{}@{}", pl.col("id"), pl.col("first_day")))
+        .then(formatted("{}@{}", pl.col("id"), pl.col("first_day")))
         .otherwise(pl.col("id"))
     )
     # In one chunk, as the matcher wants them: the copy it would make otherwise would be held

@@ -16,6 +16,7 @@ import polars as pl
 
 from recon.advice import TEXT_HOW, describe
 from recon.config import TYPES, Settings, SettlementSettings
+from recon.exprs import formatted
 from recon.match import MatchOutcome
 from recon.match.prepare import COPY_GROUP, EVIDENCE, REFERENCE_GROUP
 from recon.match.residual import RESIDUAL_RULES
@@ -771,7 +772,7 @@ def order_items(df: pl.DataFrame) -> pl.DataFrame:
         maintain_order=True,
     ).with_columns(
         # D000001...: six digits, more when a day has a million items or more
-        item_id=pl.format(
+        item_id=formatted(
             "D{}",
             pl.int_range(1, pl.len() + 1).cast(pl.String).str.zfill(max(6, len(str(df.height)))),
         )
@@ -884,7 +885,7 @@ def _matches_slice(
         how="horizontal",
     )
 
-    def fmt(minor: str, currency: str) -> pl.Expr:
+    def formatted(minor: str, currency: str) -> pl.Expr:
         if two:
             return format_two(pl.col(minor))
         return format_expr(pl.col(minor), pl.col(currency))
@@ -895,8 +896,8 @@ def _matches_slice(
             pos_id="id",
             bank_id="id_b",
             rule="rule",
-            pos_amount=fmt("amount", "currency"),
-            bank_amount=fmt("amount_b", "currency_b"),
+            pos_amount=formatted("amount", "currency"),
+            bank_amount=formatted("amount_b", "currency_b"),
             currency="currency",
             bank_currency="currency_b",
             # a deposit's sales: from the times (pairs carry the matcher's own lag)

@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from recon.config import TYPES
+from recon.exprs import formatted
 from recon.money import format_expr, minor_digits
 from recon.schema import INPUT_COLUMNS
 
@@ -401,7 +402,7 @@ def generate_day(
     per_case = pl.DataFrame({"card": card, "first6": bank_card // 10**10, "last4": last4}).select(
         pos_account=pl.when(shown).then(pl.col("card").cast(pl.String)),
         bank_account=pl.when(shown).then(
-            pl.format("{}******{}", pl.col("first6"), pl.col("last4").cast(pl.String).str.zfill(4))
+            formatted("{}******{}", pl.col("first6"), pl.col("last4").cast(pl.String).str.zfill(4))
         ),
     )
     per_case = per_case.with_columns(
@@ -721,7 +722,7 @@ def _finish(
         pl.col("ref"),
         pl.col("t"),
         seq=pl.int_range(1, raw.height + 1, dtype=pl.Int64),
-        id=pl.format(f"{prefix}{{}}", pl.int_range(1, raw.height + 1, dtype=pl.Int64)),
+        id=formatted(f"{prefix}{{}}", pl.int_range(1, raw.height + 1, dtype=pl.Int64)),
         time=(pl.col("t") * 1_000_000 + epoch_us).cast(pl.Datetime("us")),
         amount=_format_money(raw["amount"]),
         currency=_lookup(list(_CURRENCIES), pl.col("ccy")),

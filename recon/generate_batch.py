@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from recon.config import FeeRule, SettlementSettings
+from recon.exprs import formatted
 from recon.money import format_expr, format_minor
 from recon.settle import business_day, expected_date, expected_fee, scheme_expr
 
@@ -101,7 +102,7 @@ def batch_day(
         .sort("business_day", "merchant")
         .with_row_index("g")
         .with_columns(
-            batch=pl.format("{}", (pl.col("g") + 1).cast(pl.String).str.zfill(4)),
+            batch=formatted("{}", (pl.col("g") + 1).cast(pl.String).str.zfill(4)),
             deposit=pl.col("gross") - pl.col("fee"),
         )
     )
@@ -211,7 +212,7 @@ def _deposit(bid: str, when: dt.datetime, amount: int, r: dict, ref: str, batche
 
 def _text(minor: pl.Expr) -> pl.Expr:
     """Minor units as a plain decimal with two digits."""
-    return pl.format(
+    return formatted(
         "{}.{}", (minor // 100).cast(pl.String), (minor % 100).cast(pl.String).str.zfill(2)
     )
 
@@ -455,7 +456,7 @@ def batch_month(
     width = max(5, len(str(total)))
     ids = np.empty(total, object)
     ids[order] = (
-        pl.select(pl.format("S{}", pl.int_range(1, total + 1).cast(pl.String).str.zfill(width)))
+        pl.select(formatted("S{}", pl.int_range(1, total + 1).cast(pl.String).str.zfill(width)))
         .to_series()
         .to_numpy()
     )

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from recon.exprs import formatted
 from recon.money import format_minor, parse_expr
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def bank_ids(layout: str, day: date) -> pl.Expr:
     if layout == "zh":  # 流水号
         return pl.concat_str(pl.lit(f"{day:%y%m%d}"), seq.str.zfill(6))
     if layout == "wechat":  # no id column: recon names the row by file and line
-        return pl.format(f"{bank_file_name(layout, day)}:{{}}", pl.col("seq") + 1)
+        return formatted(f"{bank_file_name(layout, day)}:{{}}", pl.col("seq") + 1)
     if layout == "alipay":  # 支付宝交易号: the order's date and number
         ref = pl.col("reference")
         return pl.concat_str(ref.str.slice(2, 8), pl.lit("220014000000"), ref.str.slice(10, 8))

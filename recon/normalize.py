@@ -15,6 +15,7 @@ import polars as pl
 
 from recon import money
 from recon.errors import InputError
+from recon.exprs import formatted
 from recon.profiles import EXTRA_COLUMNS, MAPPABLE, Profile, clock_in_format
 from recon.readers import ERROR, LINE, RawTable
 from recon.references import PLACEHOLDER_PATTERN, REFERENCE_SEPARATORS
@@ -817,7 +818,7 @@ def normalize_plan(
     plan = lf.select(
         # when/then: the fallback id is built only for the rows without one
         pl.when(text("id").is_null())
-        .then(pl.format("{}:{}", pl.lit(source), line))
+        .then(formatted("{}:{}", pl.lit(source), line))
         .otherwise(text("id"))
         .alias("id"),
         pl.col(TIME).alias("time"),

@@ -44,6 +44,7 @@ from recon.classify import order_items
 from recon.config import Settings
 from recon.core import Core, reconcile_frames
 from recon.errors import InputError, UsageError
+from recon.exprs import formatted
 from recon.load import is_statement, load_side, plan_side
 from recon.match.prepare import OPTIONAL_KEYS, Day, SideKeys, day_of, side_keys
 from recon.normalize import REASON, account_text, mask_memo_text, mask_text, rejected_text
@@ -348,7 +349,7 @@ def _prefix_groups(frame: pl.DataFrame, k: int) -> pl.DataFrame:
         return frame
     return frame.with_columns(
         group_id=pl.when(pl.col("group_id").is_not_null()).then(
-            pl.format("G{}-{}", pl.lit(f"{k:03d}"), pl.col("group_id").str.slice(1))
+            formatted("G{}-{}", pl.lit(f"{k:03d}"), pl.col("group_id").str.slice(1))
         )
     )
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 import polars as pl
 
 from recon.config import SettlementSettings
+from recon.exprs import formatted
 from recon.match.passes import nearest_pairs
 from recon.match.prepare import as_text
 from recon.money import digits_expr
@@ -541,7 +542,7 @@ def settle(
         .agg(brows=pl.col("brow").sort(), status=pl.col("status").first())
         .sort(pl.col("brows").list.first())
         .with_columns(
-            group_id=pl.format(
+            group_id=formatted(
                 "G{}", (pl.int_range(1, pl.len() + 1) + 1_000_000).cast(pl.String).str.slice(1)
             )
         )

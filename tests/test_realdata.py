@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from conftest import SHARED
 
 from recon.cli import cli
+from recon.exprs import formatted
 from recon.load import load_side
 from recon.money import format_expr
 
@@ -95,7 +96,7 @@ def test_real_statement_reconciles_against_the_pos_records_it_settles(tmp_path):
     prof.write_text(PAYPAL_PROFILE)
     bank = load_side(PAYPAL, "bank", str(prof)).frame
     pos = bank.select(
-        id=pl.format("P-{}", pl.col("id")),
+        id=formatted("P-{}", pl.col("id")),
         time=pl.col("time").dt.strftime("%Y-%m-%dT00:00:00"),
         amount=format_expr(pl.col("amount"), pl.col("currency")),
         currency="currency",

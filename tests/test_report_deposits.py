@@ -18,6 +18,7 @@ from rich.console import Console
 
 from recon.cli import cli
 from recon.config import load_settings
+from recon.exprs import formatted
 from recon.generate_batch import batch_day
 from recon.i18n import t
 from recon.pipeline import reconcile
@@ -209,7 +210,7 @@ def test_html_sales_cell_shows_fifty_ids_then_a_count(en: Run) -> None:
 def test_html_caps_the_table_and_escapes_values(en: Run) -> None:
     dep = en.result.deposits
     many = pl.concat([dep] * 30).with_columns(
-        group_id=pl.format("G{}", pl.int_range(pl.len()).cast(pl.String).str.zfill(6)),
+        group_id=formatted("G{}", pl.int_range(pl.len()).cast(pl.String).str.zfill(6)),
         merchant=pl.lit("<script>alert(1)</script>"),
     )
     assert many.height > MAX_DEPOSITS

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from conftest import DATA
 
 from recon.cli import cli
+from recon.exprs import formatted
 from recon.load import load_side
 from recon.money import format_expr
 
@@ -34,7 +35,7 @@ def _pos_from(bank: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col("time").dt.truncate("1d") + pl.duration(hours=10))
     )
     return bank.select(
-        id=pl.format("P-{}", pl.int_range(1, pl.len() + 1)),
+        id=formatted("P-{}", pl.int_range(1, pl.len() + 1)),
         time=sale_time.dt.strftime("%Y-%m-%dT%H:%M:%S"),
         amount=format_expr(pl.col("amount"), pl.col("currency")),
         currency="currency",

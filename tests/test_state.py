@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from recon import store as store_module
 from recon.carry import record_key, record_keys
 from recon.cli import cli
+from recon.exprs import formatted
 from recon.load import load_side
 from recon.store import EXIT_BUSY, ITEM_COLUMNS, SCHEMA_VERSION, Store, hashed
 
@@ -474,7 +475,7 @@ def _key_texts(tmp: Path, n: int) -> dict[int, str]:
     """The text key of each record of day n (every row there is unique: "#0") by its hash."""
     texts = {}
     for side, path in zip(("pos", "bank"), _day(tmp, n), strict=True):
-        keys = load_side(path, side).frame.select(text=pl.format("{}#0", record_key(side)))
+        keys = load_side(path, side).frame.select(text=formatted("{}#0", record_key(side)))
         keys = keys.with_columns(key=hashed(pl.col("text")))
         texts.update(zip(keys["key"], keys["text"], strict=True))
     return texts

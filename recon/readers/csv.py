@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from recon.errors import InputError
+from recon.exprs import formatted
 from recon.profiles import HEADER_SCAN_LINES
 from recon.readers import ERROR, LINE, RAW, RawTable
 
@@ -284,7 +285,7 @@ def scan(path: Path, profile: Profile) -> RawTable:
     bad_count = (count > expected) if profile.pad_short_rows else (count != expected)
     error = (
         pl.when(bad_count)
-        .then(pl.format("expected {} fields, found {}", pl.lit(expected), count))
+        .then(formatted("expected {} fields, found {}", pl.lit(expected), count))
         .otherwise(None)
         .cast(pl.String)
     )
