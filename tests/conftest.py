@@ -16,6 +16,16 @@ REPO = HERE.parent
 SHARED = Path(os.environ.get("RECON_SHARED", REPO.parent / "shared"))
 
 
+# The header of the canonical CSV the CLI tests write their small days in.
+CANONICAL_HEADER = "id,time,amount,currency,account,reference,kind,terminal,merchant\n"
+
+
+def write_rows(path: Path, rows: list[str]) -> Path:
+    """A canonical CSV of `rows` (one line each, without the header) at `path`."""
+    path.write_text(CANONICAL_HEADER + "".join(r + "\n" for r in rows))
+    return path
+
+
 def canonical(rows: list[dict], side: str = "pos") -> pl.DataFrame:
     """Build a canonical frame from short dict rows (test helper; no loader involved)."""
     base = {

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import REPO, write_rows
 from rich.console import Console
 
 from recon.cli import cli
@@ -22,14 +22,10 @@ from recon.investigate import Query, _card_diff, find_case, say, say_all
 from recon.report.case import case_dict, render_html, render_markdown, render_terminal
 
 SAMPLES = REPO / "samples"
-HEADER = "id,time,amount,currency,account,reference,kind,terminal,merchant\n"
 
 
 def _files(tmp: Path, pos: list[str], bank: list[str]) -> tuple[Path, Path]:
-    p, b = tmp / "pos.csv", tmp / "bank.csv"
-    p.write_text(HEADER + "".join(r + "\n" for r in pos))
-    b.write_text(HEADER + "".join(r + "\n" for r in bank))
-    return p, b
+    return write_rows(tmp / "pos.csv", pos), write_rows(tmp / "bank.csv", bank)
 
 
 def investigate(pos: Path, bank: Path, *args: str):

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from conftest import write_rows
 
 from recon import store as store_module
 from recon.carry import record_key, record_keys
@@ -21,13 +22,6 @@ from recon.cli import cli
 from recon.exprs import formatted
 from recon.load import load_side
 from recon.store import EXIT_BUSY, ITEM_COLUMNS, SCHEMA_VERSION, Store, hashed
-
-HEADER = "id,time,amount,currency,account,reference,kind,terminal,merchant\n"
-
-
-def _csv(path: Path, rows: list[str]) -> Path:
-    path.write_text(HEADER + "".join(r + "\n" for r in rows))
-    return path
 
 
 def _day(tmp: Path, n: int) -> tuple[Path, Path]:
@@ -59,7 +53,7 @@ def _day(tmp: Path, n: int) -> tuple[Path, Path]:
             f"B5,2026-11-26T23:00:00,50.00,CNY,{card},R5,credit,T1,M1",
         ],
     }[n]
-    return _csv(tmp / f"pos{n}.csv", pos), _csv(tmp / f"bank{n}.csv", bank)
+    return write_rows(tmp / f"pos{n}.csv", pos), write_rows(tmp / f"bank{n}.csv", bank)
 
 
 @pytest.fixture
@@ -276,8 +270,8 @@ def test_notify_command_gets_the_json_summary_when_something_new_is_found(env):
 def test_identical_rows_of_one_file_are_two_records(env):
     tmp, state, _ = env
     row = "2026-11-20T10:00:00,20.00,CNY,622202******1234,,sale,T1,M1"
-    pos = _csv(tmp / "pos.csv", [f",{row}", f",{row}"])
-    bank = _csv(tmp / "bank.csv", [])
+    pos = write_rows(tmp / "pos.csv", [f",{row}", f",{row}"])
+    bank = write_rows(tmp / "bank.csv", [])
     res = CliRunner().invoke(
         cli,
         [
@@ -393,23 +387,26 @@ def test_closed_days_and_a_catch_up_keep_the_history_in_order(env):
     card = "622202******1234"
     s1 = _run(tmp, state, cfg, 1)[1]
     assert s1["state"]["day"] == "2026-11-20"
-    pos2 = _csv(tmp / "pos-closed-2.csv", [])
-    bank2 = _csv(
+    pos2 = write_rows(tmp / "pos-closed-2.csv", [])
+    bank2 = write_rows(
         tmp / "bank-closed-2.csv", [f"B2,2026-11-21T02:00:00,20.00,CNY,{card},R2,credit,T1,M1"]
     )
     s2 = _run_files(tmp, state, cfg, pos2, bank2, "o2")[1]
     assert s2["state"]["day"] == "2026-11-21"
     assert s2["state"]["closed"] == 1  # P2 settled on the closed day
     assert set(_open(state)) == {("orphan_pos", "P3"), ("orphan_bank", "B9")}
-    pos3, bank3 = _csv(tmp / "pos-closed-3.csv", []), _csv(tmp / "bank-closed-3.csv", [])
+    pos3, bank3 = (
+        write_rows(tmp / "pos-closed-3.csv", []),
+        write_rows(tmp / "bank-closed-3.csv", []),
+    )
     s3 = _run_files(tmp, state, cfg, pos3, bank3, "o3")[1]
     assert s3["state"]["day"] == "2026-11-22"  # the day after the last, not today
     again = _run_files(tmp, state, cfg, pos3, bank3, "o3b")[1]
     assert again["state"]["day"] == "2026-11-22"
     assert again["discrepancies"] == s3["discrepancies"]
     assert set(_open(state)) == {("orphan_pos", "P3"), ("orphan_bank", "B9")}
-    pos4 = _csv(tmp / "pos-4.csv", [f"P4,2026-11-23T09:00:00,40.00,CNY,{card},R4,sale,T1,M1"])
-    bank4 = _csv(
+    pos4 = write_rows(tmp / "pos-4.csv", [f"P4,2026-11-23T09:00:00,40.00,CNY,{card},R4,sale,T1,M1"])
+    bank4 = write_rows(
         tmp / "bank-4.csv",
         [
             f"B3,2026-11-23T02:00:00,30.00,CNY,{card},R3,credit,T1,M1",
@@ -564,8 +561,10 @@ def test_an_items_texts_are_stored_once_and_replaced_when_they_change(env):
     tmp, state, cfg = env
     _run(tmp, state, cfg, 1)
     card = "622202******1234"
-    pos = _csv(tmp / "pos-reuse.csv", [f"P3,2026-11-21T09:00:00,70.00,CNY,{card},R7,sale,T1,M1"])
-    bank = _csv(tmp / "bank-none.csv", [])
+    pos = write_rows(
+        tmp / "pos-reuse.csv", [f"P3,2026-11-21T09:00:00,70.00,CNY,{card},R7,sale,T1,M1"]
+    )
+    bank = write_rows(tmp / "bank-none.csv", [])
     _run_files(tmp, state, cfg, pos, bank, "o2")
     items = _open(state)
     assert items[("orphan_pos", "P3@2026-11-20")]["status"] == "carried"

@@ -17,10 +17,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from conftest import write_rows
 
 from recon.cli import cli
 
-HEADER = "id,time,amount,currency,account,reference,kind,terminal,merchant\n"
 A, B, C, D = (
     f"{p}******{n}"
     for p, n in (("622202", "1111"), ("622202", "2222"), ("625808", "3333"), ("622848", "4444"))
@@ -41,14 +41,9 @@ BANK = {
 }
 
 
-def _csv(path: Path, rows: list[str]) -> Path:
-    path.write_text(HEADER + "".join(r + "\n" for r in rows))
-    return path
-
-
 def _run(tmp: Path, pos: list[str], bank: list[str], out: str, *extra: str) -> pl.DataFrame:
-    args = ["run", "--pos", str(_csv(tmp / f"{out}-pos.csv", pos))]
-    args += ["--bank", str(_csv(tmp / f"{out}-bank.csv", bank)), "--out", str(tmp / out)]
+    args = ["run", "--pos", str(write_rows(tmp / f"{out}-pos.csv", pos))]
+    args += ["--bank", str(write_rows(tmp / f"{out}-bank.csv", bank)), "--out", str(tmp / out)]
     res = CliRunner().invoke(cli, [*args, "--json", *extra])
     assert res.exit_code in (0, 1), res.output
     json.loads(res.output)
