@@ -885,7 +885,7 @@ def _matches_slice(
         how="horizontal",
     )
 
-    def formatted(minor: str, currency: str) -> pl.Expr:
+    def fmt(minor: str, currency: str) -> pl.Expr:
         if two:
             return format_two(pl.col(minor))
         return format_expr(pl.col(minor), pl.col(currency))
@@ -896,8 +896,8 @@ def _matches_slice(
             pos_id="id",
             bank_id="id_b",
             rule="rule",
-            pos_amount=formatted("amount", "currency"),
-            bank_amount=formatted("amount_b", "currency_b"),
+            pos_amount=fmt("amount", "currency"),
+            bank_amount=fmt("amount_b", "currency_b"),
             currency="currency",
             bank_currency="currency_b",
             # a deposit's sales: from the times (pairs carry the matcher's own lag)
