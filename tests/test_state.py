@@ -448,6 +448,38 @@ def test_commands_let_the_state_file_go(env):
         store.latest()
 
 
+def test_open_items_json_of_a_backlog_is_every_item_and_a_closed_pipe_is_no_error(tmp_path):
+    """`open-items --json` writes every open item of a generated day's backlog (hundreds of KB:
+    more than a pipe holds), each with its fields; a reader that stops after a few bytes
+    (`| head`) ends the command quietly: no error, no traceback."""
+    from recon.generate import generate_day, write_day
+
+    paths = write_day(generate_day(4000, seed=3), tmp_path / "day", "csv")
+    state, exe = tmp_path / "s.db", Path(sys.executable).parent / "recon"
+    if not exe.exists():
+        pytest.skip("the recon entry point is not installed (pip install -e '.[test]')")
+    run = [str(exe), "run", "--pos", str(paths["pos"]), "--bank", str(paths["bank"])]
+    done = subprocess.run([*run, "--state", str(state), "--out", str(tmp_path / "o"), "--quiet"])
+    assert done.returncode == 1
+    listed = subprocess.run(
+        [str(exe), "open-items", "--state", str(state), "--json"], capture_output=True
+    )
+    items = json.loads(listed.stdout)
+    assert len(listed.stdout) > 200_000 and listed.returncode == 0
+    assert len(items) == Store(state).open_items(Store(state).latest()).height > 100
+    assert {"item_ref", "type", "pos_ids", "bank_ids", "age_days"} <= set(items[0])
+    proc = subprocess.Popen(
+        [str(exe), "open-items", "--state", str(state), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10) == listed.stdout[:10]
+    proc.stdout.close()
+    assert proc.wait(timeout=60) in (0, 1)
+    assert proc.stderr.read() == b""
+
+
 def test_record_keys_are_the_values_state_files_hold():
     """Stored record keys are compared with every later file's: their values must never change
     (with polars, or with how they are worked out). These are the keys of the bundled sample's
