@@ -310,8 +310,10 @@ def residual_candidates(
     fixed = [k for k in ("terminal", "merchant") if k in shared]
     bound = pl.lit(None, pl.Int64) if bound is None else bound
     card = [k for k in ("last4", "first6") if k in shared]
-    variants: list[tuple[str, list[str], pl.Expr]] = []
+    # (rule, keys, condition, refused: see above)
+    variants: list[tuple[str, list[str], pl.Expr, pl.Expr]] = []
     c = pl.col
+    no = pl.lit(False)
     chance: pl.DataFrame | None = None  # (prow, chance) in a scheduled run
     if card:
         # A wrong card on the right amount, terminal and time. Another card altogether (not
@@ -320,7 +322,6 @@ def residual_candidates(
         # meets them by chance within a generous bound, so the lag must be a usual one.
         usual = pl.when(c("score") >= 4).then(c("in_typical")).otherwise(c("in_window"))
         cond = c("same_currency") & usual & c("card_differs")
-        variants.append(("residual_card", ["dir", "amount", "currency", *fixed], cond))
         # Two records carried from earlier runs met in the run before this one and were left
         # open (ambiguous, or the lag was not a usual one): what has changed since is only that
         # other records were taken, which makes such a pair look rarer than it was. Another card
@@ -336,20 +337,21 @@ def residual_candidates(
             look = ["dir", "amount", "currency", *fixed]
             chance = _chance_partners(everyone, pos, bank, look, _usual_lag(bound, s))
             refused = refused | ((c("score") >= 4) & (c("chance") > CHANCE_LIMIT))
+        variants.append(("residual_card", ["dir", "amount", "currency", *fixed], cond, refused))
     # The right sale settled in another currency (the terminal's currency setting).
     cond = ~c("same_currency") & c("in_window") & c("card_agree")
-    variants.append(("residual_currency", ["dir", "amount", *fixed, *card], cond))
+    variants.append(("residual_currency", ["dir", "amount", *fixed, *card], cond, no))
     if s.late_window_days > s.window_days:
         cond = c("same_currency") & c("in_late") & c("card_agree")
-        variants.append(("residual_late", ["dir", "amount", "currency", *fixed, *card], cond))
+        variants.append(("residual_late", ["dir", "amount", "currency", *fixed, *card], cond, no))
     if s.amount_tolerant_pass and "last4" not in shared:
         # No card to confirm a keying error: the terminal and the window must, uniquely.
         cond = c("same_currency") & c("in_window") & ~c("same_amount")
         cond = cond & amount_pattern(c("amount"), c("amount_b")).is_not_null()
-        variants.append(("residual_keying", ["dir", "currency", *fixed], cond))
+        variants.append(("residual_keying", ["dir", "currency", *fixed], cond, no))
     found = []
     row_keys = ["amount", "currency", "terminal", "merchant", "last4", "first6"]
-    for rule, keys, cond in variants:
+    for rule, keys, cond, refused in variants:
         lp, lb = pos.drop_nulls(keys), bank.drop_nulls(keys)
         if lp.height == 0 or lb.height == 0:
             continue
@@ -358,9 +360,7 @@ def residual_candidates(
             judged = judged.filter(cond & c("keys_agree") & ~c("refs_differ"))
             if rule == "residual_card" and chance is not None:
                 judged = judged.join(chance.lazy(), on="prow", how="left")
-            judged = judged.with_columns(
-                refused=refused if rule == "residual_card" else pl.lit(False)
-            )
+            judged = judged.with_columns(refused=refused)
             if rule == "residual_late":
                 # Settled days late is less likely than a card keyed wrong inside the usual
                 # lag, more likely than another card.
