@@ -600,13 +600,12 @@ class Store:
                 (run_id, side, blob, on),
             )
 
-    def _with_texts(self, items: pl.DataFrame, where: pl.Expr | None = None) -> pl.DataFrame:
+    def _with_texts(self, items: pl.DataFrame) -> pl.DataFrame:
         """`items` (ITEM_STATE_COLUMNS) with their texts, from the texts file of each one's
-        texts_run (read once each); only those whose texts meet `where` when given."""
+        texts_run (read once each)."""
         runs = items["texts_run"].unique().drop_nulls().sort().to_list()
-        found = self._texts(runs, where)
-        how = "left" if where is None else "inner"
-        return items.join(found, on=["item_key", "texts_run"], how=how, maintain_order="left")
+        found = self._texts(runs)
+        return items.join(found, on=["item_key", "texts_run"], how="left", maintain_order="left")
 
     def _texts(self, runs: list[int], where: pl.Expr | None = None) -> pl.DataFrame:
         """The texts the runs `runs` wrote (ITEM_TEXT_COLUMNS but type and bank_ids, and the
