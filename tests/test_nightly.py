@@ -12,10 +12,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from conftest import write_rows
 
 from recon.cli import cli
 
-HEADER = "id,time,amount,currency,account,reference,kind,terminal,merchant\n"
 CARD = "622202******1234"
 
 
@@ -24,11 +24,7 @@ def _night(
 ) -> pl.DataFrame:
     """Run one night's two files with the state (and `extra` options); return its
     discrepancies."""
-    files = []
-    for side, rows in (("pos", pos), ("bank", bank)):
-        path = tmp / f"{side}-{name}.csv"
-        path.write_text(HEADER + "".join(r + "\n" for r in rows))
-        files.append(str(path))
+    files = [str(write_rows(tmp / f"{s}-{name}.csv", r)) for s, r in (("pos", pos), ("bank", bank))]
     out = tmp / name
     res = CliRunner().invoke(
         cli,
