@@ -1,8 +1,8 @@
 """A month of nightly `recon run --state` runs of one look-alike shop, scored against the truth.
 
     python benchmarks/nightly.py [--rows 2000] [--seed 7] [--days 30] [--settle batch|instant]
-                                 [--regulars 1.0] [--engine local|streaming] [--keep DIR]
-                                 [--json]
+                                 [--regulars 1.0] [--fault-rate 0.01]
+                                 [--engine local|streaming] [--keep DIR] [--json]
 
 The shop (one `shop` seed for the whole month: the same short price list, few regular cards and
 terminals every day) sells 08:00-22:00 and is paid by the acquirer in the next night's batch
@@ -46,7 +46,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import recon_command
 
-from recon.generate import DAY_KINDS, generate_day
+from recon.generate import DAY_KINDS, FAULT_RATE, generate_day
 from recon.store import Store
 
 START = date(2026, 11, 1)
@@ -70,11 +70,21 @@ class Month:
     faults: pl.DataFrame  # fault, pos_ids, bank_ids
 
 
-def month(rows: int, seed: int, n_days: int, settle: str = "batch", regulars: float = 1.0) -> Month:
+def month(
+    rows: int,
+    seed: int,
+    n_days: int,
+    settle: str = "batch",
+    regulars: float = 1.0,
+    fault_rate: float = FAULT_RATE,
+) -> Month:
     """The month's files: each day generated with its own seed and the shop's, ids prefixed
     with the day, then every row put in the file of the day it happened on. `regulars`: the
-    share of sales the regular cards make (the rest: a card seen once)."""
-    shop = replace(DAY_KINDS["lookalike"], name="nightly", regulars=regulars)
+    share of sales the regular cards make (the rest: a card seen once); `fault_rate`: the
+    share of sales each fault type takes."""
+    shop = replace(
+        DAY_KINDS["lookalike"], name="nightly", regulars=regulars, fault_rate=fault_rate
+    )
     pos, bank, truth, faults = [], [], [], []
     for d in range(n_days):
         if d in SINGLE_CLOSED or d in CLOSURE:
@@ -295,8 +305,17 @@ def main(argv: list[str] | None = None) -> int:
         help="the share of sales by the shop's 20-40 regular cards (default all; the rest "
         "are cards seen once)",
     )
+    ap.add_argument(
+        "--fault-rate",
+        type=float,
+        default=FAULT_RATE,
+        help="the share of sales each of the ten fault types takes (default 0.01; at least "
+        "five cases a type a day)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if not 0 < args.fault_rate <= 0.05:
+        ap.error("--fault-rate must be above 0 and at most 0.05")
     if args.days <= OUTAGE[-1] + 1:
         ap.error(f"--days must be more than {OUTAGE[-1] + 1} (the month's events)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -304,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         files, state = work / "files", work / "state.db"
         files.mkdir(parents=True, exist_ok=True)
         state.unlink(missing_ok=True)
-        m = month(args.rows, args.seed, args.days, args.settle, args.regulars)
+        m = month(args.rows, args.seed, args.days, args.settle, args.regulars, args.fault_rate)
         outs, log, refed = [], [], []
         engine = [] if args.engine == "local" else ["--engine", args.engine, "--partitions", "2"]
         for d in range(args.days):
@@ -321,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             "days": args.days,
             "settle": args.settle,
             "regulars": args.regulars,
+            "fault_rate": args.fault_rate,
             "engine": args.engine,
             **score(m, outs, state),
             "refeed_unchanged": all(refed),

@@ -57,6 +57,9 @@ PLATFORM_FAULTS = (
 )
 
 
+FAULT_RATE = 0.01  # the share of sales each injected fault type takes, unless a kind says
+
+
 @dataclass(frozen=True)
 class DayKind:
     """What a kind of day changes against `refs`."""
@@ -68,6 +71,7 @@ class DayKind:
     layout: str = "canonical"  # canonical | zh | wechat | alipay | unionpay_zm
     lookalike: bool = False  # short price list, few regular cards and terminals
     regulars: float = 1.0  # (lookalike) the share of sales made by the regular cards
+    fault_rate: float = FAULT_RATE
     order_refs: bool = False  # POS references are the cashier's order numbers, not RRNs
     cards: bool = True  # both sides show the card
     fee_per_mille: int = 5
@@ -102,9 +106,10 @@ DAY_KINDS: dict[str, DayKind] = {
 }
 KINDS = tuple(DAY_KINDS)
 
-# Share of cases of each kind (of `rows`), and the least number of cases of each kind.
+# Share of cases of each kind (of `rows`; a fault type: DayKind.fault_rate), and the least
+# number of cases of each kind.
 RATES: dict[str, float] = {
-    **dict.fromkeys(FAULTS, 0.01),
+    **dict.fromkeys(FAULTS, FAULT_RATE),
     "voided": 0.01,
     "repeat_purchase": 0.01,
     "refund": 0.02,
@@ -191,9 +196,10 @@ def case_counts(
 ) -> dict[str, int]:
     """How many cases of each kind a day of `rows` POS rows holds (clean fills the rest)."""
     spec = resolve_kind(kind, with_references)
+    rates = {name: spec.fault_rate if name in FAULTS else rate for name, rate in RATES.items()}
     counts = {
         name: max(MIN_CASES, round(rows * rate)) if name in (*spec.faults, *NEGATIVES) else 0
-        for name, rate in RATES.items()
+        for name, rate in rates.items()
     }
     special_rows = sum(n * _POS_ROWS.get(name, 1) for name, n in counts.items())
     if rows - special_rows < MIN_CASES:

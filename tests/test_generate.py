@@ -16,8 +16,10 @@ from recon.generate import (
     DAY_KINDS,
     FAULTS,
     KINDS,
+    MIN_CASES,
     NEGATIVES,
     PLATFORM_FAULTS,
+    case_counts,
     generate_day,
     write_day,
 )
@@ -691,3 +693,23 @@ def test_lookalike_regulars_make_their_share_of_the_sales():
     assert 0.25 < share < 0.35
     assert 12 <= sales["amount"].n_unique() <= 20
     assert d.truth.height == whole.truth.height
+
+
+def test_fault_rate_sets_each_fault_types_share_and_leaves_the_rest():
+    """`fault_rate`: each injected fault type takes that share of the sales (at least
+    MIN_CASES), the negatives keep theirs, clean fills the rest; the faults are still found
+    in faults.csv and the files."""
+    kind = replace(DAY_KINDS["lookalike"], fault_rate=0.0025)
+    counts = case_counts(4000, kind=kind)
+    usual = case_counts(4000, kind="lookalike")
+    assert usual == case_counts(4000, kind=replace(kind, fault_rate=0.01))
+    for name in FAULTS:
+        assert counts[name] == 10, name
+        assert usual[name] == 40, name
+    for name in NEGATIVES:
+        assert counts[name] == usual[name]
+    assert counts["clean"] > usual["clean"]
+    assert case_counts(1000, kind=replace(kind, fault_rate=0.001))["orphan_pos"] == MIN_CASES
+    d = generate_day(4000, 5, kind=kind, shop=11)
+    assert d.faults.group_by("fault").len().filter(pl.col("fault") == "orphan_bank")["len"][0] == 10
+    assert d.pos.height == 4000

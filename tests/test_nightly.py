@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from conftest import write_rows
 
 from recon.cli import cli
+from recon.generate import FAULTS, NEGATIVES
 
 CARD = "622202******1234"
 
@@ -222,3 +223,32 @@ def test_the_nightly_score_counts_a_look_no_run_showed_as_missed():
     assert agreed(found, expected, ["side", "look"]) == 1
     assert agreed(found.clear(), expected, ["side", "look"]) == 0
     assert agreed(expected, expected, ["side", "look"]) == 3
+
+
+@pytest.mark.parametrize("rate", ["0", "-0.01", "0.2"])
+def test_the_nightly_benchmark_refuses_a_fault_rate_out_of_range(rate, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from nightly import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--fault-rate", rate])
+    assert exit_.value.code == 2
+    assert "--fault-rate must be above 0 and at most 0.05" in capsys.readouterr().err
+
+
+def test_the_nightly_month_takes_its_fault_rate():
+    """--fault-rate 0.0025: each fault type a quarter as often as by default, every day; the
+    cases that look suspicious but are fine as often as before."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from nightly import OUTAGE, month
+
+    days = OUTAGE[-1] + 2
+    usual = month(2000, 7, days).faults.group_by("fault").len()
+    fewer = month(2000, 7, days, fault_rate=0.0025).faults.group_by("fault").len()
+    both = usual.join(fewer, on="fault", suffix="_fewer")
+    assert both.height == usual.height == len(FAULTS) + len(NEGATIVES)
+    faults = both.filter(pl.col("fault").is_in(FAULTS))
+    assert faults.height == len(FAULTS)
+    assert (faults["len"] == 4 * faults["len_fewer"]).all()
+    negatives = both.filter(pl.col("fault").is_in(NEGATIVES))
+    assert (negatives["len"] == negatives["len_fewer"]).all()
