@@ -82,9 +82,7 @@ def month(
     with the day, then every row put in the file of the day it happened on. `regulars`: the
     share of sales the regular cards make (the rest: a card seen once); `fault_rate`: the
     share of sales each fault type takes."""
-    shop = replace(
-        DAY_KINDS["lookalike"], name="nightly", regulars=regulars, fault_rate=fault_rate
-    )
+    shop = replace(DAY_KINDS["lookalike"], name="nightly", regulars=regulars, fault_rate=fault_rate)
     pos, bank, truth, faults = [], [], [], []
     for d in range(n_days):
         if d in SINGLE_CLOSED or d in CLOSURE:
