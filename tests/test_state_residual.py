@@ -179,3 +179,29 @@ def test_investigate_with_the_state_decides_as_the_scheduled_run(tmp_path):
 
     assert types_of_s1("--state", str(tmp_path / "s.db")) == ["orphan_pos"]
     assert types_of_s1() == ["account_mismatch"]
+
+
+def test_a_price_the_till_rang_once_more_in_ten_sales_is_too_common_to_pair_another_card(tmp_path):
+    """The sale of 50.00 (card A) and a credit of 50.00 of another card three minutes later,
+    the only credit left over; the till rang 50.00 up once more among its nine other sales.
+    Chance alone would give such a credit 1 x 1/9 = 0.11 times: more than CHANCE_LIMIT, so the
+    scheduled run leaves both open. With no other sale at that price it pairs them."""
+    from recon.match.residual import CHANCE_LIMIT
+
+    assert CHANCE_LIMIT < 1 / 9
+    pos, bank = [], []
+    for i, price in enumerate(["50.00", *(f"{10 + i}.00" for i in range(8))], start=1):
+        card = f"622202******20{i:02d}"
+        pos.append(f"K{i},2026-11-20T{12 + i}:00:00,{price},CNY,{card},,sale,T1,M1")
+        bank.append(f"Q{i},2026-11-20T{12 + i}:02:00,{price},CNY,{card},,credit,T1,M1")
+    pos.append(f"S1,2026-11-20T11:00:00,50.00,CNY,{A},,sale,T1,M1")
+    bank.append(f"O1,2026-11-20T11:03:00,50.00,CNY,{C},,credit,T1,M1")
+
+    def items(pos: list[str], out: str) -> set[tuple]:
+        found = _run(tmp_path, pos, bank, out, "--state", str(tmp_path / f"{out}.db"))
+        return set(found.select("type", "pos_ids", "bank_ids").fill_null("").iter_rows())
+
+    assert items(pos, "once-more") == {("orphan_pos", "S1", ""), ("orphan_bank", "", "O1")}
+    # The other sale of 50.00 and its credit at 9.00 instead: nothing else at that price.
+    pos[0], bank[0] = (row.replace(",50.00,", ",9.00,") for row in (pos[0], bank[0]))
+    assert items(pos, "alone") == {("account_mismatch", "S1", "O1")}
