@@ -71,7 +71,7 @@ class DayKind:
     layout: str = "canonical"  # canonical | zh | wechat | alipay | unionpay_zm
     lookalike: bool = False  # short price list, few regular cards and terminals
     regulars: float = 1.0  # (lookalike) the share of sales made by the regular cards
-    fault_rate: float = FAULT_RATE
+    fault_rate: float = FAULT_RATE  # each injected fault type's share of the sales
     order_refs: bool = False  # POS references are the cashier's order numbers, not RRNs
     cards: bool = True  # both sides show the card
     fee_per_mille: int = 5
