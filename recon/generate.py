@@ -106,14 +106,9 @@ DAY_KINDS: dict[str, DayKind] = {
 }
 KINDS = tuple(DAY_KINDS)
 
-# Share of cases of each kind (of `rows`; a fault type: DayKind.fault_rate), and the least
-# number of cases of each kind.
-RATES: dict[str, float] = {
-    **dict.fromkeys(FAULTS, FAULT_RATE),
-    "voided": 0.01,
-    "repeat_purchase": 0.01,
-    "refund": 0.02,
-}
+# Share of cases of each kind that looks suspicious but is fine (of `rows`; a fault type's is
+# DayKind.fault_rate), and the least number of cases of each kind.
+NEGATIVE_RATES: dict[str, float] = {"voided": 0.01, "repeat_purchase": 0.01, "refund": 0.02}
 MIN_CASES = 5
 # POS rows each kind of case produces (clean and every other kind not listed: 1).
 _POS_ROWS = {
@@ -196,7 +191,7 @@ def case_counts(
 ) -> dict[str, int]:
     """How many cases of each kind a day of `rows` POS rows holds (clean fills the rest)."""
     spec = resolve_kind(kind, with_references)
-    rates = {name: spec.fault_rate if name in FAULTS else rate for name, rate in RATES.items()}
+    rates = {**dict.fromkeys(FAULTS, spec.fault_rate), **NEGATIVE_RATES}
     counts = {
         name: max(MIN_CASES, round(rows * rate)) if name in (*spec.faults, *NEGATIVES) else 0
         for name, rate in rates.items()
