@@ -17,6 +17,9 @@ from conftest import write_rows
 from recon.cli import cli
 from recon.generate import FAULTS, NEGATIVES
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import nightly
+
 CARD = "622202******1234"
 
 
@@ -187,15 +190,20 @@ def test_a_slow_day_does_not_pair_records_of_a_fast_one_hours_apart(tmp_path, en
     }
 
 
+def _nightly_month(*args: str) -> tuple[int, dict]:
+    """benchmarks/nightly.py run as a script (each night a run of the installed `recon`): its
+    exit status and its figures."""
+    script = nightly.__file__
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
 def test_a_month_of_nightly_runs_matches_nothing_twice_and_refeeds_change_nothing(tmp_path):
     """benchmarks/nightly.py end to end on a small shop: 26 nights of the installed `recon`
     with closed days, a two-day closure, a three-day outage caught up with a rolling bank
     export, and two re-fed nights."""
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "nightly.py"
-    args = ["--rows", "300", "--days", "26", "--keep", str(tmp_path), "--json"]
-    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
-    assert proc.returncode in (0, 1), proc.stderr
-    result = json.loads(proc.stdout)
+    _, result = _nightly_month("--rows", "300", "--days", "26", "--keep", str(tmp_path), "--json")
     assert result["matched_twice"] == 0
     assert result["refeed_unchanged"] is True
     # Regression floors under what this month measures (0.989, 0.993, 0.956 on 2026-11-28):
@@ -217,11 +225,8 @@ def test_a_month_of_a_shop_whose_regulars_make_30_percent_of_the_sales_meets_the
     sales a night, 30 % of them by the shop's regular cards, paid in the next night's batch,
     each fault type 1 % of the sales. Every share at 0.99 or more (0.9941 / 0.9946 / 0.9975
     on 2026-11-29), nothing matched twice, re-feeds unchanged: the script exits 0."""
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "nightly.py"
-    args = ["--regulars", "0.3", "--keep", str(tmp_path), "--json"]
-    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    result = json.loads(proc.stdout)
+    code, result = _nightly_month("--regulars", "0.3", "--keep", str(tmp_path), "--json")
+    assert code == 0, result
     for share in ("closed_right_day", "same_day_right", "carried_right"):
         assert result[share] >= 0.99, share
     assert result["matched_twice"] == 0 and result["refeed_unchanged"] is True
@@ -230,23 +235,17 @@ def test_a_month_of_a_shop_whose_regulars_make_30_percent_of_the_sales_meets_the
 def test_the_nightly_score_counts_a_look_no_run_showed_as_missed():
     """A waiting record whose look no run left open is missed (the score once counted it as
     carried: a minimum over a missing count skipped the null)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from nightly import agreed
-
     expected = pl.DataFrame({"side": ["pos", "pos", "bank"], "look": ["a", "a", "b"]})
     found = pl.DataFrame({"side": ["pos"], "look": ["a"]})
-    assert agreed(found, expected, ["side", "look"]) == 1
-    assert agreed(found.clear(), expected, ["side", "look"]) == 0
-    assert agreed(expected, expected, ["side", "look"]) == 3
+    assert nightly.agreed(found, expected, ["side", "look"]) == 1
+    assert nightly.agreed(found.clear(), expected, ["side", "look"]) == 0
+    assert nightly.agreed(expected, expected, ["side", "look"]) == 3
 
 
 @pytest.mark.parametrize("rate", ["0", "-0.01", "0.2"])
 def test_the_nightly_benchmark_refuses_a_fault_rate_out_of_range(rate, capsys):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from nightly import main
-
     with pytest.raises(SystemExit) as exit_:
-        main(["--fault-rate", rate])
+        nightly.main(["--fault-rate", rate])
     assert exit_.value.code == 2
     assert "--fault-rate must be above 0 and at most 0.05" in capsys.readouterr().err
 
@@ -254,12 +253,9 @@ def test_the_nightly_benchmark_refuses_a_fault_rate_out_of_range(rate, capsys):
 def test_the_nightly_month_takes_its_fault_rate():
     """--fault-rate 0.0025: each fault type a quarter as often as by default, every day; the
     cases that look suspicious but are fine as often as before."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from nightly import OUTAGE, month
-
-    days = OUTAGE[-1] + 2
-    usual = month(2000, 7, days).faults.group_by("fault").len()
-    fewer = month(2000, 7, days, fault_rate=0.0025).faults.group_by("fault").len()
+    days = nightly.OUTAGE[-1] + 2
+    usual = nightly.month(2000, 7, days).faults.group_by("fault").len()
+    fewer = nightly.month(2000, 7, days, fault_rate=0.0025).faults.group_by("fault").len()
     both = usual.join(fewer, on="fault", suffix="_fewer")
     assert both.height == usual.height == len(FAULTS) + len(NEGATIVES)
     faults = both.filter(pl.col("fault").is_in(FAULTS))
