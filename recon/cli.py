@@ -438,9 +438,9 @@ def open_items(
         frame.write_json(sys.stdout.buffer)
         sys.stdout.buffer.write(b"\n")
         return
-    rows = frame.to_dicts()
     if quiet:
         return
+    rows = frame.to_dicts()
     from rich.table import Table
 
     table = Table("item", "type", "severity", "age", "status", "POS", "bank", "difference")
